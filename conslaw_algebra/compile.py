@@ -1,0 +1,298 @@
+"""AST -> Program: names, shapes, data symbols, and the order of evaluation.
+
+Let-bindings may appear in any order; their dependency graph is a networkx DiGraph,
+evaluated in topological order, and a cycle is reported at one of its bindings. Every
+expression is shape-checked here, once, so the evaluators never see a bad shape.
+ReLU units become gate data symbols (``relu(e)_j = g_j * e_j``); a generic function
+becomes fresh data symbols, and its argument becomes a feature carrier.
+
+>>> from conslaw_algebra.dsl import parse
+>>> prog, info = compile_program(parse("param a, b\\noutput a * b"))
+>>> [p.name for p in prog.params], prog.num_params
+(['a', 'b'], 2)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import networkx as nx
+
+from . import dsl
+from .errors import ModelNameError, ShapeError, UnsupportedError
+from .program import Node, Program, TensorInfo
+
+GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
+FUNCTIONS = ("relu", "sum") + GENERIC_FUNCTIONS
+KEYWORDS = ("model", "param", "input", "output", "layers", "flow")
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """The training dynamics; only Euclidean gradient flow in this version."""
+
+    kind: str = "gradient"
+
+    def describe(self) -> str:
+        return "gradient flow (Euclidean)" if self.kind == "gradient" else self.kind
+
+
+@dataclass(frozen=True)
+class ModelHeader:
+    """What the file says about itself besides the computation."""
+
+    name: str
+    flow: FlowSpec
+
+
+def _err(cls, message, pos, source):
+    return cls(message, file=source, line=pos.line if pos else None,
+               column=pos.column if pos else None)
+
+
+def _expand_layers(stmt: dsl.LayersStmt) -> tuple[list[dsl.Decl], list[dsl.Decl], dsl.Expr]:
+    """`layers n0 -> n1 [relu] [bias] -> ...` as declarations and one output."""
+    pos = stmt.pos
+    inputs = [dsl.Decl("x", (stmt.input_width,), pos)]
+    params: list[dsl.Decl] = []
+    value: dsl.Expr = dsl.Name("x", pos)
+    previous = stmt.input_width
+    for layer, step in enumerate(stmt.steps, start=1):
+        unknown = [o for o in step.options if o not in ("relu", "bias")]
+        if unknown:
+            raise ModelNameError(f"unknown layer option '{unknown[0]}' (use relu, bias)",
+                                 line=step.pos.line, column=step.pos.column)
+        params.append(dsl.Decl(f"W{layer}", (step.width, previous), step.pos))
+        value = dsl.BinOp("@", dsl.Name(f"W{layer}", step.pos), value, step.pos)
+        if "bias" in step.options:
+            params.append(dsl.Decl(f"b{layer}", (step.width,), step.pos))
+            value = dsl.BinOp("+", value, dsl.Name(f"b{layer}", step.pos), step.pos)
+        if "relu" in step.options:
+            value = dsl.Call("relu", value, step.pos)
+        previous = step.width
+    return inputs, params, value
+
+
+class _Compiler:
+    def __init__(self, program: dsl.Program):
+        self.source = program.source_name
+        self.prog = Program()
+        self.symbols: dict[str, tuple[str, object, dsl.Pos]] = {}  # name -> (kind, payload, pos)
+        self.let_nodes: dict[str, int] = {}
+        self.gate_sites = 0
+        self.generic_sites = 0
+        self.statements = program.statements
+
+    def error(self, cls, message, pos):
+        return _err(cls, message, pos, self.source)
+
+    # ------------------------------------------------------------ declarations
+    def declare(self, name: str, kind: str, payload, pos: dsl.Pos):
+        if name in self.symbols:
+            first = self.symbols[name][2]
+            raise self.error(ModelNameError, f"'{name}' is already declared at line {first.line}", pos)
+        if name in FUNCTIONS:
+            raise self.error(ModelNameError, f"'{name}' is a function name and cannot be declared", pos)
+        self.symbols[name] = (kind, payload, pos)
+
+    def run(self) -> tuple[Program, ModelHeader]:
+        name = Path(self.source).stem if self.source else "model"
+        flow = FlowSpec()
+        layers = [s for s in self.statements if isinstance(s, dsl.LayersStmt)]
+        if len(layers) > 1:
+            raise self.error(ModelNameError, "only one 'layers' line is allowed", layers[1].pos)
+        outputs: list[dsl.OutputStmt] = []
+        lets: list[dsl.LetStmt] = []
+        for stmt in self.statements:
+            if isinstance(stmt, dsl.ModelStmt):
+                name = stmt.name
+            elif isinstance(stmt, dsl.FlowStmt):
+                flow = self.flow(stmt)
+            elif isinstance(stmt, (dsl.ParamStmt, dsl.InputStmt)):
+                if layers:
+                    raise self.error(ModelNameError, "a file with 'layers' may not also declare "
+                                     f"'{'param' if isinstance(stmt, dsl.ParamStmt) else 'input'}'",
+                                     stmt.pos)
+                for decl in stmt.decls:
+                    self.declare_tensor(decl, "param" if isinstance(stmt, dsl.ParamStmt) else "input")
+            elif isinstance(stmt, dsl.OutputStmt):
+                if layers:
+                    raise self.error(ModelNameError, "a file with 'layers' may not also declare "
+                                     "'output'", stmt.pos)
+                outputs.append(stmt)
+            elif isinstance(stmt, dsl.LetStmt):
+                lets.append(stmt)
+        if layers:
+            inputs, params, value = _expand_layers(layers[0])
+            for decl in inputs:
+                self.declare_tensor(decl, "input")
+            for decl in params:
+                self.declare_tensor(decl, "param")
+            outputs.append(dsl.OutputStmt(value, layers[0].pos))
+        for let in lets:
+            self.declare(let.name, "let", let, let.pos)
+        if not outputs:
+            raise _err(ModelNameError, "the model has no 'output' line", None, self.source)
+        if not self.prog.params:
+            raise _err(ModelNameError, "the model has no parameters ('param' line)", None, self.source)
+        self.check_let_cycles(lets)
+        for number, out in enumerate(outputs, start=1):
+            node = self.expr(out.value)
+            self.prog.outputs.append(node)
+            self.prog.carriers.append((node, f"output {number}"))
+        return self.prog, ModelHeader(name, flow)
+
+    def flow(self, stmt: dsl.FlowStmt) -> FlowSpec:
+        if stmt.kind != "gradient":
+            raise self.error(UnsupportedError, f"flow '{stmt.kind}' is not supported in this version "
+                             "(only 'flow gradient')", stmt.pos)
+        if stmt.options:
+            raise self.error(UnsupportedError, f"'flow gradient {stmt.options[0].key}' is not "
+                             "supported in this version", stmt.options[0].pos)
+        return FlowSpec("gradient")
+
+    def declare_tensor(self, decl: dsl.Decl, kind: str):
+        if len(decl.shape) > 2:
+            raise self.error(ShapeError, f"'{decl.name}' has {len(decl.shape)} dimensions; "
+                             "scalars, vectors and matrices are supported", decl.pos)
+        if kind == "param":
+            info = TensorInfo(decl.name, decl.shape, "param", self.prog.num_params)
+            self.prog.params.append(info)
+            node = self.prog.add(Node("param", (), decl.shape, len(self.prog.params) - 1))
+        else:
+            node = self.data_node(decl.name, decl.shape, "input")
+        self.declare(decl.name, kind, node, decl.pos)
+
+    def data_node(self, name: str, shape: tuple[int, ...], kind: str) -> int:
+        info = TensorInfo(name, shape, kind, self.prog.num_data)
+        self.prog.data.append(info)
+        return self.prog.add(Node("data", (), shape, len(self.prog.data) - 1))
+
+    def check_let_cycles(self, lets: list[dsl.LetStmt]):
+        graph = nx.DiGraph()
+        for let in lets:
+            graph.add_node(let.name)
+            for used in _names_in(let.value):
+                if used.ident in self.symbols and self.symbols[used.ident][0] == "let":
+                    graph.add_edge(let.name, used.ident)
+        try:
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            return
+        names = [edge[0] for edge in cycle]
+        let = self.symbols[names[0]][1]
+        raise self.error(ModelNameError, "let-bindings form a cycle: "
+                         + " -> ".join(names + [names[0]]), let.pos)
+
+    # ------------------------------------------------------------- expressions
+    def expr(self, e: dsl.Expr) -> int:
+        method = getattr(self, "expr_" + type(e).__name__)
+        return method(e)
+
+    def shape(self, node: int) -> tuple[int, ...]:
+        return self.prog.nodes[node].shape
+
+    def expr_Name(self, e: dsl.Name) -> int:
+        if e.ident not in self.symbols:
+            hint = " (a function needs parentheses)" if e.ident in FUNCTIONS else ""
+            raise self.error(ModelNameError, f"unknown name '{e.ident}'{hint}", e.pos)
+        kind, payload, _ = self.symbols[e.ident]
+        if kind != "let":
+            return payload
+        if e.ident not in self.let_nodes:
+            self.let_nodes[e.ident] = self.expr(payload.value)
+        return self.let_nodes[e.ident]
+
+    def expr_Number(self, e: dsl.Number) -> int:
+        return self.prog.add(Node("const", (), (), Fraction(e.value)))
+
+    def expr_Neg(self, e: dsl.Neg) -> int:
+        a = self.expr(e.operand)
+        return self.prog.add(Node("neg", (a,), self.shape(a)))
+
+    def expr_BinOp(self, e: dsl.BinOp) -> int:
+        a, b = self.expr(e.left), self.expr(e.right)
+        sa, sb = self.shape(a), self.shape(b)
+        if e.op == "@":
+            return self.prog.add(Node("matmul", (a, b), self.matmul_shape(sa, sb, e.pos)))
+        op = {"+": "add", "-": "sub", "*": "mul"}[e.op]
+        if sa == sb or not sa or not sb:
+            return self.prog.add(Node(op, (a, b), sa or sb))
+        raise self.error(ShapeError, f"'{e.op}' needs equal shapes or a scalar, got "
+                         f"{_show(sa)} and {_show(sb)}", e.pos)
+
+    def matmul_shape(self, sa, sb, pos):
+        if not sa or not sb:
+            raise self.error(ShapeError, "'@' needs vectors or matrices; use '*' with a scalar", pos)
+        inner_a = sa[-1]
+        inner_b = sb[0]
+        if inner_a != inner_b:
+            raise self.error(ShapeError, f"'@' shapes do not match: {_show(sa)} @ {_show(sb)}", pos)
+        return sa[:-1] + sb[1:]
+
+    def expr_Pow(self, e: dsl.Pow) -> int:
+        base = self.expr(e.base)
+        if not isinstance(e.exponent, dsl.Number) or e.exponent.value.denominator != 1 \
+                or e.exponent.value < 0:
+            raise self.error(UnsupportedError, "'^' needs a non-negative integer exponent", e.pos)
+        return self.prog.add(Node("pow", (base,), self.shape(base), int(e.exponent.value)))
+
+    def expr_Transpose(self, e: dsl.Transpose) -> int:
+        a = self.expr(e.operand)
+        shape = self.shape(a)
+        if len(shape) < 2:
+            return a
+        return self.prog.add(Node("transpose", (a,), shape[::-1]))
+
+    def expr_Index(self, e: dsl.Index) -> int:
+        a = self.expr(e.operand)
+        shape = self.shape(a)
+        if len(e.indices) != len(shape):
+            raise self.error(ShapeError, f"indexing a {_show(shape)} tensor needs {len(shape)} "
+                             f"indices, got {len(e.indices)}", e.pos)
+        for i, n in zip(e.indices, shape):
+            if not 0 <= i < n:
+                raise self.error(ShapeError, f"index {i} is out of range for size {n} "
+                                 "(indices are 0-based)", e.pos)
+        return self.prog.add(Node("index", (a,), (), tuple(e.indices)))
+
+    def expr_Call(self, e: dsl.Call) -> int:
+        if e.function not in FUNCTIONS:
+            raise self.error(ModelNameError, f"unknown function '{e.function}' (known: "
+                             + ", ".join(FUNCTIONS) + ")", e.pos)
+        arg = self.expr(e.argument)
+        shape = self.shape(arg)
+        if e.function == "sum":
+            return self.prog.add(Node("sum", (arg,), ()))
+        if e.function == "relu":
+            self.gate_sites += 1
+            gates = self.data_node(f"gate{self.gate_sites}", shape, "gate")
+            return self.prog.add(Node("mul", (gates, arg), shape))
+        self.generic_sites += 1
+        self.prog.carriers.append((arg, f"argument of {e.function} (line {e.pos.line})"))
+        return self.data_node(f"{e.function}{self.generic_sites}", shape, "generic")
+
+
+def _names_in(e: dsl.Expr):
+    if isinstance(e, dsl.Name):
+        yield e
+    for child in ("left", "right", "operand", "base", "argument"):
+        sub = getattr(e, child, None)
+        if sub is not None:
+            yield from _names_in(sub)
+
+
+def _show(shape) -> str:
+    return "scalar" if not shape else "[" + ",".join(map(str, shape)) + "]"
+
+
+def compile_program(program: dsl.Program) -> tuple[Program, ModelHeader]:
+    """Check names and shapes and lower the AST to a :class:`Program`.
+
+    >>> from conslaw_algebra.dsl import parse
+    >>> prog, header = compile_program(parse("layers 3 -> 2 relu -> 1", "net.net"))
+    >>> header.name, prog.num_params, [d.kind for d in prog.data]
+    ('net', 8, ['input', 'gate'])
+    """
+    return _Compiler(program).run()

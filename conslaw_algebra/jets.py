@@ -1,0 +1,62 @@
+"""Truncated Taylor arithmetic: GF(p)[e_1..e_k] / (e_i^2), vectorised.
+
+A value with k nilpotent directions is an int64 array whose first axis has 2^k
+entries, one per square-free monomial in e_1..e_k (bit i of the index = e_{i+1}).
+Evaluating a polynomial map at ``theta + e_1 u`` yields its value and its derivative
+along u; nesting directions yields the mixed higher derivatives that Lie brackets of
+brackets need. Why this and not symbolic brackets: the cost is a small constant times
+one evaluation of the model, whatever the number of monomials the expanded fields
+would have. Where it stops winning: the product costs 3^k array operations, so
+brackets nested more than about six deep get expensive.
+
+>>> import numpy as np
+>>> x = np.array([[3], [1]])       # 3 + e
+>>> multiply(x, x)[:, 0].tolist()  # (3 + e)^2 = 9 + 6e
+[9, 6]
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .modp import PRIME, matmul as _matmul
+
+
+@lru_cache(maxsize=None)
+def _pairs(width: int) -> tuple[tuple[int, int, int], ...]:
+    return tuple((a, b, a | b) for a in range(width) for b in range(width) if not a & b)
+
+
+def _combine(x: np.ndarray, y: np.ndarray, product) -> np.ndarray:
+    if x.shape[0] == 1 or y.shape[0] == 1:
+        return product(x, y) % PRIME
+    width = x.shape[0]
+    if width != y.shape[0]:
+        raise ValueError("jets of different orders")
+    parts = [None] * width
+    for a, b, c in _pairs(width):
+        term = product(x[a], y[b]) % PRIME
+        parts[c] = term if parts[c] is None else parts[c] + term
+    return np.stack(parts) % PRIME
+
+
+def multiply(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Elementwise product of two jets (numpy broadcasting on the other axes)."""
+    return _combine(x, y, np.multiply)
+
+
+def matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Matrix product of two jets of matrices (last two axes)."""
+    if x.shape[0] == 1 or y.shape[0] == 1:
+        return _matmul(x, y)
+    return _combine(x, y, _matmul)
+
+
+def extend(x: np.ndarray) -> np.ndarray:
+    """Embed a jet with k directions into k+1 directions (new part zero).
+
+    >>> extend(np.array([[5]])).tolist()
+    [[5], [0]]
+    """
+    return np.concatenate([x, np.zeros_like(x)])
