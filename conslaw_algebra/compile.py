@@ -20,7 +20,7 @@ from pathlib import Path
 import networkx as nx
 
 from . import dsl
-from .errors import ModelNameError, ShapeError, UnsupportedError
+from .errors import ConslawError, ModelNameError, ShapeError, UnsupportedError
 from .program import Node, Program, TensorInfo
 
 GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
@@ -296,3 +296,42 @@ def compile_program(program: dsl.Program) -> tuple[Program, ModelHeader]:
     ('net', 8, ['input', 'gate'])
     """
     return _Compiler(program).run()
+
+
+def compile_expression(program: dsl.Program, text: str) -> tuple[Program, int]:
+    """Compile a scalar expression in the model's parameters (for ``check``).
+
+    Returns the model's Program extended by the expression, and the expression's node.
+    Errors point into the expression, as file ``<expression>``.
+
+    >>> from conslaw_algebra.dsl import parse
+    >>> prog, node = compile_expression(parse("param a, b\\noutput a*b"), "a^2 - b^2")
+    >>> prog.nodes[node].op
+    'sub'
+    """
+    prefix = "output "
+    try:
+        parsed = dsl.parse(prefix + text.strip(), "<expression>")
+        statements = parsed.statements
+        if len(statements) != 1 or not isinstance(statements[0], dsl.OutputStmt):
+            raise ModelNameError("give one expression on one line", file="<expression>")
+    except ConslawError as exc:
+        if exc.line == 1 and exc.column is not None:
+            exc.column = max(1, exc.column - len(prefix))
+        raise
+    compiler = _Compiler(program)
+    prog, _ = compiler.run()
+    compiler.source = "<expression>"
+    try:
+        node = compiler.expr(statements[0].value)
+    except ConslawError as exc:
+        if exc.column is not None:
+            exc.column = max(1, exc.column - len(prefix))
+        raise
+    if prog.nodes[node].shape:
+        raise ShapeError("the expression must be a scalar; index entries like W[0,1] or use "
+                         "sum(...)", file="<expression>")
+    if prog.data_degrees()[node]:
+        raise ModelNameError("the expression may use parameters only, not data or gates",
+                             file="<expression>")
+    return prog, node

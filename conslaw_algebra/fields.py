@@ -88,16 +88,21 @@ class Combinations(Field):
         if coefficients.shape[1] != sum(s.batch for s in sources):
             raise ValueError("one coefficient per source field is needed")
 
-    def _at(self, point, rows):
-        stacked = np.concatenate([s.eval(point) for s in self.sources], axis=1)
-        stacked = np.broadcast_to(stacked, (point.shape[0],) + stacked.shape[1:])
-        return matmul(self.coefficients[rows][None], stacked)
-
     def eval(self, point):
-        if point.shape[1] == 1:
-            return self._at(point, slice(None))
-        return np.concatenate([self._at(point[:, b:b + 1], slice(b, b + 1))
-                               for b in range(point.shape[1])], axis=1)
+        width, points = point.shape[0], point.shape[1]
+        if points == 1:
+            stacked = np.concatenate([s.eval(point) for s in self.sources], axis=1)
+            stacked = np.broadcast_to(stacked, (width,) + stacked.shape[1:])
+            return matmul(self.coefficients[None], stacked)
+        # every source field at every point, in one batch: index (field, point)
+        values = []
+        for source in self.sources:
+            tiled = source.select(np.repeat(np.arange(source.batch), points))
+            at = tiled.eval(np.tile(point, (1, source.batch, 1)))
+            values.append(at.reshape(width, source.batch, points, -1))
+        stacked = np.concatenate(values, axis=1)            # (width, fields, points, D)
+        weighted = stacked * self.coefficients.T[None, :, :, None] % PRIME
+        return weighted.sum(axis=1) % PRIME
 
     def select(self, indices):
         return Combinations(self.sources, self.coefficients[np.asarray(indices)])

@@ -24,8 +24,12 @@ from .modp import PRIME, matmul as _matmul
 
 
 @lru_cache(maxsize=None)
-def _pairs(width: int) -> tuple[tuple[int, int, int], ...]:
-    return tuple((a, b, a | b) for a in range(width) for b in range(width) if not a & b)
+def _pairs(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index arrays (a, b, starts): all disjoint pairs a | b = c, grouped by c."""
+    triples = sorted(((a | b, a, b) for a in range(width) for b in range(width) if not a & b))
+    c = np.array([t[0] for t in triples])
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    return np.array([t[1] for t in triples]), np.array([t[2] for t in triples]), starts
 
 
 def _combine(x: np.ndarray, y: np.ndarray, product) -> np.ndarray:
@@ -34,11 +38,9 @@ def _combine(x: np.ndarray, y: np.ndarray, product) -> np.ndarray:
     width = x.shape[0]
     if width != y.shape[0]:
         raise ValueError("jets of different orders")
-    parts = [None] * width
-    for a, b, c in _pairs(width):
-        term = product(x[a], y[b]) % PRIME
-        parts[c] = term if parts[c] is None else parts[c] + term
-    return np.stack(parts) % PRIME
+    left, right, starts = _pairs(width)
+    terms = product(x[left], y[right]) % PRIME
+    return np.add.reduceat(terms, starts, axis=0) % PRIME
 
 
 def multiply(x: np.ndarray, y: np.ndarray) -> np.ndarray:

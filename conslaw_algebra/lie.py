@@ -3,10 +3,11 @@
 Algorithm (all values exact residues modulo p = 2^31 - 1, at one random point theta):
 1. Span of W(theta): evaluate random generators in doubling batches until a batch
    leaves the rank below the number of samples.
-2. Closure: keep the adopted brackets by level (level 1 = W itself). For every pair
-   of levels (i, j), bracket random elements A of level i and B of level j and
-   evaluate [A, B](theta) with jets. A value outside the current span is adopted as a
-   level i + j field. When two whole rounds over all pairs adopt nothing, the span is
+2. Closure: keep the adopted brackets by level (level 1 = W itself). For the pairs
+   of levels (i, j), lowest first, bracket a batch of random elements A of level i
+   and B of level j and evaluate [A, B](theta) with jets. Values outside the current
+   span are adopted as level i + j fields, and the search starts again from the
+   lowest pair. When two whole rounds over all pairs adopt nothing, the span is
    closed under brackets at theta, so the distribution it spans is involutive near
    theta and contains W: it is the trace of Lie(W), and N = D - rank.
 Why: the reference's stagnation rule prunes by values at one point and can stop
@@ -38,6 +39,7 @@ from .modp import PRIME, Span
 
 _FIRST_BATCH = 16
 _MAX_PAIR_BATCH = 256
+_MAX_MIXED_BATCH = 16
 _CONFIRMING_ROUNDS = 2
 
 
@@ -87,18 +89,17 @@ def count_laws(system, seed: int = 0) -> LieCount:
         progress = False
         for i, j in _level_pairs([1] + sorted(levels)):
             top_level = max(top_level, i + j)
-            batch = min(dim - span.rank, _MAX_PAIR_BATCH) if (i, j) == (1, 1) else 1
+            cap = _MAX_PAIR_BATCH if (i, j) == (1, 1) else _MAX_MIXED_BATCH
+            batch = min(dim - span.rank, cap)
             candidate = Brackets(_random_element(system, levels, i, batch, rng),
                                  _random_element(system, levels, j, batch, rng))
-            values = candidate.eval(point)[0]
+            raised = span.add(candidate.eval(point)[0])
             tests += batch
             pairs_checked += 1
-            raised = span.add(values)
             if raised:
                 levels.setdefault(i + j, []).append(candidate.select(raised))
                 progress = True
-            if span.rank == dim:
-                break
+                break  # start again from the lowest pair: brackets stay as shallow as possible
         quiet_rounds = 0 if progress else quiet_rounds + 1
 
     degree = top_level * (system.field_degree + system.sample_degree + 1)

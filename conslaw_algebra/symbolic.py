@@ -93,9 +93,8 @@ def expand_features(program: Program, max_terms: int = 2_000_000) -> Expansion:
     if estimate > max_terms:
         raise BudgetError(f"listing the features would expand about {estimate:,} terms "
                           f"(limit {max_terms:,}); counting laws does not need it")
-    dim, ndata = program.num_params, program.num_data
-    full = fmpq_mpoly_ctx.get(("z", dim + ndata), "degrevlex")
-    gens = full.gens()
+    dim = program.num_params
+    values = _evaluate_all(program)
     data_names: list[str] = []
     gate_positions: list[int] = []
     for info in program.data:
@@ -103,10 +102,6 @@ def expand_features(program: Program, max_terms: int = 2_000_000) -> Expansion:
             data_names.append(name)
             if info.kind == "gate":
                 gate_positions.append(info.offset + k)
-
-    values: list[list] = []
-    for node in program.nodes:
-        values.append(_evaluate(node, values, program, gens, full, dim))
 
     ring = theta_ring(dim)
     features: list[Feature] = []
@@ -129,6 +124,30 @@ def expand_features(program: Program, max_terms: int = 2_000_000) -> Expansion:
                     features.append(Feature(ring.from_dict(terms), entry_label,
                                             _monomial_label(data_part, data_names)))
     return Expansion(ring, tuple(features))
+
+
+def _evaluate_all(program: Program) -> list[list]:
+    dim = program.num_params
+    full = fmpq_mpoly_ctx.get(("z", dim + program.num_data), "degrevlex")
+    gens = full.gens()
+    values: list[list] = []
+    for node in program.nodes:
+        values.append(_evaluate(node, values, program, gens, full, dim))
+    return values
+
+
+def parameter_polynomial(program: Program, node: int) -> fmpq_mpoly:
+    """The exact value of a scalar node that depends on the parameters only.
+
+    >>> from conslaw_algebra.dsl import parse
+    >>> from conslaw_algebra.compile import compile_program
+    >>> prog, _ = compile_program(parse("param a, b\\noutput a * b"))
+    >>> str(parameter_polynomial(prog, prog.outputs[0]))
+    't0*t1'
+    """
+    dim = program.num_params
+    value = _evaluate_all(program)[node][0]
+    return theta_ring(dim).from_dict({exps[:dim]: c for exps, c in value.terms()})
 
 
 def _index_label(flat: int, shape) -> str:

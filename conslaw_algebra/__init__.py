@@ -1,0 +1,13 @@
+"""conslaw_algebra: exact conservation laws of neural-network training flows.
+
+>>> import conslaw_algebra as ca
+>>> ca.parse("layers 3 -> 3 relu -> 2").count_laws().laws
+3
+"""
+from .api import Model, load, parse
+from .errors import (BudgetError, ConslawError, ModelFileError, ModelNameError, ModelSyntaxError,
+                     ShapeError, UnsupportedError)
+
+__all__ = ["Model", "load", "parse", "ConslawError", "ModelSyntaxError", "ModelNameError",
+           "ShapeError", "UnsupportedError", "ModelFileError", "BudgetError"]
+__version__ = "0.1.0"

@@ -1,0 +1,166 @@
+"""The public entry points: load a model, count its laws, list them, check one.
+
+>>> model = parse("layers 2 -> 2 -> 2", name="tiny")
+>>> model.count_laws(seed=0).laws
+3
+>>> print(model.laws(2).to_text().splitlines()[-1][:40])
+complete: 3 independent laws = N (certif
+"""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from . import dsl
+from .compile import compile_expression, compile_program
+from .flows import GradientFlow
+from .laws import is_conserved, pairing, polynomial_laws
+from .lie import LieCount, count_laws
+from .modp import PRIME, rank, residue
+from .render import render
+from .results import CheckResult, CountResult, LawsResult
+from .symbolic import Expansion, estimate_terms, expand_features, parameter_polynomial
+
+FEATURE_LISTING_LIMIT = 200_000  # terms; above this ``count`` does not list features
+
+
+class Model:
+    """A compiled `.net` model: parameters, features and the flow's generators."""
+
+    def __init__(self, ast: dsl.Program):
+        self.ast = ast
+        self.program, header = compile_program(ast)
+        self.name = header.name
+        self.flow = header.flow
+        self.dim = self.program.num_params
+        self.names = tuple(n for p in self.program.params for n in p.entry_names("text"))
+        self.identifiers = tuple(n for p in self.program.params for n in p.entry_names("ident"))
+
+    def __repr__(self) -> str:
+        return f"<Model {self.name}: D={self.dim}, {self.flow.describe()}>"
+
+    @cached_property
+    def expansion(self) -> Expansion:
+        """All features, expanded exactly (lists every path of a ReLU net)."""
+        return expand_features(self.program)
+
+    @property
+    def features(self) -> list:
+        """The features psi_k as fmpq_mpoly in t0..t{D-1}."""
+        return [f.poly for f in self.expansion.features]
+
+    def _flow_system(self):
+        return GradientFlow(self.program)
+
+    def lie_count(self, seed: int = 0) -> LieCount:
+        """The exact-modulo-p Lie-trace count (see ``lie.py``)."""
+        return count_laws(self._flow_system(), seed=seed)
+
+    def count_laws(self, seed: int = 0, list_features: bool | None = None) -> CountResult:
+        """N = D - dim Lie(W)(theta) at a random point chosen by ``seed``.
+
+        ``list_features`` (default: when the expansion is small) also reports the
+        number of features.
+        """
+        estimate = estimate_terms(self.program)
+        if list_features is None:
+            list_features = estimate <= FEATURE_LISTING_LIMIT
+        features = len(self.expansion.features) if list_features else None
+        return CountResult(self.name, self.flow.describe(), self.dim, features, estimate,
+                           self.lie_count(seed))
+
+    def laws(self, degree: int = 2, seed: int = 0) -> LawsResult:
+        """A basis of the polynomial laws of degree <= ``degree``, exact and verified."""
+        if degree < 1:
+            raise ValueError("degree must be at least 1")
+        features = self.features
+        laws = polynomial_laws(features, self.expansion.ring, degree)
+        for h in laws:
+            if is_conserved(h, features) is not None:  # exact re-verification
+                raise AssertionError(f"internal error: law {h} failed verification")
+        independent = _gradient_rank(laws, self.dim, seed)
+        return LawsResult(self.name, degree, tuple(laws), self.names, self.identifiers,
+                          independent, self.lie_count(seed))
+
+    def parse_polynomial(self, text: str):
+        """A polynomial in the parameters, written in the `.net` expression language."""
+        program, node = compile_expression(self.ast, text)
+        return parameter_polynomial(program, node)
+
+    def check(self, expression: str) -> CheckResult:
+        """Is this polynomial conserved for every data set and loss? Exact."""
+        h = self.parse_polynomial(expression)
+        features = self.features
+        index = is_conserved(h, features)
+        if index is None:
+            return CheckResult(expression, True)
+        feature = self.expansion.features[index]
+        derivatives = {j: h.derivative(j) for j, d in enumerate(h.degrees()) if d}
+        value = pairing(derivatives, feature.poly)
+        return CheckResult(expression, False,
+                           f"{feature.carrier}, coefficient of {feature.monomial}",
+                           _abridged(value, self.names), _abridged(feature.poly, self.names))
+
+    def info(self) -> dict:
+        """Parameters, D, data symbols, outputs, flow and (when cheap) features."""
+        estimate = estimate_terms(self.program)
+        features = (len(self.expansion.features) if estimate <= FEATURE_LISTING_LIMIT else None)
+        return {
+            "model": self.name, "flow": self.flow.describe(), "D": self.dim,
+            "parameters": [{"name": p.name, "shape": list(p.shape), "size": p.size}
+                           for p in self.program.params],
+            "data": [{"name": d.name, "shape": list(d.shape), "kind": d.kind}
+                     for d in self.program.data],
+            "outputs": len(self.program.outputs), "features": features,
+            "expansion_terms_estimate": estimate,
+        }
+
+
+def _abridged(poly, names, most: int = 6) -> str:
+    """The polynomial, or its first terms and how many there are in all."""
+    if len(poly) <= most:
+        return render(poly, list(names))
+    head = poly.context().from_dict(dict(list(poly.terms())[:most]))
+    return f"{render(head, list(names))} + ... ({len(poly)} terms)"
+
+
+def _gradient_rank(laws, dim: int, seed: int) -> int:
+    """Rank of the laws' gradients at a random integer point, modulo PRIME.
+
+    A rank modulo p at one point is at most the generic rank over QQ, so this is a
+    certain lower bound on the number of functionally independent laws.
+    """
+    if not laws:
+        return 0
+    rng = np.random.default_rng(seed + 1)
+    point = [int(v) for v in rng.integers(1, 1 << 30, dim)]
+    rows = []
+    for h in laws:
+        row = [0] * dim
+        for j, d in enumerate(h.degrees()):
+            if d:
+                row[j] = residue(h.derivative(j)(*point))
+        rows.append(row)
+    return rank(np.array(rows, dtype=np.int64))
+
+
+def parse(text: str, name: str | None = None) -> Model:
+    """Compile `.net` text; ``name`` is used in messages and as the default model name.
+
+    >>> parse("param a, b, c\\noutput a*b*c").dim
+    3
+    """
+    return Model(dsl.parse(text, name))
+
+
+def load(path: str | Path) -> Model:
+    """Read and compile a `.net` file.
+
+    >>> load("/no/such.net")
+    Traceback (most recent call last):
+    ...
+    conslaw_algebra.errors.ModelFileError: /no/such.net: cannot read the file (No such file or directory)
+    """
+    return Model(dsl.parse(dsl.read_model_text(path), str(path)))

@@ -1,0 +1,136 @@
+"""The ``conslaw`` command: count, laws, check, info, repl.
+
+Formatting and error handling only; the mathematics is in the modules it calls.
+Every user mistake becomes one line ``file:line:col: message`` on stderr and exit
+status 2; no traceback reaches a user.
+
+>>> main(["info", "/no/such/model.net"])
+2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import api
+from .errors import ConslawError
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+def cmd_count(args) -> int:
+    model = api.load(args.model)
+    result = model.count_laws(seed=args.seed)
+    _print_json(result.to_json()) if args.json else print(result.to_text())
+    return 0
+
+
+def cmd_laws(args) -> int:
+    if args.degree < 1:
+        raise ConslawError("--degree must be at least 1", file="<arguments>")
+    model = api.load(args.model)
+    result = model.laws(args.degree, seed=args.seed)
+    if args.format == "json":
+        _print_json(result.to_json())
+    elif args.format == "latex":
+        print(result.to_latex())
+    elif args.format == "sage":
+        print(result.to_sage())
+    else:
+        print(result.to_text())
+    return 0
+
+
+def cmd_check(args) -> int:
+    model = api.load(args.model)
+    result = model.check(args.expression)
+    _print_json(result.to_json()) if args.json else print(result.to_text())
+    return 0 if result.conserved else 1
+
+
+def cmd_info(args) -> int:
+    model = api.load(args.model)
+    info = model.info()
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"model       {info['model']}   ({info['flow']})")
+    print(f"D           {info['D']}")
+    for p in info["parameters"]:
+        shape = "x".join(map(str, p["shape"])) or "scalar"
+        print(f"  param     {p['name']:<8} {shape:<8} {p['size']} entries")
+    for d in info["data"]:
+        shape = "x".join(map(str, d["shape"])) or "scalar"
+        print(f"  data      {d['name']:<8} {shape:<8} {d['kind']}")
+    print(f"outputs     {info['outputs']}")
+    features = info["features"]
+    print("features    " + (str(features) if features is not None else
+                            f"not listed (about {info['expansion_terms_estimate']:,} terms)"))
+    return 0
+
+
+def cmd_repl(args) -> int:
+    from .repl import run_repl
+    return run_repl(args.model)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conslaw", description="Exact conservation laws of neural-network training flows.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("count", help="number of independent conservation laws")
+    p.add_argument("model", help="a .net model file")
+    p.add_argument("--seed", type=int, default=0, help="random point and samples (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=cmd_count)
+
+    p = sub.add_parser("laws", help="basis of the polynomial laws of degree <= K")
+    p.add_argument("model")
+    p.add_argument("--degree", type=int, default=2, help="largest degree K (default 2)")
+    p.add_argument("--format", choices=("text", "latex", "sage", "json"), default="text")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=cmd_laws)
+
+    p = sub.add_parser("check", help="is a polynomial in the parameters conserved?")
+    p.add_argument("model")
+    p.add_argument("expression", help='e.g. "W1[0,0]^2 - W2[0,0]^2"')
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_check)
+
+    p = sub.add_parser("info", help="parameters, D, data symbols, features, flow")
+    p.add_argument("model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_info)
+
+    p = sub.add_parser("repl", help="interactive session")
+    p.add_argument("model", nargs="?")
+    p.set_defaults(run=cmd_repl)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ConslawError as exc:
+        print(f"conslaw: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("conslaw: interrupted", file=sys.stderr)
+        return 130
+    except (MemoryError, RecursionError) as exc:
+        print(f"conslaw: the computation ran out of resources ({type(exc).__name__})", file=sys.stderr)
+        return 3
+    except Exception as exc:  # noqa: BLE001 - the last guard before a user sees a traceback
+        print(f"conslaw: internal error ({type(exc).__name__}: {exc}); please report it with "
+              "the model file", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""Polynomial conservation laws of degree <= k: an exact sparse linear system.
+
+A polynomial h = sum_m a_m theta^m is conserved iff <grad h, v> = 0 identically for
+every generator v (orthogonality to W implies orthogonality to Lie(W)). Each
+coefficient of each <grad h, v> is a linear form in the unknowns a_m. The system is
+very sparse (most rows force one unknown to zero), so we
+1. eliminate singleton rows repeatedly (those unknowns are 0),
+2. split the rest into connected components of the row/unknown incidence graph
+   (this recovers the multi-degree grading of H.5 without being told about layers),
+3. solve each block exactly over QQ with SymPy's sparse ``DomainMatrix`` (RREF).
+Kernel vectors become laws with coprime integer coefficients, in a fixed order.
+Where it stops winning: the number of unknowns is C(D + k, k); at degree 2 the
+system has about (terms of all fields) x D entries, built in Python.
+
+>>> from flint import fmpq_mpoly_ctx
+>>> ring = fmpq_mpoly_ctx.get(("t", 2), "degrevlex")
+>>> u, v = ring.gens()
+>>> [str(h) for h in polynomial_laws([u * v], ring, 2)]
+['t0^2 - t1^2']
+"""
+from __future__ import annotations
+
+from itertools import combinations_with_replacement
+from math import gcd
+
+from flint import fmpq, fmpq_mpoly, fmpz
+from sympy import QQ
+from sympy.polys.matrices import DomainMatrix
+
+
+def _sparse_terms(poly: fmpq_mpoly):
+    """Terms as (sorted tuple of variable indices with repetition, coefficient)."""
+    out = []
+    for exps, coeff in poly.terms():
+        index = []
+        for var, e in enumerate(exps):
+            if e:
+                index.extend([var] * e)
+        out.append((tuple(index), coeff))
+    return out
+
+
+def gradient_fields(features: list[fmpq_mpoly]) -> list[list[tuple[int, list]]]:
+    """For each feature psi, its gradient as [(variable j, terms of d psi / d t_j)]."""
+    fields = []
+    for psi in features:
+        support = [j for j, d in enumerate(psi.degrees()) if d]
+        fields.append([(j, _sparse_terms(psi.derivative(j))) for j in support])
+    return fields
+
+
+def _monomials(dim: int, low: int, high: int):
+    for degree in range(low, high + 1):
+        yield from combinations_with_replacement(range(dim), degree)
+
+
+def build_system(fields, dim: int, degree: int):
+    """Rows {row key: {unknown: coefficient}} and the list of unknown monomials."""
+    unknowns = list(_monomials(dim, 1, degree))
+    column = {m: c for c, m in enumerate(unknowns)}
+    cofactors = list(_monomials(dim, 0, degree - 1))
+    rows: dict[tuple, dict[int, fmpq]] = {}
+    for field_index, field in enumerate(fields):
+        for j, terms in field:
+            for cofactor in cofactors:
+                col = column[tuple(sorted(cofactor + (j,)))]
+                multiplicity = cofactor.count(j) + 1
+                for term_index, coeff in terms:
+                    key = (field_index, tuple(sorted(cofactor + term_index)))
+                    row = rows.setdefault(key, {})
+                    value = row.get(col, fmpq(0)) + coeff * multiplicity
+                    if value:
+                        row[col] = value
+                    else:
+                        row.pop(col, None)
+    return [r for r in rows.values() if r], unknowns
+
+
+def _eliminate_singletons(rows: list[dict], ncols: int) -> tuple[list[dict], set[int]]:
+    """Drop unknowns forced to zero by one-entry rows, until none is left."""
+    zero: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        kept = []
+        for row in rows:
+            live = {c: v for c, v in row.items() if c not in zero}
+            if len(live) == 1:
+                zero.add(next(iter(live)))
+                changed = True
+            elif live:
+                kept.append(live)
+        rows = kept
+    return rows, zero
+
+
+def _components(rows: list[dict], columns: list[int]) -> list[tuple[list[int], list[dict]]]:
+    parent = {c: c for c in columns}
+
+    def find(c):
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    for row in rows:
+        cols = list(row)
+        root = find(cols[0])
+        for c in cols[1:]:
+            other = find(c)
+            if other != root:
+                parent[other] = root
+    groups: dict[int, tuple[list[int], list[dict]]] = {}
+    for c in columns:
+        groups.setdefault(find(c), ([], []))[0].append(c)
+    for row in rows:
+        groups[find(next(iter(row)))][1].append(row)
+    return sorted(groups.values(), key=lambda g: g[0][0])
+
+
+def _block_kernel(cols: list[int], rows: list[dict]) -> list[dict[int, fmpq]]:
+    if not rows:
+        return [{c: fmpq(1)} for c in cols]
+    position = {c: k for k, c in enumerate(cols)}
+    entries = {r: {position[c]: QQ(int(v.p), int(v.q)) for c, v in row.items()}
+               for r, row in enumerate(rows)}
+    matrix = DomainMatrix(entries, (len(rows), len(cols)), QQ)
+    reduced, pivots = matrix.rref()
+    reduced = reduced.to_sdm()
+    kernel = []
+    pivot_set = set(pivots)
+    for free in range(len(cols)):
+        if free in pivot_set:
+            continue
+        vector = {cols[free]: fmpq(1)}
+        for r, p in enumerate(pivots):
+            value = reduced.get(r, {}).get(free)
+            if value:
+                vector[cols[p]] = -fmpq(int(value.numerator), int(value.denominator))
+        kernel.append(vector)
+    return kernel
+
+
+def _echelon(kernel: list[dict], cols: list[int], unknowns) -> list[dict]:
+    """Reduced echelon form of a kernel basis, columns in monomial order.
+
+    Each law then has its own leading monomial, absent from the others, which keeps
+    the basis sparse and independent of how the block was solved.
+    """
+    if len(kernel) < 2:
+        return kernel
+    ordered = sorted(cols, key=lambda c: _order_key(unknowns[c]))
+    position = {c: k for k, c in enumerate(ordered)}
+    entries = {r: {position[c]: QQ(int(v.p), int(v.q)) for c, v in vec.items()}
+               for r, vec in enumerate(kernel)}
+    reduced, _ = DomainMatrix(entries, (len(kernel), len(ordered)), QQ).rref()
+    out = []
+    for row in reduced.to_sdm().values():
+        out.append({ordered[k]: fmpq(int(v.numerator), int(v.denominator)) for k, v in row.items()})
+    return out
+
+
+def _primitive(vector: dict[int, fmpq], unknowns) -> dict[int, fmpz]:
+    denominators = 1
+    for v in vector.values():
+        q = int(v.q)
+        denominators = denominators * q // gcd(denominators, q)
+    ints = {c: int(v * denominators) for c, v in vector.items()}
+    common = 0
+    for v in ints.values():
+        common = gcd(common, v)
+    leading = min(ints, key=lambda c: _order_key(unknowns[c]))
+    sign = -1 if ints[leading] < 0 else 1
+    return {c: v * sign // common for c, v in ints.items()}
+
+
+def _order_key(monomial):
+    return (-len(monomial), monomial)
+
+
+def polynomial_laws(features: list[fmpq_mpoly], ring, degree: int) -> list[fmpq_mpoly]:
+    """A basis of the polynomial laws of degree 1..``degree`` of gradient flow.
+
+    Exact over QQ; each law has coprime integer coefficients and a positive leading
+    coefficient; the order is by degree, then by leading monomial.
+    """
+    dim = ring.nvars()
+    fields = gradient_fields(features)
+    rows, unknowns = build_system(fields, dim, degree)
+    rows, zero = _eliminate_singletons(rows, len(unknowns))
+    live = [c for c in range(len(unknowns)) if c not in zero]
+    laws = []
+    for cols, block in _components(rows, live):
+        kernel = _echelon(_block_kernel(cols, block), cols, unknowns)
+        laws.extend(_primitive(vector, unknowns) for vector in kernel)
+    polys = [_to_poly(law, unknowns, ring) for law in laws]
+    return sorted(polys, key=_poly_key)
+
+
+def _to_poly(law: dict[int, int], unknowns, ring) -> fmpq_mpoly:
+    dim = ring.nvars()
+    terms = {}
+    for c, v in law.items():
+        exps = [0] * dim
+        for var in unknowns[c]:
+            exps[var] += 1
+        terms[tuple(exps)] = v
+    return ring.from_dict(terms)
+
+
+def _poly_key(poly: fmpq_mpoly):
+    monomials = [_order_key(tuple(i for i, e in enumerate(exps) for _ in range(e)))
+                 for exps in poly.monoms()]
+    return (poly.total_degree(), sorted(monomials))
+
+
+def is_conserved(h: fmpq_mpoly, features: list[fmpq_mpoly]) -> int | None:
+    """Index of the first feature psi with <grad h, grad psi> != 0, or None.
+
+    >>> from flint import fmpq_mpoly_ctx
+    >>> u, v = fmpq_mpoly_ctx.get(("t", 2), "degrevlex").gens()
+    >>> is_conserved(u**2 - v**2, [u * v]), is_conserved(u**2, [u * v])
+    (None, 0)
+    """
+    support_h = [j for j, d in enumerate(h.degrees()) if d]
+    derivatives = {j: h.derivative(j) for j in support_h}
+    for index, psi in enumerate(features):
+        if pairing(derivatives, psi):
+            return index
+    return None
+
+
+def pairing(h_derivatives: dict[int, fmpq_mpoly], psi: fmpq_mpoly) -> fmpq_mpoly:
+    """<grad h, grad psi> from the partial derivatives of h (by variable index)."""
+    total = None
+    degrees = psi.degrees()
+    for j, dh in h_derivatives.items():
+        if degrees[j]:
+            term = dh * psi.derivative(j)
+            total = term if total is None else total + term
+    return total if total is not None else psi.context().constant(0)
