@@ -316,7 +316,7 @@ class _ToAst(Transformer):
 _TOKEN_WORDS = {
     "_NL": "end of line", "NAME": "a name", "INT": "an integer", "LPAR": "'('", "RPAR": "')'",
     "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "PLUS": "'+'", "MINUS": "'-'",
-    "STAR": "'*'", "SLASH": "'/'", "CIRCUMFLEX": "'^'", "__ANON_0": "'->'", "$END": "end of file",
+    "STAR": "'*'", "RATIONAL": "a fraction", "SLASH": "'/'", "CIRCUMFLEX": "'^'", "__ANON_0": "'->'", "$END": "end of file",
 }
 
 
@@ -339,7 +339,7 @@ def parse(text: str, source_name: str | None = None) -> Program:
     >>> parse("output 1 +")
     Traceback (most recent call last):
     ...
-    conslaw_algebra.errors.ModelSyntaxError: 1:11: unexpected end of file; expected '(', '-', a name, an integer
+    conslaw_algebra.errors.ModelSyntaxError: 1:11: unexpected end of line; expected '(', '-', a fraction, a name, an integer
     """
     if not text.endswith("\n"):
         text += "\n"

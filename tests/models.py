@@ -47,3 +47,26 @@ def gradient_rows(prefixes=None):
     if prefixes is not None:
         rows = [r for r in rows if str(r["id"]).startswith(prefixes)]
     return rows
+
+
+def _table_rows(section_title: str) -> list[list[str]]:
+    """Rows of the first table after a heading of ground_truth.md."""
+    text = (Path(__file__).parent / "data" / "ground_truth.md").read_text()
+    body = text[text.index(section_title):]
+    rows = []
+    for line in body.splitlines()[1:]:
+        if line.startswith("#"):
+            break
+        if line.startswith("|") and not line.startswith("|---") and not line.startswith("| i "):
+            rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def sweep_field_counts() -> dict[str, int]:
+    """Sweep id -> d, the number of generator fields the reference builds (its column 'd')."""
+    counts = {}
+    for prefix, title, column in (("C1", "### Part C, first loop", 3), ("C2", "### Part C, second loop", 3),
+                                  ("D1", "### Part D, first loop", 4), ("D2", "### Part D, second loop", 3)):
+        for cells in _table_rows(title):
+            counts[f"{prefix}.{int(cells[0]):02d}"] = int(cells[column])
+    return counts
