@@ -51,7 +51,7 @@ def _err(cls, message, pos, source):
                column=pos.column if pos else None)
 
 
-def _expand_layers(stmt: dsl.LayersStmt) -> tuple[list[dsl.Decl], list[dsl.Decl], dsl.Expr]:
+def _expand_layers(stmt: dsl.LayersStmt, source: str | None) -> tuple[list[dsl.Decl], list[dsl.Decl], dsl.Expr]:
     """`layers n0 -> n1 [relu] [bias] -> ...` as declarations and one output."""
     pos = stmt.pos
     inputs = [dsl.Decl("x", (stmt.input_width,), pos)]
@@ -61,8 +61,8 @@ def _expand_layers(stmt: dsl.LayersStmt) -> tuple[list[dsl.Decl], list[dsl.Decl]
     for layer, step in enumerate(stmt.steps, start=1):
         unknown = [o for o in step.options if o not in ("relu", "bias")]
         if unknown:
-            raise ModelNameError(f"unknown layer option '{unknown[0]}' (use relu, bias)",
-                                 line=step.pos.line, column=step.pos.column)
+            raise _err(ModelNameError, f"unknown layer option '{unknown[0]}' (use relu, bias)",
+                       step.pos, source)
         params.append(dsl.Decl(f"W{layer}", (step.width, previous), step.pos))
         value = dsl.BinOp("@", dsl.Name(f"W{layer}", step.pos), value, step.pos)
         if "bias" in step.options:
@@ -124,7 +124,7 @@ class _Compiler:
             elif isinstance(stmt, dsl.LetStmt):
                 lets.append(stmt)
         if layers:
-            inputs, params, value = _expand_layers(layers[0])
+            inputs, params, value = _expand_layers(layers[0], self.source)
             for decl in inputs:
                 self.declare_tensor(decl, "input")
             for decl in params:
@@ -310,28 +310,37 @@ def compile_expression(program: dsl.Program, text: str) -> tuple[Program, int]:
     'sub'
     """
     prefix = "output "
-    try:
-        parsed = dsl.parse(prefix + text.strip(), "<expression>")
-        statements = parsed.statements
-        if len(statements) != 1 or not isinstance(statements[0], dsl.OutputStmt):
-            raise ModelNameError("give one expression on one line", file="<expression>")
-    except ConslawError as exc:
+    shift = len(prefix)
+
+    def relocate(exc: ConslawError, pos: dsl.Pos | None = None) -> ConslawError:
+        exc.file = "<expression>"
+        if pos is not None:
+            exc.line, exc.column = pos.line, pos.column
         if exc.line == 1 and exc.column is not None:
-            exc.column = max(1, exc.column - len(prefix))
-        raise
+            exc.column = max(1, exc.column - shift)
+        return exc
+
+    try:
+        statements = dsl.parse(prefix + text, "<expression>").statements
+    except ConslawError as exc:
+        raise relocate(exc) from None
+    if len(statements) != 1 or not isinstance(statements[0], dsl.OutputStmt):
+        raise relocate(ModelNameError("give one expression on one line"), dsl.Pos(1, shift + 1))
+    value = statements[0].value
     compiler = _Compiler(program)
     prog, _ = compiler.run()
     compiler.source = "<expression>"
     try:
-        node = compiler.expr(statements[0].value)
+        node = compiler.expr(value)
     except ConslawError as exc:
-        if exc.column is not None:
-            exc.column = max(1, exc.column - len(prefix))
-        raise
+        raise relocate(exc) from None
     if prog.nodes[node].shape:
-        raise ShapeError("the expression must be a scalar; index entries like W[0,1] or use "
-                         "sum(...)", file="<expression>")
+        raise relocate(ShapeError("the expression must be a scalar; index entries like W[0,1] "
+                                  "or use sum(...)"), value.pos)
+    data_names = [n for n in _names_in(value)
+                  if compiler.symbols.get(n.ident, ("",))[0] == "input"]
     if prog.data_degrees()[node]:
-        raise ModelNameError("the expression may use parameters only, not data or gates",
-                             file="<expression>")
+        where = data_names[0].pos if data_names else value.pos
+        raise relocate(ModelNameError("the expression may use parameters only, not data or "
+                                      "gates"), where)
     return prog, node

@@ -55,6 +55,39 @@ def matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return _combine(x, y, _matmul)
 
 
+def widen(x: np.ndarray, width: int) -> np.ndarray:
+    """A jet as one with ``width`` components; a constant (width 1) gets zero parts.
+
+    Plain numpy broadcasting would copy a constant into every derivative slot.
+
+    >>> widen(np.array([[7]]), 2).tolist()
+    [[7], [0]]
+    """
+    if x.shape[0] == width:
+        return x
+    if x.shape[0] != 1:
+        raise ValueError("jets of different orders")
+    out = np.zeros((width,) + x.shape[1:], dtype=np.int64)
+    out[0] = x[0]
+    return out
+
+
+def add(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Sum of two jets (numpy broadcasting on the other axes).
+
+    >>> add(np.array([[3], [1]]), np.array([[5]]))[:, 0].tolist()   # (3 + e) + 5
+    [8, 1]
+    """
+    width = max(x.shape[0], y.shape[0])
+    return (widen(x, width) + widen(y, width)) % PRIME
+
+
+def subtract(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Difference of two jets."""
+    width = max(x.shape[0], y.shape[0])
+    return (widen(x, width) - widen(y, width)) % PRIME
+
+
 def extend(x: np.ndarray) -> np.ndarray:
     """Embed a jet with k directions into k+1 directions (new part zero).
 

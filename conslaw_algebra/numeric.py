@@ -107,9 +107,9 @@ class Evaluator:
         if op in ("add", "sub", "mul"):
             a, b = (_lift(v, len(shape) if r == 0 else 0) for v, r in zip(args, ranks))
             if op == "add":
-                return (a + b) % PRIME
+                return jets.add(a, b)
             if op == "sub":
-                return (a - b) % PRIME
+                return jets.subtract(a, b)
             return jets.multiply(a, b)
         if op == "neg":
             return (-args[0]) % PRIME
@@ -156,7 +156,7 @@ class Evaluator:
 
         def accumulate(i, g):
             if self.needs_gradient[i]:
-                adjoint[i] = g if adjoint[i] is None else (adjoint[i] + g) % PRIME
+                adjoint[i] = g if adjoint[i] is None else jets.add(adjoint[i], g)
 
         for (carrier, _), weight in zip(self.program.carriers, sample.weights):
             accumulate(carrier, weight)
@@ -172,7 +172,7 @@ class Evaluator:
         for i, node in enumerate(nodes):
             if node.op == "param" and adjoint[i] is not None:
                 info = self.program.params[node.attr]
-                g = np.broadcast_to(adjoint[i], (width, batch) + node.shape)
+                g = np.broadcast_to(jets.widen(adjoint[i], width), (width, batch) + node.shape)
                 out[..., info.offset:info.offset + info.size] = g.reshape(width, batch, -1)
         return out
 
