@@ -38,8 +38,8 @@ from .fields import Brackets, Combinations, Field
 from .modp import PRIME, Span
 
 _FIRST_BATCH = 16
+_JUMP_AFTER = 512
 _MAX_PAIR_BATCH = 256
-_MAX_MIXED_BATCH = 16
 _CONFIRMING_ROUNDS = 2
 
 
@@ -85,17 +85,19 @@ def count_laws(system, seed: int = 0) -> LieCount:
     quiet_rounds = 0
     top_level = 1
     pairs_checked = 0
+    batch_of: dict[tuple[int, int], int] = {}   # grows while a pair keeps raising the rank
     while span.rank < dim and quiet_rounds < _CONFIRMING_ROUNDS:
         progress = False
         for i, j in _level_pairs([1] + sorted(levels)):
             top_level = max(top_level, i + j)
-            cap = _MAX_PAIR_BATCH if (i, j) == (1, 1) else _MAX_MIXED_BATCH
-            batch = min(dim - span.rank, cap)
+            first = dim if (i, j) == (1, 1) else 1
+            batch = min(dim - span.rank, batch_of.get((i, j), first), _MAX_PAIR_BATCH)
             candidate = Brackets(_random_element(system, levels, i, batch, rng),
                                  _random_element(system, levels, j, batch, rng))
             raised = span.add(candidate.eval(point)[0])
             tests += batch
             pairs_checked += 1
+            batch_of[(i, j)] = 2 * batch if len(raised) == batch else 1
             if raised:
                 levels.setdefault(i + j, []).append(candidate.select(raised))
                 progress = True
@@ -110,18 +112,34 @@ def count_laws(system, seed: int = 0) -> LieCount:
 
 
 def _generator_span(system, rng, point) -> tuple[Span, int]:
-    """Span of W(theta) from doubling batches of random generators."""
+    """Span of W(theta) from random generators, added in doubling batches.
+
+    Stops when a batch fails to raise the rank by its full size. Past
+    ``_JUMP_AFTER`` samples with the rank still full, the next batch goes straight
+    to D + 1 samples: one large elimination costs less than many medium ones.
+    """
     dim = system.dim
-    rows = []
+    span = Span(dim)
+    blocks = []
     samples = 0
     batch = min(_FIRST_BATCH, dim + 1)
-    while True:
-        rows.append(system.generators(rng, batch).eval(point)[0])
+    while samples < _JUMP_AFTER:
+        values = system.generators(rng, batch).eval(point)[0]
+        raised = span.add(values)
+        blocks.append(values)
         samples += batch
-        span = Span.from_rows(np.vstack(rows))
-        if span.rank < samples or span.rank == dim:
+        if len(raised) < batch or span.rank == dim:
             return span, samples
-        batch = samples
+        batch = min(samples, dim + 1 - samples)
+    # the rank is still full: one elimination of D + 1 samples beats more updates
+    everything = np.empty((dim + 1, dim), dtype=np.int64)
+    done = np.vstack(blocks)
+    everything[:samples] = done
+    del blocks, done
+    for start in range(samples, dim + 1, _JUMP_AFTER):
+        stop = min(dim + 1, start + _JUMP_AFTER)
+        everything[start:stop] = system.generators(rng, stop - start).eval(point)[0]
+    return Span.from_rows(everything, overwrite=True), dim + 1
 
 
 def _level_pairs(levels: list[int]):

@@ -1,12 +1,16 @@
-"""Exact arithmetic modulo one word-size prime, vectorised with numpy int64.
+"""Exact arithmetic modulo one word-size prime, vectorised with numpy.
 
 Why this prime and this representation: residues below 2^31 multiply without
-overflow in int64 (products < 2^62), so elementwise work is plain numpy. Matrix
-products split one factor into 15- and 16-bit halves so every partial sum stays
-below 2^63 for inner dimensions up to 2^15 (longer ones are chunked). Ranks and
-echelon forms of dense matrices go to python-flint's ``nmod_mat`` (FLINT's C code).
-Where it stops winning: dense elimination is cubic; past a few thousand columns the
-rank itself dominates (about 5 s at n = 3,000 on this machine class).
+overflow in int64 (products < 2^62), so elementwise work is plain numpy int64.
+Large matrix products go through floating-point BLAS, exactly: the left factor is
+cut into three 11-bit limbs, so every partial sum of a chunk of 2,048 products stays
+below 2^53 and is an exact double; three BLAS products and a reduction give the
+residue. That runs at BLAS speed (about 70 GFLOP/s on this machine class) instead
+of numpy's scalar integer loops. Echelon forms use a recursive blocked LU with row
+pivoting whose updates are such products, so a rank costs a few n^3 floating-point
+operations plus O(n^2 log n) integer work.
+Where it stops winning: tiny matrices (the integer path is used below a size
+threshold), and beyond n of a few tens of thousands, memory (n^2 int64 entries).
 
 >>> import numpy as np
 >>> int(matmul(np.array([[PRIME - 1]]), np.array([[2]]))[0, 0]) == PRIME - 2
@@ -18,7 +22,11 @@ import numpy as np
 from flint import nmod_mat
 
 PRIME = 2**31 - 1
-_INNER_CHUNK = 1 << 15
+_INNER_CHUNK = 1 << 15          # integer path: keeps int64 partial sums below 2^62
+_FLOAT_CHUNK = 1 << 11          # float path: 2^11 * 2^11 * 2^31 < 2^53
+_FLOAT_THRESHOLD = 1 << 18      # multiply-adds above which BLAS pays off
+_TILE = 1 << 22                 # entries of a float temporary before tiling columns
+_PANEL = 32                     # below this size, elimination is a plain loop
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -26,8 +34,16 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     >>> matmul(np.array([[1, 2]]), np.array([[3], [4]])).tolist()
     [[11]]
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.integers(0, PRIME, (70, 3000)); y = rng.integers(0, PRIME, (3000, 50))
+    >>> exact = [[sum(int(u) * int(v) for u, v in zip(row, col)) % PRIME for col in y.T[:2]]
+    ...          for row in x[:2]]
+    >>> matmul(x, y)[:2, :2].tolist() == exact
+    True
     """
     inner = a.shape[-1]
+    if a.ndim == 2 and b.ndim == 2 and inner * a.shape[0] * b.shape[1] >= _FLOAT_THRESHOLD:
+        return _matmul_float(a, b)
     if inner > _INNER_CHUNK:
         total = None
         for start in range(0, inner, _INNER_CHUNK):
@@ -37,6 +53,30 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     high = a >> 15
     low = a & 0x7FFF
     return ((np.matmul(high, b) % PRIME) * 32768 + np.matmul(low, b)) % PRIME
+
+
+def _matmul_float(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    rows, cols = a.shape[-2], b.shape[-1]
+    if rows * cols > _TILE and cols > 1 and a.ndim == 2 and b.ndim == 2:
+        step = max(1, _TILE // rows)
+        return np.concatenate([_matmul_float(a, b[:, j:j + step]) for j in range(0, cols, step)],
+                              axis=1)
+    total = None
+    for start in range(0, a.shape[-1], _FLOAT_CHUNK):
+        block_a = a[..., start:start + _FLOAT_CHUNK]
+        block_b = b[..., start:start + _FLOAT_CHUNK, :].astype(np.float64)
+        combined = None
+        for limb in (2, 1, 0):   # Horner in 2^11: every partial value stays below 2^63
+            part = ((block_a >> (11 * limb)) & 0x7FF).astype(np.float64)
+            product = np.matmul(part, block_b).astype(np.int64)   # exact: < 2^53
+            if combined is None:
+                combined = product % PRIME
+            else:
+                combined <<= 11
+                combined += product
+                combined %= PRIME
+        total = combined if total is None else (total + combined) % PRIME
+    return total
 
 
 def inverse(x: int) -> int:
@@ -61,6 +101,105 @@ def residue(value) -> int:
     return numerator * inverse(denominator % PRIME) % PRIME
 
 
+def echelonize(matrix: np.ndarray, overwrite: bool = False) -> tuple[np.ndarray, list[int], list[int]]:
+    """Row echelon form by recursive blocked elimination with row pivoting.
+
+    Returns ``(rows, pivots, sources)``: the echelon rows (pivot entries 1, zero at
+    the pivot columns of earlier rows), their pivot columns, and for each the index
+    of the input row it was pivoted from. ``len(pivots)`` is the rank. With
+    ``overwrite`` an int64 input is used as workspace (no copy of a large matrix).
+
+    >>> rows, pivots, sources = echelonize(np.array([[0, 2, 4], [0, 1, 2], [1, 0, 1]]))
+    >>> rows.tolist(), pivots, sources
+    ([[1, 0, 1], [0, 1, 2]], [0, 1], [2, 1])
+    """
+    if overwrite and isinstance(matrix, np.ndarray) and matrix.dtype == np.int64:
+        a = matrix
+        a %= PRIME
+    else:
+        a = np.array(matrix, dtype=np.int64) % PRIME
+    m, n = a.shape
+    if m == 0 or n == 0:
+        return np.zeros((0, n), dtype=np.int64), [], []
+    order, pivots = _plu(a)
+    rank = len(pivots)
+    rows = a[:rank]
+    for t in range(1, rank):          # below-diagonal pivot entries hold multipliers
+        rows[t, pivots[:t]] = 0
+    for t, j in enumerate(pivots):
+        rows[t] = rows[t] * inverse(rows[t, j]) % PRIME
+    return rows, pivots, [int(i) for i in order[:rank]]
+
+
+def _plu(a: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """In-place LU with row pivoting of a rank-deficient matrix (a view is fine).
+
+    On return ``a`` holds the permuted rows: for row t and pivot number t' < t the
+    entry at column pivots[t'] is the multiplier L[t, t']; the other entries of the
+    first s = rank rows are the echelon rows U; later rows are 0 off the pivot
+    columns. Returns (order, pivots) with a_before[order] = L @ U. The columns are
+    split in halves, recursively, so that almost all work is in BLAS products.
+    """
+    m, n = a.shape
+    if n <= _PANEL or m <= _PANEL:
+        return _plu_small(a)
+    half = n // 2
+    left, right = a[:, :half], a[:, half:]
+    order1, pivots1 = _plu(left)
+    right[:] = right[order1]
+    s1 = len(pivots1)
+    if s1:
+        lower = a[:, pivots1]                         # column t' = multipliers of pivot t'
+        top = right[:s1]
+        top[:] = _unit_lower_solve(lower[:s1], top)
+        if m > s1:
+            right[s1:] = (right[s1:] - matmul(lower[s1:], top)) % PRIME
+    order2, pivots2 = _plu(right[s1:])
+    left[s1:] = left[s1:][order2]
+    order = np.concatenate([order1[:s1], order1[s1:][order2]])
+    return order, pivots1 + [half + p for p in pivots2]
+
+
+def _plu_small(a: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Unblocked in-place elimination, for few rows or few columns."""
+    m, n = a.shape
+    order = np.arange(m)
+    pivots: list[int] = []
+    for j in range(n):
+        s = len(pivots)
+        if s == m:
+            break
+        nonzero = np.flatnonzero(a[s:, j])
+        if nonzero.size == 0:
+            continue
+        i = s + int(nonzero[0])
+        if i != s:
+            a[[s, i]] = a[[i, s]]
+            order[[s, i]] = order[[i, s]]
+        scale = a[s + 1:, j] * inverse(a[s, j]) % PRIME
+        if j + 1 < n:
+            a[s + 1:, j + 1:] = (a[s + 1:, j + 1:] - np.outer(scale, a[s, j + 1:]) % PRIME) % PRIME
+        a[s + 1:, j] = scale
+        pivots.append(j)
+    return order, pivots
+
+
+def _unit_lower_solve(lower: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """X with (I + strictly lower part of ``lower``) @ X = rhs; blocked recursion."""
+    size = lower.shape[0]
+    if size <= _PANEL:
+        x = rhs % PRIME
+        for t in range(size - 1):
+            column = lower[t + 1:, t]
+            if column.any():
+                x[t + 1:] = (x[t + 1:] - np.outer(column, x[t]) % PRIME) % PRIME
+        return x
+    half = size // 2
+    upper_part = _unit_lower_solve(lower[:half, :half], rhs[:half])
+    rest = (rhs[half:] - matmul(lower[half:, :half], upper_part)) % PRIME
+    return np.vstack([upper_part, _unit_lower_solve(lower[half:, half:], rest)])
+
+
 def rank(rows: np.ndarray) -> int:
     """Rank of a matrix of residues.
 
@@ -70,31 +209,23 @@ def rank(rows: np.ndarray) -> int:
     if rows.size == 0:
         return 0
     m, n = rows.shape
-    return nmod_mat(m, n, rows.ravel().tolist(), PRIME).rank()
-
-
-def echelon_basis(rows: np.ndarray) -> np.ndarray:
-    """Reduced row echelon basis (nonzero rows only) of the row space.
-
-    >>> echelon_basis(np.array([[2, 4], [1, 2]])).tolist()
-    [[1, 2]]
-    """
-    m, n = rows.shape
-    if m == 0:
-        return np.zeros((0, n), dtype=np.int64)
-    reduced, r = nmod_mat(m, n, rows.ravel().tolist(), PRIME).rref()
-    flat = np.array([int(x) for x in reduced.entries()], dtype=np.int64).reshape(m, n)
-    return flat[:r]
+    if m * n <= 1 << 20:
+        return nmod_mat(m, n, (np.asarray(rows) % PRIME).ravel().tolist(), PRIME).rank()
+    return len(echelonize(rows)[1])
 
 
 class Span:
-    """A subspace of GF(p)^n kept in reduced row echelon form.
+    """A subspace of GF(p)^n, kept as echelon rows in insertion order.
+
+    Row i has 1 at its pivot column and 0 at the pivot columns of rows before it, so
+    the pivot block is unit upper triangular and reducing a vector is one triangular
+    solve and one product.
 
     >>> s = Span(3)
     >>> s.add(np.array([[1, 0, 1], [2, 0, 2], [0, 1, 0]]))
     [0, 2]
-    >>> s.rank, s.contains(np.array([3, 5, 3]))
-    (2, True)
+    >>> s.rank, s.contains(np.array([3, 5, 3])), s.contains(np.array([0, 0, 1]))
+    (2, True, False)
     """
 
     def __init__(self, dim: int):
@@ -108,39 +239,40 @@ class Span:
 
     def reduce(self, vectors: np.ndarray) -> np.ndarray:
         """Residues of the vectors after removing their components in the span."""
-        vectors = np.atleast_2d(vectors) % PRIME
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.int64)) % PRIME
         if not self.pivots:
             return vectors
-        coefficients = vectors[:, self.pivots]
+        coefficients = self._coordinates(vectors[:, self.pivots])
         return (vectors - matmul(coefficients, self.rows)) % PRIME
+
+    def _coordinates(self, at_pivots: np.ndarray) -> np.ndarray:
+        """C with C @ rows[:, pivots] = at_pivots (forward substitution, blocked)."""
+        block_matrix = self.rows[:, self.pivots]
+        c = at_pivots.copy()
+        r = self.rank
+        for j0 in range(0, r, _PANEL):
+            j1 = min(r, j0 + _PANEL)
+            if j0:
+                c[:, j0:j1] = (c[:, j0:j1] - matmul(c[:, :j0], block_matrix[:j0, j0:j1])) % PRIME
+            for j in range(j0 + 1, j1):
+                c[:, j] = (c[:, j] - matmul(c[:, j0:j], block_matrix[j0:j, j:j + 1])[:, 0]) % PRIME
+        return c
 
     def contains(self, vector: np.ndarray) -> bool:
         return not self.reduce(vector).any()
 
     def add(self, vectors: np.ndarray) -> list[int]:
-        """Add vectors in order; return the indices of those that raised the rank."""
+        """Add vectors; return the indices of a subset that raised the rank."""
         rest = self.reduce(vectors)
-        raised = []
-        for i in range(rest.shape[0]):
-            row = rest[i]
-            nonzero = np.flatnonzero(row)
-            if nonzero.size == 0:
-                continue
-            pivot = int(nonzero[0])
-            row = row * inverse(row[pivot]) % PRIME
-            if self.rows.shape[0]:
-                self.rows = (self.rows - np.outer(self.rows[:, pivot], row) % PRIME) % PRIME
-            rest[i + 1:] = (rest[i + 1:] - np.outer(rest[i + 1:, pivot], row) % PRIME) % PRIME
-            self.rows = np.vstack([self.rows, row])
-            self.pivots.append(pivot)
-            raised.append(i)
-        return raised
+        rows, pivots, sources = echelonize(rest, overwrite=True)
+        if pivots:
+            self.rows = np.vstack([self.rows, rows])
+            self.pivots.extend(pivots)
+        return sorted(sources)
 
     @classmethod
-    def from_rows(cls, rows: np.ndarray) -> "Span":
-        """The span of many rows at once, through FLINT's echelon form."""
+    def from_rows(cls, rows: np.ndarray, overwrite: bool = False) -> "Span":
+        """The span of many rows at once (``overwrite``: use ``rows`` as workspace)."""
         span = cls(rows.shape[1])
-        basis = echelon_basis(rows)
-        span.rows = basis
-        span.pivots = [int(np.flatnonzero(r)[0]) for r in basis]
+        span.rows, span.pivots, _ = echelonize(rows, overwrite=overwrite)
         return span
