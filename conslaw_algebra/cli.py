@@ -72,6 +72,35 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("..")
+    try:
+        values = (int(low), int(high or low))
+    except ValueError:
+        raise ConslawError(f"'{text}' is not a range like 2..9", file="<arguments>") from None
+    if values[0] < 1 or values[1] < values[0]:
+        raise ConslawError(f"'{text}' is not a range of positive integers", file="<arguments>")
+    return values
+
+
+def cmd_sweep(args) -> int:
+    from . import sweep
+
+    models = []
+    for path in args.paths:
+        models += sweep.folder_models(path)
+    if args.family:
+        models += sweep.family_models(args.family, args.count, args.family_seed,
+                                      _range(args.widths), _range(args.depth), args.bias)
+    if not models:
+        raise ConslawError("give model files or folders, or --family", file="<arguments>")
+    show = None if args.quiet or not sys.stderr.isatty() else sweep.progress_printer()
+    rows = sweep.run_sweep(models, jobs=args.jobs, seed=args.seed, scheduler=args.scheduler,
+                           progress=show)
+    _print_json(rows) if args.json else print(sweep.format_table(rows))
+    return 0 if all("error" not in r for r in rows) else 1
+
+
 def cmd_repl(args) -> int:
     from .repl import run_repl
     return run_repl(args.model)
@@ -105,6 +134,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_info)
+
+    p = sub.add_parser("sweep", help="count the laws of many models in parallel")
+    p.add_argument("paths", nargs="*", help=".net files or folders of them")
+    p.add_argument("--family", choices=("relu", "linear"), help="a generated family of layered nets")
+    p.add_argument("--count", type=int, default=20, help="models in the family (default 20)")
+    p.add_argument("--widths", default="2..9", help="width range, e.g. 2..9")
+    p.add_argument("--depth", default="2..4", help="number of weight layers, e.g. 2..4")
+    p.add_argument("--bias", choices=("random", "yes", "no"), default="random")
+    p.add_argument("--family-seed", type=int, default=0, help="seed of the generated family")
+    p.add_argument("--seed", type=int, default=0, help="seed of each count")
+    p.add_argument("--jobs", type=int, default=None, help="local processes (default: all cores)")
+    p.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(run=cmd_sweep)
 
     p = sub.add_parser("repl", help="interactive session")
     p.add_argument("model", nargs="?")
