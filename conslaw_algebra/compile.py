@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import networkx as nx
-
 from . import dsl
 from .errors import ConslawError, ModelNameError, ShapeError, UnsupportedError
 from .program import Node, Program, TensorInfo
@@ -170,6 +168,9 @@ class _Compiler:
         return self.prog.add(Node("data", (), shape, len(self.prog.data) - 1))
 
     def check_let_cycles(self, lets: list[dsl.LetStmt]):
+        if not lets:
+            return
+        import networkx as nx  # only files with let-bindings pay for loading it
         graph = nx.DiGraph()
         for let in lets:
             graph.add_node(let.name)

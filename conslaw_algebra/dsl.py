@@ -183,7 +183,7 @@ def grammar_path() -> Path:
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(grammar_path().read_text(), parser="lalr", propagate_positions=True,
+    return Lark(grammar_path().read_text(), parser="lalr", propagate_positions=True, cache=True,
                 maybe_placeholders=False)
 
 

@@ -24,8 +24,6 @@ from itertools import combinations_with_replacement
 from math import gcd
 
 from flint import fmpq, fmpq_mpoly, fmpz
-from sympy import QQ
-from sympy.polys.matrices import DomainMatrix
 
 
 def _sparse_terms(poly: fmpq_mpoly):
@@ -119,6 +117,8 @@ def _components(rows: list[dict], columns: list[int]) -> list[tuple[list[int], l
 
 
 def _block_kernel(cols: list[int], rows: list[dict]) -> list[dict[int, fmpq]]:
+    from sympy import QQ  # imported here: SymPy takes half a second to load
+    from sympy.polys.matrices import DomainMatrix
     if not rows:
         return [{c: fmpq(1)} for c in cols]
     position = {c: k for k, c in enumerate(cols)}
@@ -149,6 +149,8 @@ def _echelon(kernel: list[dict], cols: list[int], unknowns) -> list[dict]:
     """
     if len(kernel) < 2:
         return kernel
+    from sympy import QQ
+    from sympy.polys.matrices import DomainMatrix
     ordered = sorted(cols, key=lambda c: _order_key(unknowns[c]))
     position = {c: k for k, c in enumerate(ordered)}
     entries = {r: {position[c]: QQ(int(v.p), int(v.q)) for c, v in vec.items()}

@@ -1,0 +1,1 @@
+"""Benchmark harness for conslaw_algebra: ``python -m benchmarks [--quick]``."""

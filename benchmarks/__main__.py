@@ -1,0 +1,193 @@
+"""The benchmark harness: ``python -m benchmarks [--quick] [--only GROUP ...]``.
+
+Groups (each case in a fresh process; seconds are compute time unless stated):
+  sweeps-count   the reference notebook's Part C and Part D first loops (100 counts)
+  sweeps-laws    its Part C and Part D second loops (20 degree-2 law computations)
+  cli-cases      whole `conslaw count` processes on the 19 cases timed for the
+                 reference on this machine class (../shared/perf_baseline.md)
+  ladder-relu    ReLU MLPs with biases, D from about 100 to 10,650 (count)
+  ladder-linear  deep linear nets, D from 100 to 2,000 (count)
+  ladder-laws    degree-2 laws of ReLU MLPs, D from about 100 to 520
+Every answer is checked against its known value (ground truth or formula); a row
+that disagrees is marked WRONG. Prints one table per group and the log-log slope of
+time against D for the ladders.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from conslaw_algebra.families import layered_text
+
+ROOT = Path(__file__).resolve().parent.parent
+GROUND_TRUTH = json.loads((ROOT / "tests" / "data" / "ground_truth.json").read_text())
+
+# Reference figures (../shared/perf_baseline.md), for ratios: not measured in this run.
+REFERENCE_CLI_MEDIAN_DISCOVER = 17.8   # s, median over the 19 cases, no answer given
+REFERENCE_SOLVE2_MEDIAN = 23.6         # s, same 19 cases, degree-2 laws
+REFERENCE_PART_C_PER_CASE = 41.3       # s per case, 64 threads, answer given
+REFERENCE_PART_D_PER_CASE = 135.8      # s per case, 64 threads, answer given
+
+# (widths output side first as in perf_baseline.md, kind, bias, N)
+BASELINE_CASES = [
+    ([2, 2, 2], "linear", False, 3), ([3, 3, 3], "linear", False, 6),
+    ([2, 3, 3], "linear", False, 6), ([5, 3, 2], "linear", False, 6),
+    ([4, 4, 4], "linear", False, 10), ([3, 4, 2, 4], "linear", False, 13),
+    ([2, 4, 2, 2], "linear", False, 13), ([2, 5, 4, 3], "linear", False, 25),
+    ([3, 4, 5, 3], "linear", False, 25), ([4, 4, 4, 4], "linear", False, 20),
+    ([5, 5, 5], "linear", False, 15), ([2, 2, 2], "relu", False, 2),
+    ([3, 3, 3], "relu", False, 3), ([2, 2, 5, 3], "relu", False, 7),
+    ([4, 4, 4], "relu", False, 4), ([3, 4, 5, 3], "relu", False, 9),
+    ([3, 3, 3], "relu", True, 3), ([2, 2, 5, 3], "relu", True, 7),
+    ([4, 4, 4], "relu", True, 4),
+]
+
+LADDER_RELU = [[10, 8, 8, 2], [20, 12, 12, 4], [40, 20, 20, 20, 5], [60, 30, 30, 30, 10],
+               [80, 40, 40, 40, 10], [100, 50, 50, 50, 10]]
+LADDER_LINEAR = [[5] * 5, [8] * 5, [10] * 5, [15] * 5, [20] * 6]
+LADDER_LAWS = [[10, 8, 2], [12, 12, 4], [16, 16, 5], [20, 20, 5]]
+
+
+def _row_text(row) -> str:
+    widths = list(reversed(row["widths_output_first"]))
+    return layered_text(widths, relu=row["kind"] == "relu", bias=row.get("bias", False),
+                        output_bias=row.get("output_bias", False))
+
+
+def _sweep(prefixes):
+    rows = [r for r in GROUND_TRUTH if str(r["id"]).startswith(prefixes)]
+    return [[str(r["id"]), _row_text(r), r["N"]] for r in rows]
+
+
+def _run(case: dict) -> dict:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.worker"], input=json.dumps(case),
+                         capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        raise RuntimeError(out.stderr.strip().splitlines()[-1])
+    return json.loads(out.stdout)
+
+
+def _hidden(widths) -> int:
+    return sum(widths[1:-1])
+
+
+def _linear_laws(widths) -> int:
+    return sum(n * (n + 1) // 2 for n in widths[1:-1])
+
+
+def _dims(widths, bias) -> int:
+    return sum(a * b for a, b in zip(widths, widths[1:])) + (sum(widths[1:-1]) if bias else 0)
+
+
+def _slope(points):
+    xs = [math.log(d) for d, _ in points]
+    ys = [math.log(max(t, 1e-4)) for _, t in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var if var else float("nan")
+
+
+def _table(title, header, rows):
+    print(f"\n## {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")
+    sys.stdout.flush()
+
+
+def _check(case):
+    return "ok" if case["laws"] == case["expected"] else f"WRONG (expected {case['expected']})"
+
+
+def group_sweeps_count(quick):
+    rows = []
+    for label, prefixes, reference in (("Part C first loop (linear)", ("C1",), REFERENCE_PART_C_PER_CASE),
+                                       ("Part D first loop (ReLU)", ("D1",), REFERENCE_PART_D_PER_CASE)):
+        result = _run({"kind": "count", "items": _sweep(prefixes)})
+        cases = result["cases"]
+        wrong = [c["name"] for c in cases if c["laws"] != c["expected"]]
+        slowest = max(cases, key=lambda c: c["seconds"])
+        rows.append([label, len(cases), f"{result['seconds']:.1f}",
+                     f"{slowest['seconds']:.2f} ({slowest['name']}, D={slowest['D']})",
+                     f"{result['peak_mb']:.0f}", "all ok" if not wrong else "WRONG: " + ", ".join(wrong),
+                     f"{reference * len(cases) / result['seconds']:.0f}x"])
+    _table("Reference sweeps, counts (no known answer given)",
+           ["sweep", "cases", "total s", "slowest s", "peak MB", "N", "vs reference (64 threads, answer given)"],
+           rows)
+
+
+def group_sweeps_laws(quick):
+    result = _run({"kind": "laws", "items": _sweep(("C2", "D2"))})
+    rows = [[c["name"], c["D"], c["laws"], f"{c['seconds']:.3f}", _check(c)] for c in result["cases"]]
+    _table(f"Reference second loops, degree-2 laws (peak {result['peak_mb']:.0f} MB)",
+           ["case", "D", "independent laws", "seconds", "check"], rows)
+
+
+def group_cli_cases(quick):
+    rows, times = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        for widths, kind, bias, expected in BASELINE_CASES:
+            path = Path(folder) / "model.net"
+            path.write_text(layered_text(list(reversed(widths)), relu=kind == "relu", bias=bias))
+            result = _run({"kind": "process", "path": str(path)})
+            times.append(result["seconds"])
+            name = f"{kind}{'+bias' if bias else ''} {widths}"
+            rows.append([name, f"{result['seconds']:.2f}",
+                         _check({"laws": result["laws"], "expected": expected})])
+    median = sorted(times)[len(times) // 2]
+    rows.append(["**median**", f"**{median:.2f}**",
+                 f"reference discovery median {REFERENCE_CLI_MEDIAN_DISCOVER} s: "
+                 f"**{REFERENCE_CLI_MEDIAN_DISCOVER / median:.0f}x** faster"])
+    _table("Whole `conslaw count` processes (interpreter start and imports included)",
+           ["case (output side first)", "seconds", "check"], rows)
+
+
+def _ladder(title, ladder, kind, expected_of, bias, quick, limit):
+    rows, points = [], []
+    for widths in ladder:
+        dim = _dims(widths, bias)
+        if quick and dim > limit:
+            continue
+        text = layered_text(widths, relu=kind == "relu", bias=bias)
+        result = _run({"kind": "laws" if "laws" in title else "count",
+                       "items": [[str(widths), text, expected_of(widths)]]})
+        case = result["cases"][0]
+        points.append((dim, case["seconds"]))
+        rows.append([str(widths), dim, case["laws"], f"{case['seconds']:.2f}",
+                     f"{result['peak_mb']:.0f}", _check(case)])
+    _table(f"{title} — log-log slope of time against D: {_slope(points):.2f}",
+           ["widths (input first)", "D", "N", "seconds", "peak MB", "check"], rows)
+
+
+GROUPS = {
+    "sweeps-count": group_sweeps_count,
+    "sweeps-laws": group_sweeps_laws,
+    "cli-cases": group_cli_cases,
+    "ladder-relu": lambda q: _ladder("ReLU MLPs with biases, count", LADDER_RELU, "relu",
+                                     _hidden, True, q, 1500),
+    "ladder-linear": lambda q: _ladder("Deep linear nets, count", LADDER_LINEAR, "linear",
+                                       _linear_laws, False, q, 1000),
+    "ladder-laws": lambda q: _ladder("ReLU MLPs with biases, degree-2 laws", LADDER_LAWS, "relu",
+                                     _hidden, True, q, 300),
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small ladders only (a few minutes)")
+    parser.add_argument("--only", nargs="+", choices=sorted(GROUPS), help="run these groups")
+    args = parser.parse_args(argv)
+    for name in args.only or GROUPS:
+        GROUPS[name](args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

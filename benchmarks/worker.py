@@ -1,0 +1,40 @@
+"""Run one benchmark case in this process and print its result as JSON.
+
+Run by the harness in a fresh process per case, so that the peak memory
+(``ru_maxrss``) belongs to that case alone. Input: a JSON case on stdin.
+"""
+import json
+import resource
+import subprocess
+import sys
+import time
+
+
+def run(case: dict) -> dict:
+    import conslaw_algebra as ca
+
+    kind = case["kind"]
+    if kind == "process":   # a whole `conslaw count` command, interpreter start included
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "conslaw_algebra.cli", "count", case["path"],
+                              "--json"], capture_output=True, text=True, check=True)
+        seconds = time.perf_counter() - start
+        return {"seconds": seconds, "laws": json.loads(out.stdout)["laws"]}
+    results = []
+    start = time.perf_counter()
+    for name, text, expected in case["items"]:
+        t0 = time.perf_counter()
+        model = ca.parse(text, name)
+        if kind == "count":
+            got = model.lie_count(seed=0).laws
+        else:
+            got = model.laws(case.get("degree", 2)).independent
+        results.append({"name": name, "D": model.dim, "laws": got, "expected": expected,
+                        "seconds": time.perf_counter() - t0})
+    return {"seconds": time.perf_counter() - start, "cases": results}
+
+
+if __name__ == "__main__":
+    result = run(json.loads(sys.stdin.read()))
+    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
