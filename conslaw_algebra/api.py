@@ -15,13 +15,14 @@ import numpy as np
 
 from . import dsl
 from .compile import compile_expression, compile_program
-from .flows import GradientFlow
-from .laws import is_conserved, pairing, polynomial_laws
+from .flows import flow_system
+from .laws import first_violation, gradient_fields, polynomial_laws
 from .lie import LieCount, count_laws
 from .modp import PRIME, rank, residue
 from .render import render
 from .results import CheckResult, CountResult, LawsResult
-from .symbolic import Expansion, estimate_terms, expand_features, parameter_polynomial
+from .symbolic import (Expansion, estimate_terms, expand_features, parameter_polynomial,
+                       theta_ring)
 
 FEATURE_LISTING_LIMIT = 200_000  # terms; above this ``count`` does not list features
 
@@ -37,6 +38,13 @@ class Model:
         self.dim = self.program.num_params
         self.names = tuple(n for p in self.program.params for n in p.entry_names("text"))
         self.identifiers = tuple(n for p in self.program.params for n in p.entry_names("ident"))
+        if self.flow.kind == "momentum":   # phase space (s, theta, theta')
+            time, ident = _time_variable(self.flow)
+            self.state_names = (time,) + self.names + tuple(n + "'" for n in self.names)
+            self.state_identifiers = ((ident,) + self.identifiers
+                                      + tuple(n + "_dot" for n in self.identifiers))
+        else:
+            self.state_names, self.state_identifiers = self.names, self.identifiers
 
     def __repr__(self) -> str:
         return f"<Model {self.name}: D={self.dim}, {self.flow.describe()}>"
@@ -51,12 +59,23 @@ class Model:
         """The features psi_k as fmpq_mpoly in t0..t{D-1}."""
         return [f.poly for f in self.expansion.features]
 
-    def _flow_system(self):
-        return GradientFlow(self.program)
+    @cached_property
+    def system(self):
+        """The flow's generator family (``flows.py``)."""
+        return flow_system(self.program, self.flow)
+
+    @cached_property
+    def fields(self) -> list:
+        """The generators as exact polynomial fields, in the state variables."""
+        return self.system.symbolic_fields(gradient_fields(self.features))
+
+    @property
+    def state_ring(self):
+        return theta_ring(self.system.dim)
 
     def lie_count(self, seed: int = 0) -> LieCount:
         """The exact-modulo-p Lie-trace count (see ``lie.py``)."""
-        return count_laws(self._flow_system(), seed=seed)
+        return count_laws(self.system, seed=seed)
 
     def count_laws(self, seed: int = 0, list_features: bool | None = None) -> CountResult:
         """N = D - dim Lie(W)(theta) at a random point chosen by ``seed``.
@@ -75,14 +94,15 @@ class Model:
         """A basis of the polynomial laws of degree <= ``degree``, exact and verified."""
         if degree < 1:
             raise ValueError("degree must be at least 1")
-        features = self.features
-        laws = polynomial_laws(features, self.expansion.ring, degree)
+        fields, ring = self.fields, self.state_ring
+        laws = polynomial_laws(fields, ring, degree)
         for h in laws:
-            if is_conserved(h, features) is not None:  # exact re-verification
+            if first_violation(h, fields, ring) is not None:  # exact re-verification
                 raise AssertionError(f"internal error: law {h} failed verification")
-        independent = _gradient_rank(laws, self.dim, seed)
-        return LawsResult(self.name, degree, tuple(laws), self.names, self.identifiers,
-                          independent, self.lie_count(seed))
+        independent = _gradient_rank(laws, ring.nvars(), seed)
+        return LawsResult(self.name, degree, tuple(laws), self.state_names,
+                          self.state_identifiers, independent, self.lie_count(seed),
+                          _time_note(self.flow))
 
     def parse_polynomial(self, text: str):
         """A polynomial in the parameters, written in the `.net` expression language."""
@@ -90,18 +110,23 @@ class Model:
         return parameter_polynomial(program, node)
 
     def check(self, expression: str) -> CheckResult:
-        """Is this polynomial conserved for every data set and loss? Exact."""
+        """Is this polynomial in the parameters conserved for every data set and loss?"""
         h = self.parse_polynomial(expression)
-        features = self.features
-        index = is_conserved(h, features)
-        if index is None:
+        ring = self.state_ring
+        if self.flow.kind == "momentum":   # theta_j is variable 1 + j of the phase space
+            h = ring.from_dict({(0,) + exps + (0,) * self.dim: c for exps, c in h.terms()})
+        found = first_violation(h, self.fields, ring)
+        if found is None:
             return CheckResult(expression, True)
-        feature = self.expansion.features[index]
-        derivatives = {j: h.derivative(j) for j, d in enumerate(h.degrees()) if d}
-        value = pairing(derivatives, feature.poly)
-        return CheckResult(expression, False,
-                           f"{feature.carrier}, coefficient of {feature.monomial}",
-                           _abridged(value, self.names), _abridged(feature.poly, self.names))
+        index, value = found
+        features = self.expansion.features
+        if index < len(features):
+            feature = features[index]
+            where = f"{feature.carrier}, coefficient of {feature.monomial}"
+            psi = _abridged(feature.poly, self.names)
+        else:
+            where, psi = "the drift of the momentum flow", "(drift G)"
+        return CheckResult(expression, False, where, _abridged(value, self.state_names), psi)
 
     def info(self) -> dict:
         """Parameters, D, data symbols, outputs, flow and (when cheap) features."""
@@ -116,6 +141,23 @@ class Model:
             "outputs": len(self.program.outputs), "features": features,
             "expansion_terms_estimate": estimate,
         }
+
+
+def _time_variable(flow) -> tuple[str, str]:
+    """The name of the phase space's first coordinate: t, or s = e^(tau t)."""
+    if flow.nesterov or not flow.tau:
+        return "t", "t"
+    return ("e^t" if flow.tau == 1 else f"e^({flow.tau}*t)"), "s"
+
+
+def _time_note(flow) -> str | None:
+    if flow.kind != "momentum":
+        return None
+    name, _ = _time_variable(flow)
+    velocity = "W' is the velocity (time derivative) of W"
+    if name.startswith("e^"):
+        return f"{velocity}; {name} is the factor e^(tau t) of heavy-ball momentum"
+    return velocity + ("; t is time (Nesterov: tau = 3/t)" if flow.nesterov else "; t is time")
 
 
 def _abridged(poly, names, most: int = 6) -> str:

@@ -28,12 +28,34 @@ KEYWORDS = ("model", "param", "input", "output", "layers", "flow")
 
 @dataclass(frozen=True)
 class FlowSpec:
-    """The training dynamics; only Euclidean gradient flow in this version."""
+    """The training dynamics.
+
+    ``kind`` 'gradient' (theta' = -M grad E) or 'momentum'
+    (theta'' + tau theta' = -M grad E, with ``nesterov`` meaning tau = 3/t);
+    ``mirror`` names the parameters with the mirror (entropy) geometry: M = diag(theta)
+    there, identity elsewhere (with momentum: diag(tau theta + theta')).
+
+    >>> FlowSpec("momentum", tau=Fraction(1), mirror=("U",)).describe()
+    'heavy-ball momentum, tau = 1, mirror on U'
+    """
 
     kind: str = "gradient"
+    mirror: tuple[str, ...] = ()
+    tau: Fraction = Fraction(0)
+    nesterov: bool = False
 
     def describe(self) -> str:
-        return "gradient flow (Euclidean)" if self.kind == "gradient" else self.kind
+        if self.kind == "gradient":
+            text = "gradient flow"
+        elif self.nesterov:
+            text = "Nesterov momentum, tau = 3/t"
+        elif self.tau:
+            text = f"heavy-ball momentum, tau = {self.tau}"
+        else:
+            text = "momentum, tau = 0"
+        if self.mirror:
+            return text + ", mirror on " + ", ".join(self.mirror)
+        return text + (" (Euclidean)" if self.kind == "gradient" else "")
 
 
 @dataclass(frozen=True)
@@ -130,6 +152,7 @@ class _Compiler:
             outputs.append(dsl.OutputStmt(value, layers[0].pos))
         for let in lets:
             self.declare(let.name, "let", let, let.pos)
+        self.check_mirror_names()
         if not outputs:
             raise _err(ModelNameError, "the model has no 'output' line", None, self.source)
         if not self.prog.params:
@@ -142,13 +165,39 @@ class _Compiler:
         return self.prog, ModelHeader(name, flow)
 
     def flow(self, stmt: dsl.FlowStmt) -> FlowSpec:
-        if stmt.kind != "gradient":
-            raise self.error(UnsupportedError, f"flow '{stmt.kind}' is not supported in this version "
-                             "(only 'flow gradient')", stmt.pos)
-        if stmt.options:
-            raise self.error(UnsupportedError, f"'flow gradient {stmt.options[0].key}' is not "
-                             "supported in this version", stmt.options[0].pos)
-        return FlowSpec("gradient")
+        if stmt.kind not in ("gradient", "momentum"):
+            raise self.error(UnsupportedError, f"unknown flow '{stmt.kind}' (use gradient or "
+                             "momentum)", stmt.pos)
+        mirror: list[dsl.FlowOption] = []
+        tau, nesterov, in_mirror = Fraction(0), False, False
+        for option in stmt.options:
+            key = option.key
+            if key == "mirror" and option.value is None:
+                in_mirror = True
+            elif key == "tau" and stmt.kind == "momentum":
+                if not isinstance(option.value, Fraction) or option.value < 0:
+                    raise self.error(UnsupportedError, "tau must be a non-negative number, "
+                                     "e.g. tau=1 or tau=1/2", option.pos)
+                tau, in_mirror = option.value, False
+            elif key == "nesterov" and stmt.kind == "momentum" and option.value is None:
+                nesterov, in_mirror = True, False
+            elif in_mirror and option.value is None:
+                mirror.append(option)
+            else:
+                raise self.error(UnsupportedError, f"unknown option '{key}' of 'flow "
+                                 f"{stmt.kind}' (options: mirror NAMES"
+                                 + (", tau=T, nesterov" if stmt.kind == "momentum" else "") + ")",
+                                 option.pos)
+        if nesterov and tau:
+            raise self.error(UnsupportedError, "give either tau=T or nesterov, not both", stmt.pos)
+        self.mirror_options = mirror
+        return FlowSpec(stmt.kind, tuple(o.key for o in mirror), tau, nesterov)
+
+    def check_mirror_names(self):
+        for option in getattr(self, "mirror_options", []):
+            if option.key not in self.symbols or self.symbols[option.key][0] != "param":
+                raise self.error(ModelNameError, f"'mirror {option.key}': not a parameter",
+                                 option.pos)
 
     def declare_tensor(self, decl: dsl.Decl, kind: str):
         if len(decl.shape) > 2:

@@ -15,7 +15,7 @@ system has about (terms of all fields) x D entries, built in Python.
 >>> from flint import fmpq_mpoly_ctx
 >>> ring = fmpq_mpoly_ctx.get(("t", 2), "degrevlex")
 >>> u, v = ring.gens()
->>> [str(h) for h in polynomial_laws([u * v], ring, 2)]
+>>> [str(h) for h in polynomial_laws(gradient_fields([u * v]), ring, 2)]
 ['t0^2 - t1^2']
 """
 from __future__ import annotations
@@ -180,14 +180,15 @@ def _order_key(monomial):
     return (-len(monomial), monomial)
 
 
-def polynomial_laws(features: list[fmpq_mpoly], ring, degree: int) -> list[fmpq_mpoly]:
-    """A basis of the polynomial laws of degree 1..``degree`` of gradient flow.
+def polynomial_laws(fields, ring, degree: int) -> list[fmpq_mpoly]:
+    """A basis of the polynomial laws of degree 1..``degree`` of a family of fields.
 
-    Exact over QQ; each law has coprime integer coefficients and a positive leading
-    coefficient; the order is by degree, then by leading monomial.
+    ``fields``: each a list of (component, [(variable indices, coefficient)]), in the
+    variables of ``ring`` (see ``gradient_fields``). Exact over QQ; each law has coprime
+    integer coefficients and a positive leading coefficient; the order is by degree,
+    then by leading monomial.
     """
     dim = ring.nvars()
-    fields = gradient_fields(features)
     rows, unknowns = build_system(fields, dim, degree)
     rows, zero = _eliminate_singletons(rows, len(unknowns))
     live = [c for c in range(len(unknowns)) if c not in zero]
@@ -216,28 +217,39 @@ def _poly_key(poly: fmpq_mpoly):
     return (poly.total_degree(), sorted(monomials))
 
 
-def is_conserved(h: fmpq_mpoly, features: list[fmpq_mpoly]) -> int | None:
-    """Index of the first feature psi with <grad h, grad psi> != 0, or None.
+def field_polynomials(field, ring) -> dict[int, fmpq_mpoly]:
+    """A field given by terms as {component: polynomial of ``ring``}."""
+    dim = ring.nvars()
+    out = {}
+    for j, terms in field:
+        exps = {}
+        for index, coeff in terms:
+            key = [0] * dim
+            for var in index:
+                key[var] += 1
+            key = tuple(key)
+            exps[key] = exps.get(key, 0) + coeff
+        out[j] = ring.from_dict({k: v for k, v in exps.items() if v}) if exps else ring.constant(0)
+    return out
+
+
+def first_violation(h: fmpq_mpoly, fields, ring):
+    """(index, <grad h, v>) for the first field v that does not conserve h, or None.
 
     >>> from flint import fmpq_mpoly_ctx
-    >>> u, v = fmpq_mpoly_ctx.get(("t", 2), "degrevlex").gens()
-    >>> is_conserved(u**2 - v**2, [u * v]), is_conserved(u**2, [u * v])
-    (None, 0)
+    >>> ring = fmpq_mpoly_ctx.get(("t", 2), "degrevlex")
+    >>> u, v = ring.gens()
+    >>> first_violation(u**2 - v**2, gradient_fields([u * v]), ring) is None
+    True
+    >>> index, value = first_violation(u**2, gradient_fields([u * v]), ring); str(value)
+    '2*t0*t1'
     """
-    support_h = [j for j, d in enumerate(h.degrees()) if d]
-    derivatives = {j: h.derivative(j) for j in support_h}
-    for index, psi in enumerate(features):
-        if pairing(derivatives, psi):
-            return index
+    derivatives = {j: h.derivative(j) for j, d in enumerate(h.degrees()) if d}
+    for index, field in enumerate(fields):
+        total = ring.constant(0)
+        for j, component in field_polynomials(field, ring).items():
+            if j in derivatives:
+                total += derivatives[j] * component
+        if not total.is_zero():
+            return index, total
     return None
-
-
-def pairing(h_derivatives: dict[int, fmpq_mpoly], psi: fmpq_mpoly) -> fmpq_mpoly:
-    """<grad h, grad psi> from the partial derivatives of h (by variable index)."""
-    total = None
-    degrees = psi.degrees()
-    for j, dh in h_derivatives.items():
-        if degrees[j]:
-            term = dh * psi.derivative(j)
-            total = term if total is None else total + term
-    return total if total is not None else psi.context().constant(0)

@@ -38,7 +38,8 @@ class CountResult:
     def to_json(self) -> dict:
         lie = self.lie
         return {
-            "model": self.model, "flow": self.flow, "D": self.dim, "features": self.features,
+            "model": self.model, "flow": self.flow, "D": self.dim, "state_dim": lie.dim,
+            "features": self.features,
             "generator_rank": lie.generator_rank, "lie_rank": lie.trace_rank, "laws": lie.laws,
             "laws_at_most": lie.laws, "seed": lie.seed, "prime": lie.prime,
             "error_bound": lie.error_bound,
@@ -52,7 +53,9 @@ class CountResult:
         adopted = ", ".join(f"level {k}: {v}" for k, v in lie.adopted.items()) or "none needed"
         lines = [
             f"model      {self.model}   ({self.flow})",
-            f"D          {self.dim} parameters",
+            f"D          {self.dim} parameters"
+            + (f"; phase space (time, theta, theta') of dimension {lie.dim}" if lie.dim != self.dim
+               else ""),
             f"features   {features}",
             f"lie rank   {lie.trace_rank}   (generators: {lie.generator_rank}; brackets adopted: {adopted})",
             f"laws N     {lie.laws}",
@@ -79,6 +82,7 @@ class LawsResult:
     identifiers: tuple[str, ...]
     independent: int            # gradient rank at a random point: a certain lower bound on N
     lie: LieCount
+    note: str | None = None     # how to read the variables (momentum flows)
 
     @property
     def count(self) -> int:
@@ -104,6 +108,7 @@ class LawsResult:
             "count": self.count, "independent": self.independent, "lie_laws": self.lie.laws,
             "complete": self.complete, "certified": self.certified, "seed": self.lie.seed,
             "error_bound": 0.0 if self.certified else self.lie.error_bound,
+            "variables": list(self.names),
         }
 
     def verdict(self) -> str:
@@ -123,6 +128,8 @@ class LawsResult:
             lines.append(f"  h{k:<{width}} = {text}")
         lines.append(f"independent: {self.independent} of N = {self.lie.laws}")
         lines.append(self.verdict())
+        if self.note:
+            lines.append(f"({self.note})")
         return "\n".join(lines)
 
     def to_latex(self) -> str:

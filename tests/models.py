@@ -70,3 +70,14 @@ def sweep_field_counts() -> dict[str, int]:
         for cells in _table_rows(title):
             counts[f"{prefix}.{int(cells[0]):02d}"] = int(cells[column])
     return counts
+
+
+def nmf_text(u, v) -> str:
+    return f"param U[{u[0]},{u[1]}], V[{v[0]},{v[1]}]\noutput U @ V\nflow gradient mirror U, V"
+
+
+def icnn_text(u, v, bias, flow="gradient") -> str:
+    n1, n2 = u
+    n3 = v[1]
+    return (f"input x[{n3}]\nparam U[{n1},{n2}], V[{n2},{n3}]" + (f", b[{n2}]" if bias else "")
+            + "\noutput U @ relu(V @ x" + (" + b" if bias else "") + f")\nflow {flow} mirror U")

@@ -125,13 +125,26 @@ def test_layers_with_param(tmp_path, capsys):
     assert "layers" in message and "param" in message
 
 
-def test_unsupported_flow(tmp_path, capsys):
-    text = "param a, b\nflow momentum\noutput a * b\n"
+def test_unknown_flow(tmp_path, capsys):
+    text = "param a, b\nflow adam\noutput a * b\n"
     path = write(tmp_path, "flow.net", text)
     line, col, message = located(run_error(capsys, ["count", path]), path)
     assert line == 2
-    assert col in {1, column_of(text, 2, "momentum")}
-    assert "momentum" in message and "not supported" in message
+    assert col in {1, column_of(text, 2, "adam")}
+    assert "adam" in message and "unknown flow" in message
+
+
+def test_unknown_flow_option_and_mirror_of_a_non_parameter(tmp_path, capsys):
+    text = "input x\nparam a, b\nflow momentum tau=1 fast\noutput a * b * x\n"
+    path = write(tmp_path, "option.net", text)
+    line, col, message = located(run_error(capsys, ["count", path]), path)
+    assert (line, col) == (3, column_of(text, 3, "fast"))
+    assert "fast" in message
+    text = "input x\nparam a, b\nflow gradient mirror a, x\noutput a * b * x\n"
+    path = write(tmp_path, "mirror.net", text)
+    line, col, message = located(run_error(capsys, ["count", path]), path)
+    assert (line, col) == (3, column_of(text, 3, "x"))
+    assert "not a parameter" in message
 
 
 def test_non_integer_exponent(tmp_path, capsys):

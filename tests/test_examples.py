@@ -24,9 +24,10 @@ def test_required_examples_ship():
 def test_example_has_its_stated_count_and_complete_laws(path):
     stated = re.search(r"Expected: N = (\d+)", path.read_text())
     assert stated, f"{path.name} must state its expected N"
+    degree = re.search(r"laws of degree (\d+)", path.read_text())
     model = ca.load(path)
     assert model.count_laws().laws == int(stated.group(1))
-    assert model.laws(2).independent == int(stated.group(1))
+    assert model.laws(int(degree.group(1)) if degree else 2).independent == int(stated.group(1))
 
 
 DSL_MLP = """\
