@@ -15,7 +15,7 @@ import numpy as np
 
 from . import dsl
 from .compile import compile_expression, compile_program
-from .flows import flow_system
+from .flows import apply_metric, flow_system
 from .laws import first_violation, gradient_fields, polynomial_laws
 from .lie import LieCount, count_laws
 from .modp import PRIME, rank, residue
@@ -67,7 +67,8 @@ class Model:
     @cached_property
     def fields(self) -> list:
         """The generators as exact polynomial fields, in the state variables."""
-        return self.system.symbolic_fields(gradient_fields(self.features))
+        gradients = apply_metric(gradient_fields(self.features), self.expansion.metric)
+        return self.system.symbolic_fields(gradients)
 
     @property
     def state_ring(self):

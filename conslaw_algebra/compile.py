@@ -23,7 +23,6 @@ from .program import Node, Program, TensorInfo
 
 GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
 FUNCTIONS = ("relu", "sum") + GENERIC_FUNCTIONS
-KEYWORDS = ("model", "param", "input", "output", "layers", "flow")
 
 
 @dataclass(frozen=True)
@@ -124,6 +123,7 @@ class _Compiler:
             raise self.error(ModelNameError, "only one 'layers' line is allowed", layers[1].pos)
         outputs: list[dsl.OutputStmt] = []
         lets: list[dsl.LetStmt] = []
+        metrics: list[dsl.MetricStmt] = []
         for stmt in self.statements:
             if isinstance(stmt, dsl.ModelStmt):
                 name = stmt.name
@@ -143,6 +143,8 @@ class _Compiler:
                 outputs.append(stmt)
             elif isinstance(stmt, dsl.LetStmt):
                 lets.append(stmt)
+            elif isinstance(stmt, dsl.MetricStmt):
+                metrics.append(stmt)
         if layers:
             inputs, params, value = _expand_layers(layers[0], self.source)
             for decl in inputs:
@@ -162,7 +164,30 @@ class _Compiler:
             node = self.expr(out.value)
             self.prog.outputs.append(node)
             self.prog.carriers.append((node, f"output {number}"))
+        for metric in metrics:
+            self.metric(metric, flow)
         return self.prog, ModelHeader(name, flow)
+
+    def metric(self, stmt: dsl.MetricStmt, flow: FlowSpec):
+        kind, payload, _ = self.symbols.get(stmt.name, (None, None, None))
+        if kind != "param":
+            raise self.error(ModelNameError, f"'metric {stmt.name}': not a parameter", stmt.pos)
+        index = self.prog.nodes[payload].attr
+        if index in self.prog.metrics:
+            raise self.error(ModelNameError, f"'{stmt.name}' has two metric lines", stmt.pos)
+        if stmt.name in flow.mirror:
+            raise self.error(ModelNameError, f"'{stmt.name}' has both a mirror flow and a "
+                             "metric line", stmt.pos)
+        node = self.expr(stmt.value)
+        shape = self.prog.nodes[node].shape
+        if shape and shape != self.prog.params[index].shape:
+            raise self.error(ShapeError, f"the metric of '{stmt.name}' must be a scalar or have "
+                             f"its shape {_show(self.prog.params[index].shape)}, got {_show(shape)}",
+                             stmt.pos)
+        if self.prog.data_degrees()[node]:
+            raise self.error(ModelNameError, "a metric may use parameters only, not data or gates",
+                             stmt.pos)
+        self.prog.metrics[index] = node
 
     def flow(self, stmt: dsl.FlowStmt) -> FlowSpec:
         if stmt.kind not in ("gradient", "momentum"):

@@ -156,7 +156,16 @@ class FlowStmt:
     pos: Pos
 
 
-Statement = ModelStmt | ParamStmt | InputStmt | LetStmt | OutputStmt | LayersStmt | FlowStmt
+@dataclass(frozen=True)
+class MetricStmt:
+    """``metric W = expr``: the diagonal of M(theta) on the entries of parameter W."""
+
+    name: str
+    value: Expr
+    pos: Pos
+
+
+Statement = MetricStmt | ModelStmt | ParamStmt | InputStmt | LetStmt | OutputStmt | LayersStmt | FlowStmt
 
 
 @dataclass(frozen=True)
@@ -257,6 +266,10 @@ class _ToAst(Transformer):
     def flow_stmt(self, meta, children):
         kind, *options = children
         return FlowStmt(str(kind), tuple(o for o in options if o is not None), _pos(meta))
+
+    def metric_stmt(self, meta, children):
+        name, value = children
+        return MetricStmt(str(name), value, _pos(name))
 
     def number(self, meta, children):
         return _fraction(children[0])

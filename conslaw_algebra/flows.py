@@ -53,8 +53,26 @@ class _Base:
         self.mirror = _mirror_mask(program, spec)
         theta = program.theta_degrees()
         data = program.data_degrees()
-        self.gradient_degree = max(theta[c] for c, _ in program.carriers) - 1
+        metric_degree = max([theta[n] for n in program.metrics.values()], default=0)
+        self.gradient_degree = max(theta[c] for c, _ in program.carriers) - 1 + metric_degree
         self.sample_degree = max(data[c] for c, _ in program.carriers) + 2
+
+
+def apply_metric(gradients, metric: dict):
+    """Multiply component j of every field by the metric entry of variable j (terms)."""
+    if not metric:
+        return gradients
+    metric_terms = {}
+    for j, poly in metric.items():
+        metric_terms[j] = [(tuple(i for i, e in enumerate(exps) for _ in range(e)), c)
+                           for exps, c in poly.terms()]
+
+    def times(j, terms):
+        if j not in metric_terms:
+            return terms
+        return [(tuple(sorted(a + b)), c * m) for a, c in terms for b, m in metric_terms[j]]
+
+    return [[(j, times(j, terms)) for j, terms in field] for field in gradients]
 
 
 class GradientFlow(_Base):
@@ -145,7 +163,7 @@ class _GradientSamples(Field):
         self.flow, self.sample, self.batch = flow, sample, sample.batch
 
     def eval(self, point):
-        grad = self.flow.evaluator.gradient(point, self.sample)
+        grad = self.flow.evaluator.gradient(point, self.sample, metric=True)
         mask = self.flow.mirror
         if mask.any():
             theta = np.broadcast_to(point, grad.shape)[..., mask]
@@ -164,7 +182,7 @@ class _PhaseSamples(Field):
     def eval(self, point):
         flow, d = self.flow, self.flow.params
         theta = point[..., 1:1 + d]
-        force = flow.evaluator.gradient(theta, self.sample)
+        force = flow.evaluator.gradient(theta, self.sample, metric=True)
         width, batch = force.shape[:2]
         point = np.broadcast_to(point, (width, batch, point.shape[-1]))
         mask = flow.mirror

@@ -145,10 +145,12 @@ class Evaluator:
         return result
 
     # ----------------------------------------------------------------- backward
-    def gradient(self, point: np.ndarray, sample: Sample) -> np.ndarray:
+    def gradient(self, point: np.ndarray, sample: Sample, metric: bool = False) -> np.ndarray:
         """grad_theta Phi at the point(s), one row per sample: shape (2^k, B, D).
 
         ``point`` has shape (2^k, 1 or B, D): one point for all samples, or one each.
+        With ``metric``, the entries of parameters that have a ``metric`` line are
+        multiplied by its value: M(theta) grad Phi.
         """
         values = self.forward(point, sample)
         nodes = self.program.nodes
@@ -174,6 +176,15 @@ class Evaluator:
                 info = self.program.params[node.attr]
                 g = np.broadcast_to(jets.widen(adjoint[i], width), (width, batch) + node.shape)
                 out[..., info.offset:info.offset + info.size] = g.reshape(width, batch, -1)
+        if metric:
+            for index, node in self.program.metrics.items():
+                info = self.program.params[index]
+                value = values[node]
+                value = _lift(value, len(info.shape)) if not nodes[node].shape else value
+                value = np.broadcast_to(value, value.shape[:2] + info.shape).reshape(
+                    value.shape[0], value.shape[1], -1)
+                block = out[..., info.offset:info.offset + info.size]
+                out[..., info.offset:info.offset + info.size] = jets.multiply(block, value)
         return out
 
     def _backward(self, node, g, values, accumulate):

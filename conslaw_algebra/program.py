@@ -98,6 +98,7 @@ class Program:
     data: list[TensorInfo] = field(default_factory=list)
     outputs: list[int] = field(default_factory=list)
     carriers: list[tuple[int, str]] = field(default_factory=list)
+    metrics: dict[int, int] = field(default_factory=dict)  # param index -> node of its diag(M)
 
     def add(self, node: Node) -> int:
         self.nodes.append(node)

@@ -39,6 +39,7 @@ class Feature:
 class Expansion:
     ring: fmpq_mpoly_ctx   # theta only: variables t0..t{D-1}
     features: tuple[Feature, ...]
+    metric: dict = None    # theta variable -> its diagonal metric entry (only where declared)
 
 
 def theta_ring(dim: int) -> fmpq_mpoly_ctx:
@@ -104,6 +105,16 @@ def expand_features(program: Program, max_terms: int = 2_000_000) -> Expansion:
                 gate_positions.append(info.offset + k)
 
     ring = theta_ring(dim)
+
+    def to_theta(poly):
+        return ring.from_dict({exps[:dim]: c for exps, c in poly.terms()})
+
+    metric = {}
+    for index, node in program.metrics.items():
+        info = program.params[index]
+        entries = values[node] * (info.size if not program.nodes[node].shape else 1)
+        for k, entry in enumerate(entries):
+            metric[info.offset + k] = to_theta(entry)
     features: list[Feature] = []
     for carrier, label in program.carriers:
         shape = program.nodes[carrier].shape
@@ -123,7 +134,7 @@ def expand_features(program: Program, max_terms: int = 2_000_000) -> Expansion:
                 if terms:
                     features.append(Feature(ring.from_dict(terms), entry_label,
                                             _monomial_label(data_part, data_names)))
-    return Expansion(ring, tuple(features))
+    return Expansion(ring, tuple(features), metric)
 
 
 def _evaluate_all(program: Program) -> list[list]:

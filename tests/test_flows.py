@@ -158,3 +158,36 @@ def test_every_reported_momentum_law_is_conserved_by_every_lifted_field(widths, 
     for h in model.laws(degree).laws:
         law = sympy.sympify(str(h), locals={str(z): z for z in state})
         assert _conserved(law, state, theta, v, features, drift)
+
+
+# ------------------------------------------------------------ diagonal metrics
+NMF_ROWS = [r for r in MIRROR_ROWS if r["kind"] == "nmf"]
+
+
+@pytest.mark.parametrize("row", NMF_ROWS, ids=[str(r["id"]) for r in NMF_ROWS])
+def test_metric_lines_equal_to_the_parameters_reproduce_the_mirror_flow(row):
+    """metric U = U gives M = diag(theta) on U: the mirror geometry of the NMF rows."""
+    text = nmf_text(row["U"], row["V"]).replace("flow gradient mirror U, V",
+                                                "metric U = U\nmetric V = V")
+    assert ca.parse(text).count_laws().laws == row["N"]
+
+
+def test_constant_metric_law_by_hand():
+    """phi = a b, M = diag(2, 1): a' = -2 c b, b' = -c a, so a^2 - 2 b^2 is conserved."""
+    model = ca.parse("param a, b\noutput a*b\nmetric a = 2")
+    assert [str(h) for h in model.laws(2).laws] == ["t0^2 - 2*t1^2"]
+    assert model.check("a^2 - 2*b^2").conserved
+    assert not model.check("a^2 - b^2").conserved
+
+
+@pytest.mark.parametrize("text,words", [
+    ("input x[2]\nparam W[2,2]\noutput W @ x\nmetric W = x", "shape"),
+    ("input x\nparam a\noutput a * x\nmetric a = x", "parameters only"),
+    ("input x\nparam a\noutput a * x\nmetric x = a", "not a parameter"),
+])
+def test_bad_metric_lines(text, words, tmp_path, capsys):
+    path = tmp_path / "m.net"
+    path.write_text(text)
+    assert main(["count", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{path}:4:" in err and words in err
