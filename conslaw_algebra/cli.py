@@ -17,6 +17,16 @@ from . import api
 from .errors import ConslawError
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; seeds and counts are >= 0")
+    return value
+
+
 def _print_json(obj) -> None:
     print(json.dumps(obj, indent=2))
 
@@ -113,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("count", help="number of independent conservation laws")
     p.add_argument("model", help="a .net model file")
-    p.add_argument("--seed", type=int, default=0, help="random point and samples (default 0)")
+    p.add_argument("--seed", type=_non_negative, default=0, help="random point and samples (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=cmd_count)
 
@@ -121,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--degree", type=int, default=2, help="largest degree K (default 2)")
     p.add_argument("--format", choices=("text", "latex", "sage", "json"), default="text")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_non_negative, default=0)
     p.set_defaults(run=cmd_laws)
 
     p = sub.add_parser("check", help="is a polynomial in the parameters conserved?")
@@ -138,13 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="count the laws of many models in parallel")
     p.add_argument("paths", nargs="*", help=".net files or folders of them")
     p.add_argument("--family", choices=("relu", "linear"), help="a generated family of layered nets")
-    p.add_argument("--count", type=int, default=20, help="models in the family (default 20)")
+    p.add_argument("--count", type=_non_negative, default=20, help="models in the family (default 20)")
     p.add_argument("--widths", default="2..9", help="width range, e.g. 2..9")
     p.add_argument("--depth", default="2..4", help="number of weight layers, e.g. 2..4")
     p.add_argument("--bias", choices=("random", "yes", "no"), default="random")
-    p.add_argument("--family-seed", type=int, default=0, help="seed of the generated family")
-    p.add_argument("--seed", type=int, default=0, help="seed of each count")
-    p.add_argument("--jobs", type=int, default=None, help="local processes (default: all cores)")
+    p.add_argument("--family-seed", type=_non_negative, default=0, help="seed of the generated family")
+    p.add_argument("--seed", type=_non_negative, default=0, help="seed of each count")
+    p.add_argument("--jobs", type=_non_negative, default=None, help="local processes (default: all cores)")
     p.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
