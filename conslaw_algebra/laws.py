@@ -23,6 +23,7 @@ from __future__ import annotations
 from itertools import combinations_with_replacement
 from math import gcd
 
+import numpy as np
 from flint import fmpq, fmpq_mpoly, fmpz
 
 
@@ -74,9 +75,68 @@ def build_system(fields, dim: int, degree: int):
     return [r for r in rows.values() if r], unknowns
 
 
-def _eliminate_singletons(rows: list[dict], ncols: int) -> tuple[list[dict], set[int]]:
+def _screen_degree_two(fields, dim: int):
+    """Degree 2, vectorised: the rows with exactly one entry, without building them.
+
+    Almost every row of the system has one entry (it forces its unknown to 0). Each
+    entry's row is (field, cofactor * term); rows are grouped by field and by a 64-bit
+    additive hash of the monomial. An entry alone in its group is alone in its row,
+    so its unknown is certainly 0; entries that share a group (equal monomials, or in
+    the rarest case a hash collision) are returned to be built exactly.
+    Returns (columns forced to zero, [(field, component, term, cofactor)] still to build).
+    """
+    weights = np.random.default_rng(20231123).integers(1, 2**63, dim, dtype=np.uint64)
+    flat = [(f, j, index, coeff) for f, field in enumerate(fields) for j, terms in field
+            for index, coeff in terms]
+    if not flat:
+        return set(), []
+    field_id = np.array([t[0] for t in flat], dtype=np.int64)
+    component = np.array([t[1] for t in flat], dtype=np.int64)
+    term_hash = np.array([int(weights[list(t[2])].sum()) if t[2] else 0 for t in flat],
+                         dtype=np.uint64)
+    cofactor_hash = np.concatenate([[np.uint64(0)], weights])        # (), (0,), ..., (D-1,)
+    with np.errstate(over="ignore"):
+        row_hash = (term_hash[:, None] + cofactor_hash[None, :]).ravel()
+    rows_field = np.repeat(field_id, dim + 1)
+    order = np.lexsort((rows_field, row_hash))
+    sorted_hash, sorted_field = row_hash[order], rows_field[order]
+    new_group = np.r_[True, (sorted_hash[1:] != sorted_hash[:-1]) | (sorted_field[1:] != sorted_field[:-1])]
+    group = np.cumsum(new_group) - 1
+    alone_sorted = np.bincount(group)[group] == 1
+    alone = np.empty_like(alone_sorted)
+    alone[order] = alone_sorted
+    alone = alone.reshape(len(flat), dim + 1)
+    term_index, cofactor_index = np.nonzero(alone)
+    j = component[term_index]
+    a = cofactor_index - 1                                              # -1: empty cofactor
+    low, high = np.minimum(a, j), np.maximum(a, j)
+    # unknowns are listed by degree: (j,) is column j; (low, high) comes after all of degree 1
+    pair_column = dim + low * dim - low * (low - 1) // 2 + (high - low)
+    columns = np.where(a < 0, j, pair_column)
+    forced = set(int(c) for c in np.unique(columns))
+    rest = [(flat[t][0], flat[t][1], flat[t][2], flat[t][3], () if c == 0 else (c - 1,))
+            for t, c in zip(*np.nonzero(~alone))]
+    return forced, rest
+
+
+def _exact_rows(entries, column):
+    rows: dict[tuple, dict[int, fmpq]] = {}
+    for field_index, j, term_index, coeff, cofactor in entries:
+        col = column[tuple(sorted(cofactor + (j,)))]
+        key = (field_index, tuple(sorted(cofactor + term_index)))
+        row = rows.setdefault(key, {})
+        value = row.get(col, fmpq(0)) + coeff * (cofactor.count(j) + 1)
+        if value:
+            row[col] = value
+        else:
+            row.pop(col, None)
+    return [r for r in rows.values() if r]
+
+
+def _eliminate_singletons(rows: list[dict], ncols: int,
+                          zero: set[int] | None = None) -> tuple[list[dict], set[int]]:
     """Drop unknowns forced to zero by one-entry rows, until none is left."""
-    zero: set[int] = set()
+    zero = set(zero or ())
     changed = True
     while changed:
         changed = False
@@ -189,8 +249,14 @@ def polynomial_laws(fields, ring, degree: int) -> list[fmpq_mpoly]:
     then by leading monomial.
     """
     dim = ring.nvars()
-    rows, unknowns = build_system(fields, dim, degree)
-    rows, zero = _eliminate_singletons(rows, len(unknowns))
+    if degree == 2:
+        unknowns = list(_monomials(dim, 1, degree))
+        forced, rest = _screen_degree_two(fields, dim)
+        rows = _exact_rows(rest, {m: c for c, m in enumerate(unknowns)})
+        rows, zero = _eliminate_singletons(rows, len(unknowns), forced)
+    else:
+        rows, unknowns = build_system(fields, dim, degree)
+        rows, zero = _eliminate_singletons(rows, len(unknowns))
     live = [c for c in range(len(unknowns)) if c not in zero]
     laws = []
     for cols, block in _components(rows, live):
@@ -233,23 +299,27 @@ def field_polynomials(field, ring) -> dict[int, fmpq_mpoly]:
     return out
 
 
-def first_violation(h: fmpq_mpoly, fields, ring):
+def first_violation(h: fmpq_mpoly, polynomial_fields: list[dict]):
     """(index, <grad h, v>) for the first field v that does not conserve h, or None.
+
+    ``polynomial_fields``: each field as {component: polynomial} (``field_polynomials``).
 
     >>> from flint import fmpq_mpoly_ctx
     >>> ring = fmpq_mpoly_ctx.get(("t", 2), "degrevlex")
     >>> u, v = ring.gens()
-    >>> first_violation(u**2 - v**2, gradient_fields([u * v]), ring) is None
+    >>> fields = [field_polynomials(f, ring) for f in gradient_fields([u * v])]
+    >>> first_violation(u**2 - v**2, fields) is None
     True
-    >>> index, value = first_violation(u**2, gradient_fields([u * v]), ring); str(value)
+    >>> index, value = first_violation(u**2, fields); str(value)
     '2*t0*t1'
     """
     derivatives = {j: h.derivative(j) for j, d in enumerate(h.degrees()) if d}
-    for index, field in enumerate(fields):
-        total = ring.constant(0)
-        for j, component in field_polynomials(field, ring).items():
+    for index, field in enumerate(polynomial_fields):
+        total = None
+        for j, component in field.items():
             if j in derivatives:
-                total += derivatives[j] * component
-        if not total.is_zero():
+                term = derivatives[j] * component
+                total = term if total is None else total + term
+        if total is not None and not total.is_zero():
             return index, total
     return None
