@@ -18,7 +18,7 @@ from .compile import compile_expression, compile_program
 from .flows import apply_metric, flow_system
 from .laws import field_polynomials, first_violation, gradient_fields, polynomial_laws
 from .lie import LieCount, count_laws
-from .modp import PRIME, rank, residue
+from .modp import rank, residue
 from .render import render
 from .results import CheckResult, CountResult, LawsResult
 from .symbolic import (Expansion, estimate_terms, expand_features, parameter_polynomial,

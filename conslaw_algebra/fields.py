@@ -2,7 +2,7 @@
 
 A field here is a batch of B vector fields on R^D that can be evaluated at a jet
 point (shape (2^k, 1 or B, D)), giving shape (2^k, B, D). Three kinds compose:
-``Generators`` (sampled elements of W, from the flow), ``Brackets`` of two batches,
+generator samples (elements of W, from ``flows.py``), ``Brackets`` of two batches,
 and ``Combinations`` (fixed linear combinations of other batches). The value of
 [X, Y] needs only first derivatives: [X, Y](p) = DY(p) X(p) - DX(p) Y(p), and DY(p) X(p)
 is the new-direction part of Y evaluated at p + e X(p) on a jet with one more
@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import jets
 from .modp import PRIME, matmul
-from .numeric import Evaluator, Sample
 
 
 class Field:
@@ -37,21 +35,6 @@ class Field:
 
     def select(self, indices) -> "Field":  # pragma: no cover - interface
         raise NotImplementedError
-
-
-class Generators(Field):
-    """Gradient-flow generators grad Phi_s for a batch of random samples s."""
-
-    def __init__(self, evaluator: Evaluator, sample: Sample):
-        self.evaluator = evaluator
-        self.sample = sample
-        self.batch = sample.batch
-
-    def eval(self, point):
-        return self.evaluator.gradient(point, self.sample)
-
-    def select(self, indices):
-        return Generators(self.evaluator, self.sample.select(indices))
 
 
 class Brackets(Field):
@@ -106,11 +89,3 @@ class Combinations(Field):
 
     def select(self, indices):
         return Combinations(self.sources, self.coefficients[np.asarray(indices)])
-
-
-def zero_jet_point(theta: np.ndarray) -> np.ndarray:
-    """A plain point as a jet with no directions: shape (1, 1, D)."""
-    return theta.reshape(1, 1, -1)
-
-
-__all__ = ["Field", "Generators", "Brackets", "Combinations", "zero_jet_point", "jets"]

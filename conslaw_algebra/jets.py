@@ -86,12 +86,3 @@ def subtract(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Difference of two jets."""
     width = max(x.shape[0], y.shape[0])
     return (widen(x, width) - widen(y, width)) % PRIME
-
-
-def extend(x: np.ndarray) -> np.ndarray:
-    """Embed a jet with k directions into k+1 directions (new part zero).
-
-    >>> extend(np.array([[5]])).tolist()
-    [[5], [0]]
-    """
-    return np.concatenate([x, np.zeros_like(x)])

@@ -18,7 +18,6 @@ the number of paths; the count never goes through here (see ``numeric.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import prod
 
 from flint import fmpq, fmpq_mpoly, fmpq_mpoly_ctx
 
@@ -49,11 +48,6 @@ def theta_ring(dim: int) -> fmpq_mpoly_ctx:
     (t0, t1)
     """
     return fmpq_mpoly_ctx.get(("t", dim), "degrevlex")
-
-
-def _tensor_entries(program: Program, kind: str, names):
-    for info in (program.params if kind == "param" else program.data):
-        yield info, names(info)
 
 
 def estimate_terms(program: Program) -> int:

@@ -2,7 +2,6 @@
 against the formulas of B.3 with an independent SymPy computation of the lifted fields.
 """
 import json
-import random
 
 import pytest
 import sympy
