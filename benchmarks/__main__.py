@@ -6,7 +6,7 @@ Groups (each case in a fresh process; seconds are compute time unless stated):
   cli-cases      whole `conslaw count` processes on the 19 cases timed for the
                  reference on this machine class (../shared/perf_baseline.md)
   ladder-relu    ReLU MLPs with biases, D from about 100 to 10,650 (count)
-  ladder-linear  deep linear nets, D from 100 to 2,000 (count)
+  ladder-linear  deep linear nets, D from 100 to 4,500 (count)
   ladder-laws    degree-2 laws of ReLU MLPs, D from about 100 to 520 (2 and 3 layers)
 Every answer is checked against its known value (ground truth or formula); a row
 that disagrees is marked WRONG. Prints one table per group and the log-log slope of
@@ -49,7 +49,7 @@ BASELINE_CASES = [
 
 LADDER_RELU = [[10, 8, 8, 2], [20, 12, 12, 4], [40, 20, 20, 20, 5], [60, 30, 30, 30, 10],
                [80, 40, 40, 40, 10], [100, 50, 50, 50, 10]]
-LADDER_LINEAR = [[5] * 5, [8] * 5, [10] * 5, [15] * 5, [20] * 6]
+LADDER_LINEAR = [[5] * 5, [8] * 5, [10] * 5, [15] * 5, [20] * 6, [30] * 6]
 LADDER_LAWS = [[10, 8, 2], [12, 12, 4], [16, 16, 5], [20, 20, 5], [10, 16, 16, 4]]
 
 
