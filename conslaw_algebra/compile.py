@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from math import prod
 from pathlib import Path
 
 from . import dsl
@@ -22,7 +23,9 @@ from .errors import ConslawError, ModelNameError, ShapeError, UnsupportedError
 from .program import Node, Program, TensorInfo
 
 GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
-FUNCTIONS = ("relu", "sum") + GENERIC_FUNCTIONS
+FUNCTIONS = ("relu", "sum", "maxpool", "conv1d", "conv2d", "attention") + GENERIC_FUNCTIONS
+SIGNATURES = {"conv1d": (2, ()), "conv2d": (2, ()), "attention": (5, ("heads",)),
+              "maxpool": (1, ("size",))}   # function: (positional arguments, options)
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def _expand_layers(stmt: dsl.LayersStmt, source: str | None) -> tuple[list[dsl.D
             params.append(dsl.Decl(f"b{layer}", (step.width,), step.pos))
             value = dsl.BinOp("+", value, dsl.Name(f"b{layer}", step.pos), step.pos)
         if "relu" in step.options:
-            value = dsl.Call("relu", value, step.pos)
+            value = dsl.Call("relu", (value,), (), step.pos)
         previous = step.width
     return inputs, params, value
 
@@ -100,6 +103,7 @@ class _Compiler:
         self.symbols: dict[str, tuple[str, object, dsl.Pos]] = {}  # name -> (kind, payload, pos)
         self.let_nodes: dict[str, int] = {}
         self.gate_sites = 0
+        self._entries: dict[tuple[int, tuple], int] = {}
         self.generic_sites = 0
         self.statements = program.statements
 
@@ -225,9 +229,9 @@ class _Compiler:
                                  option.pos)
 
     def declare_tensor(self, decl: dsl.Decl, kind: str):
-        if len(decl.shape) > 2:
+        if len(decl.shape) > 4:
             raise self.error(ShapeError, f"'{decl.name}' has {len(decl.shape)} dimensions; "
-                             "scalars, vectors and matrices are supported", decl.pos)
+                             "at most 4 are supported", decl.pos)
         if kind == "param":
             info = TensorInfo(decl.name, decl.shape, "param", self.prog.num_params)
             self.prog.params.append(info)
@@ -300,6 +304,9 @@ class _Compiler:
     def matmul_shape(self, sa, sb, pos):
         if not sa or not sb:
             raise self.error(ShapeError, "'@' needs vectors or matrices; use '*' with a scalar", pos)
+        if len(sa) > 2 or len(sb) > 2:
+            raise self.error(ShapeError, "'@' needs vectors or matrices, got "
+                             f"{_show(sa)} @ {_show(sb)}", pos)
         inner_a = sa[-1]
         inner_b = sb[0]
         if inner_a != inner_b:
@@ -318,6 +325,8 @@ class _Compiler:
         shape = self.shape(a)
         if len(shape) < 2:
             return a
+        if len(shape) > 2:
+            raise self.error(ShapeError, f"'.T' needs a matrix, got {_show(shape)}", e.pos)
         return self.prog.add(Node("transpose", (a,), shape[::-1]))
 
     def expr_Index(self, e: dsl.Index) -> int:
@@ -336,6 +345,20 @@ class _Compiler:
         if e.function not in FUNCTIONS:
             raise self.error(ModelNameError, f"unknown function '{e.function}' (known: "
                              + ", ".join(FUNCTIONS) + ")", e.pos)
+        arity, keywords = SIGNATURES.get(e.function, (1, ()))
+        if len(e.arguments) != arity:
+            raise self.error(ShapeError, f"{e.function}() takes {arity} argument"
+                             f"{'s' if arity > 1 else ''}, got {len(e.arguments)}", e.pos)
+        options = {}
+        for name, value in e.keywords:
+            if name not in keywords:
+                raise self.error(ModelNameError, f"{e.function}() has no option '{name}'", e.pos)
+            if not isinstance(value, dsl.Number) or value.value.denominator != 1 or value.value < 1:
+                raise self.error(ShapeError, f"'{name}' must be a positive integer", e.pos)
+            options[name] = int(value.value)
+        if e.function in ("conv1d", "conv2d", "attention"):
+            return getattr(self, "call_" + e.function)([self.expr(a) for a in e.arguments],
+                                                       options, e.pos)
         arg = self.expr(e.argument)
         shape = self.shape(arg)
         if e.function == "sum":
@@ -344,17 +367,135 @@ class _Compiler:
             self.gate_sites += 1
             gates = self.data_node(f"gate{self.gate_sites}", shape, "gate")
             return self.prog.add(Node("mul", (gates, arg), shape))
+        if e.function == "maxpool":
+            return self.call_maxpool(arg, options.get("size", 2), e.pos)
+        return self.generic(arg, e.function, e.pos)
+
+    def generic(self, arg: int, function: str, pos) -> int:
         self.generic_sites += 1
-        self.prog.carriers.append((arg, f"argument of {e.function} (line {e.pos.line})"))
-        return self.data_node(f"{e.function}{self.generic_sites}", shape, "generic")
+        self.prog.carriers.append((arg, f"argument of {function} (line {pos.line})"))
+        return self.data_node(f"{function}{self.generic_sites}", self.shape(arg), "generic")
+
+    # -------------------------------------------- lowered to entries and stacks
+    def entry(self, node: int, index: tuple[int, ...]) -> int:
+        key = (node, index)
+        if key not in self._entries:
+            self._entries[key] = self.prog.add(Node("index", (node,), (), index))
+        return self._entries[key]
+
+    def total(self, terms: list[int]) -> int:
+        out = terms[0]
+        for t in terms[1:]:
+            out = self.prog.add(Node("add", (out, t), ()))
+        return out
+
+    def product(self, a: int, b: int) -> int:
+        return self.prog.add(Node("mul", (a, b), ()))
+
+    def stack(self, scalars: list[int], shape: tuple[int, ...]) -> int:
+        return self.prog.add(Node("stack", tuple(scalars), shape))
+
+    def call_conv1d(self, args, options, pos) -> int:
+        """conv1d(W[Co,Ci,K], x[Ci,L]) -> [Co, L-K+1]: stride 1, valid padding."""
+        w, x = args
+        sw, sx = self.shape(w), self.shape(x)
+        if len(sw) != 3 or len(sx) != 2 or sw[1] != sx[0] or sx[1] < sw[2]:
+            raise self.error(ShapeError, "conv1d(W, x) needs W [out, in, k] and x [in, length >= k],"
+                             f" got {_show(sw)} and {_show(sx)}", pos)
+        out, channels, k = sw
+        length = sx[1] - k + 1
+        scalars = [self.total([self.product(self.entry(w, (o, c, j)), self.entry(x, (c, t + j)))
+                               for c in range(channels) for j in range(k)])
+                   for o in range(out) for t in range(length)]
+        return self.stack(scalars, (out, length))
+
+    def call_conv2d(self, args, options, pos) -> int:
+        """conv2d(W[Co,Ci,kh,kw], X[Ci,H,W]) -> [Co, H-kh+1, W-kw+1]: stride 1, valid."""
+        w, x = args
+        sw, sx = self.shape(w), self.shape(x)
+        if len(sw) != 4 or len(sx) != 3 or sw[1] != sx[0] or sx[1] < sw[2] or sx[2] < sw[3]:
+            raise self.error(ShapeError, "conv2d(W, X) needs W [out, in, kh, kw] and X [in, h, w] "
+                             f"with h >= kh, w >= kw, got {_show(sw)} and {_show(sx)}", pos)
+        out, channels, kh, kw = sw
+        rows, cols = sx[1] - kh + 1, sx[2] - kw + 1
+        scalars = [self.total([self.product(self.entry(w, (o, c, a, b)),
+                                            self.entry(x, (c, r + a, q + b)))
+                               for c in range(channels) for a in range(kh) for b in range(kw)])
+                   for o in range(out) for r in range(rows) for q in range(cols)]
+        return self.stack(scalars, (out, rows, cols))
+
+    def call_maxpool(self, arg: int, size: int, pos) -> int:
+        """maxpool(e, size=k): windows of k along the last axis; each output unit is
+        sum_i s_i e_i with selection gates s_i (idempotent, like ReLU's)."""
+        shape = self.shape(arg)
+        if not shape or shape[-1] % size:
+            raise self.error(ShapeError, f"maxpool(e, size={size}) needs a last dimension "
+                             f"divisible by {size}, got {_show(shape)}", pos)
+        units = shape[:-1] + (shape[-1] // size,)
+        self.gate_sites += 1
+        gates = self.data_node(f"pool{self.gate_sites}", units + (size,), "gate")
+        scalars = []
+        for flat in range(prod(units)):
+            index = _unflatten(flat, units)
+            lead, unit = index[:-1], index[-1]
+            scalars.append(self.total([
+                self.product(self.entry(gates, index + (i,)), self.entry(arg, lead + (unit * size + i,)))
+                for i in range(size)]))
+        return self.stack(scalars, units)
+
+    def columns(self, node: int, start: int, stop: int) -> int:
+        rows = self.shape(node)[0]
+        return self.stack([self.entry(node, (r, c)) for r in range(rows) for c in range(start, stop)],
+                          (rows, stop - start))
+
+    def call_attention(self, args, options, pos) -> int:
+        """attention(X, Q, K, V, O, heads=h): sum over heads i of
+        softmax(X Q_i K_i^T X^T) X V_i O_i^T, Q_i the i-th block of columns of Q."""
+        x, q, k, v, o = args
+        shapes = [self.shape(a) for a in args]
+        heads = options.get("heads", 1)
+        sx, sq, sk, sv, so = shapes
+        if (any(len(s) != 2 for s in shapes) or sq != sk or sq[0] != sx[1] or sv[0] != sx[1]
+                or sv[1] != so[1] or sq[1] % heads or sv[1] % heads):
+            raise self.error(ShapeError, "attention(X, Q, K, V, O) needs X [tokens, d], Q and K "
+                             "[d, heads*k], V [d, heads*kv], O [out, heads*kv], got "
+                             + ", ".join(_show(s) for s in shapes), pos)
+        kq, kv = sq[1] // heads, sv[1] // heads
+        total = None
+        for i in range(heads):
+            qi, ki, vi, oi = ((q, k, v, o) if heads == 1 else
+                              (self.columns(q, i * kq, (i + 1) * kq), self.columns(k, i * kq, (i + 1) * kq),
+                               self.columns(v, i * kv, (i + 1) * kv), self.columns(o, i * kv, (i + 1) * kv)))
+            scores = self.matmul(self.matmul(self.matmul(x, qi), self.transpose(ki)), self.transpose(x))
+            weights = self.generic(scores, "softmax", pos)
+            head = self.matmul(self.matmul(self.matmul(weights, x), vi), self.transpose(oi))
+            total = head if total is None else self.prog.add(Node("add", (total, head), self.shape(head)))
+        return total
+
+    def matmul(self, a: int, b: int) -> int:
+        return self.prog.add(Node("matmul", (a, b), self.shape(a)[:-1] + self.shape(b)[1:]))
+
+    def transpose(self, a: int) -> int:
+        return self.prog.add(Node("transpose", (a,), self.shape(a)[::-1]))
+
+
+def _unflatten(flat: int, shape) -> tuple[int, ...]:
+    index = []
+    for size in reversed(shape):
+        index.append(flat % size)
+        flat //= size
+    return tuple(reversed(index))
 
 
 def _names_in(e: dsl.Expr):
     if isinstance(e, dsl.Name):
         yield e
-    for child in ("left", "right", "operand", "base", "argument"):
+    for child in ("left", "right", "operand", "base"):
         sub = getattr(e, child, None)
         if sub is not None:
+            yield from _names_in(sub)
+    if isinstance(e, dsl.Call):
+        for sub in e.arguments + tuple(value for _, value in e.keywords):
             yield from _names_in(sub)
 
 

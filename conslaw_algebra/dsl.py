@@ -82,8 +82,14 @@ class Index:
 @dataclass(frozen=True)
 class Call:
     function: str
-    argument: "Expr"
+    arguments: tuple["Expr", ...]
+    keywords: tuple[tuple[str, "Expr"], ...]
     pos: Pos
+
+    @property
+    def argument(self) -> "Expr":
+        """The first positional argument."""
+        return self.arguments[0]
 
 
 Expr = Name | Number | BinOp | Neg | Pow | Transpose | Index | Call
@@ -285,8 +291,20 @@ class _ToAst(Transformer):
         return Number(_fraction(children[0]), _pos(children[0]))
 
     def call(self, meta, children):
-        function, argument = children
-        return Call(str(function), argument, _pos(function))
+        function, (positional, keywords) = children
+        return Call(str(function), tuple(positional), tuple(keywords), _pos(function))
+
+    def arguments(self, meta, children):
+        positional = [c for c in children if not isinstance(c, tuple)]
+        keywords = [c for c in children if isinstance(c, tuple)]
+        return positional, keywords
+
+    def argument(self, meta, children):
+        return children[0]
+
+    def keyword_argument(self, meta, children):
+        name, value = children
+        return (str(name), value)
 
     def _binary(op):
         def build(self, meta, children):

@@ -130,6 +130,11 @@ class Evaluator:
             return args[0][(Ellipsis,) + node.attr]
         if op == "sum":
             return _sum_trailing(args[0], ranks[0])
+        if op == "stack":
+            width = max(a.shape[0] for a in args)
+            batch = max(a.shape[1] for a in args)
+            parts = [np.broadcast_to(jets.widen(a, width), (width, batch)) for a in args]
+            return np.stack(parts, axis=-1).reshape((width, batch) + shape)
         raise AssertionError(op)
 
     @staticmethod
@@ -234,6 +239,11 @@ class Evaluator:
             full = np.zeros(g.shape[:2] + source_shape, dtype=np.int64)
             full[(Ellipsis,) + node.attr] = g
             accumulate(node.args[0], full)
+        elif op == "stack":
+            flat = g.reshape(g.shape[:2] + (-1,))
+            for position, arg in enumerate(node.args):
+                if self.needs_gradient[arg]:
+                    accumulate(arg, flat[..., position])
         elif op == "sum":
             source_shape = self.program.nodes[node.args[0]].shape
             lifted = _lift(g, len(source_shape))

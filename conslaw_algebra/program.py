@@ -25,8 +25,9 @@ from math import prod
 # pow         (a,)          int exponent
 # index       (a,)          tuple of ints
 # sum         (a,)          None
+# stack       (scalars...)  None      (a tensor of ``shape`` from scalar nodes, row-major)
 OPS = ("param", "data", "const", "add", "sub", "mul", "neg", "matmul", "transpose", "pow",
-       "index", "sum")
+       "index", "sum", "stack")
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,8 @@ def estimate_terms(program: Program) -> int:
             counts.append(args[0] ** node.attr if node.attr else 1)
         elif node.op == "sum":
             counts.append(args[0] * program.nodes[node.args[0]].size)
+        elif node.op == "stack":
+            counts.append(max(args))
         else:
             counts.append(args[0])
     return sum(counts[c] * program.nodes[c].size for c, _ in program.carriers)
@@ -222,4 +224,6 @@ def _evaluate(node, values, program, gens, ring, dim):
         for x in args[0]:
             total += x
         return [total]
+    if op == "stack":
+        return [a[0] for a in args]
     raise AssertionError(op)
