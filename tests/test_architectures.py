@@ -43,3 +43,79 @@ def test_relu_dag_with_skip_connections_has_one_law_per_hidden_neuron(widths, sk
     assert model.count_laws().laws == rescalable
     laws = model.laws(2)
     assert laws.independent == rescalable and laws.complete
+
+
+# ground_truth.md rows 51, 52, 54: linear 1-D convolution (C hidden channels, k1, k2,
+# cin, cout), and THEORY.md C's exception C = 2, k1 = k2 = 2, cin = cout = 1: N = 4.
+CONV_ROWS = [((1, 2, 2, 1, 1), 4, 1), ((2, 3, 2, 1, 1), 10, 3), ((3, 2, 2, 2, 2), 24, 6),
+             ((2, 2, 2, 1, 1), 8, 4)]
+
+
+def _conv_text(channels, k1, k2, cin, cout, relu=False, length=None):
+    length = length or k1 + k2 - 1   # one output position sees the whole composed kernel
+    inner = "relu(conv1d(W1, x))" if relu else "conv1d(W1, x)"
+    return (f"input x[{cin},{length}]\nparam W1[{channels},{cin},{k1}], W2[{cout},{channels},{k2}]\n"
+            f"output conv1d(W2, {inner})")
+
+
+@pytest.mark.parametrize("sizes,dim,laws", CONV_ROWS, ids=[str(r[0]) for r in CONV_ROWS])
+def test_linear_convolution_rows(sizes, dim, laws):
+    model = ca.parse(_conv_text(*sizes))
+    assert (model.dim, model.count_laws().laws) == (dim, laws)
+
+
+@pytest.mark.parametrize("sizes", [(3, 2, 2, 2, 2), (2, 3, 2, 1, 2)])
+def test_relu_convolution_has_one_law_per_hidden_channel(sizes):
+    """THEORY.md C: weight sharing leaves only channel rescalings."""
+    model = ca.parse(_conv_text(*sizes, relu=True, length=6))
+    assert model.count_laws().laws == sizes[0]
+    assert model.laws(2).independent == sizes[0]
+
+
+def test_conv2d_relu_has_one_law_per_hidden_channel():
+    model = ca.parse("input X[2,3,3]\nparam W1[3,2,2,2], W2[1,3,2,2]\n"
+                     "output conv2d(W2, relu(conv2d(W1, X)))")
+    assert model.dim == 24 + 12
+    assert model.count_laws().laws == 3
+
+
+def _c2(n, r, m):
+    """THEORY.md E.1: laws of a 2-layer linear U V^T with U n x r, V m x r."""
+    return r * (r + 1) // 2 if r <= n + m else (n + m) * r - (n + m) * (n + m - 1) // 2
+
+
+@pytest.mark.parametrize("d,k,kv,out,heads", [(2, 2, 2, 2, 1), (3, 1, 3, 2, 1), (3, 2, 2, 2, 2),
+                                              (3, 1, 2, 3, 3)])
+def test_multi_head_attention_sugar(d, k, kv, out, heads):
+    """THEORY.md C: per head, c2(d, k, d) + c2(d, kv, out) laws."""
+    text = (f"input X[2,{d}]\nparam Q[{d},{heads * k}], K[{d},{heads * k}], V[{d},{heads * kv}], "
+            f"O[{out},{heads * kv}]\noutput attention(X, Q, K, V, O, heads={heads})")
+    assert ca.parse(text).count_laws().laws == heads * (_c2(d, k, d) + _c2(d, kv, out))
+
+
+def test_attention_sugar_equals_the_written_out_head():
+    sugar = ca.parse("input X[2,2]\nparam Q[2,2], K[2,2], V[2,2], O[2,2]\n"
+                     "output attention(X, Q, K, V, O)")
+    written = ca.parse("input X[2,2]\nparam Q[2,2], K[2,2], V[2,2], O[2,2]\n"
+                       "output softmax(X @ Q @ K.T @ X.T) @ X @ V @ O.T")
+    assert sorted(map(str, sugar.features)) == sorted(map(str, written.features))
+
+
+def test_maxpool_rescales_whole_windows():
+    """THEORY.md D: a unit behind a frozen pooling edge has no law of its own."""
+    model = ca.parse("input x[6]\nparam W1[6,6], W2[2,3]\noutput W2 @ maxpool(relu(W1 @ x), size=2)")
+    assert model.count_laws().laws == 3
+
+
+@pytest.mark.parametrize("text,words", [
+    ("input x[2,3]\nparam W[2,2,2]\noutput conv1d(W, x, x)", "takes 2 arguments"),
+    ("input x[3,3]\nparam W[2,2,2]\noutput conv1d(W, x)", "conv1d(W, x) needs"),
+    ("input x[5]\nparam W[5,5]\noutput maxpool(W @ x, size=2)", "divisible by 2"),
+    ("input x[4]\nparam W[4,4]\noutput maxpool(W @ x, width=2)", "no option 'width'"),
+    ("input X[2,2]\nparam Q[2,3], K[2,3], V[2,2], O[2,2]\noutput attention(X, Q, K, V, O, heads=2)",
+     "attention(X, Q, K, V, O) needs"),
+])
+def test_bad_calls_are_reported(text, words):
+    with pytest.raises(ca.ConslawError) as error:
+        ca.parse(text, "m.net")
+    assert words in str(error.value) and str(error.value).startswith("m.net:3:")
