@@ -111,6 +111,49 @@ def cmd_sweep(args) -> int:
     return 0 if all("error" not in r for r in rows) else 1
 
 
+def cmd_paths(args) -> int:
+    from . import paths
+    from .render import render
+
+    model = api.load(args.model)
+    number, exact = paths.count_paths(model)
+    report = {"model": model.name, "paths": number, "exact": exact}
+    listed = exact and number <= args.max
+    if listed:
+        report["monomials"] = [render(p, list(model.names)) for p in paths.path_monomials(model)]
+    if args.norm_at is not None:
+        values = _point(args.norm_at, model.dim)
+        power_sum = paths.path_norm(model, values, args.q)
+        report["path_norm_power_sum"] = str(power_sum)
+        report["path_norm"] = float(power_sum) ** (1 / args.q)
+    if args.json:
+        _print_json(report)
+        return 0
+    print(f"{'' if exact else 'at most '}{number} paths in {model.name}")
+    for monomial in report.get("monomials", []):
+        print("  " + monomial)
+    if exact and not listed:
+        print(f"  (not listed: more than --max {args.max})")
+    if "path_norm" in report:
+        print(f"path-norm (q = {args.q}): sum |Phi_p|^{args.q} = {report['path_norm_power_sum']}, "
+              f"norm = {report['path_norm']:.6g}")
+    return 0
+
+
+def _point(text: str, dim: int) -> list:
+    from fractions import Fraction
+    try:
+        values = [Fraction(v) for v in text.replace(",", " ").split()]
+    except (ValueError, ZeroDivisionError):
+        raise ConslawError(f"'{text}' is not a list of numbers", file="<arguments>") from None
+    if len(values) == 1:
+        values = values * dim
+    if len(values) != dim:
+        raise ConslawError(f"--norm-at needs 1 or {dim} numbers, got {len(values)}",
+                           file="<arguments>")
+    return values
+
+
 def cmd_repl(args) -> int:
     from .repl import run_repl
     return run_repl(args.model)
@@ -159,6 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=cmd_sweep)
+
+    p = sub.add_parser("paths", help="path-lifting: number of paths, path monomials, path-norm")
+    p.add_argument("model")
+    p.add_argument("--max", type=_non_negative, default=100, help="list at most this many (100)")
+    p.add_argument("--norm-at", metavar="VALUES", help="parameter values (one for all, or D of "
+                   "them) at which to compute the path-norm")
+    p.add_argument("--q", type=int, default=1, choices=range(1, 11), metavar="Q",
+                   help="exponent of the path-norm (default 1)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_paths)
 
     p = sub.add_parser("repl", help="interactive session")
     p.add_argument("model", nargs="?")
