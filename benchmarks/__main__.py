@@ -8,6 +8,7 @@ Groups (each case in a fresh process; seconds are compute time unless stated):
   ladder-relu    ReLU MLPs with biases, D from about 100 to 10,650 (count)
   ladder-linear  deep linear nets, D from 100 to 4,500 (count)
   ladder-laws    degree-2 laws of ReLU MLPs, D from about 100 to 520 (2 and 3 layers)
+  blocks         laws by block of a transformer-style block, D = 2,048 (full run only)
 Every answer is checked against its known value (ground truth or formula); a row
 that disagrees is marked WRONG. Prints one table per group and the log-log slope of
 time against D for the ladders.
@@ -165,6 +166,25 @@ def _ladder(title, ladder, kind, expected_of, bias, quick, limit):
            ["widths (input first)", "D", "N", "seconds", "peak MB", "check"], rows)
 
 
+TRANSFORMER = """input X[2,16]
+param Q[16,16], K[16,16], V[16,16], O[16,16], W1[32,16], W2[16,32]
+Y = X + attention(X, Q, K, V, O, heads=2)
+output Y + relu(Y @ W1.T) @ W2.T"""
+
+
+def group_blocks(quick):
+    if quick:
+        return
+    # expected: per head 36 + 36 (THEORY.md C, c2(16, 8, 16) twice), one law per hidden MLP unit
+    expected = 2 * (36 + 36) + 32
+    result = _run({"kind": "blocks", "items": [["transformer block", TRANSFORMER, expected]]})
+    case = result["cases"][0]
+    _table("Laws by block (`conslaw laws --by-block`) of attention (2 heads) + ReLU MLP with residuals",
+           ["model", "D", "independent laws of the union", "seconds", "peak MB", "check"],
+           [["transformer block", case["D"], case["laws"], f"{case['seconds']:.1f}",
+             f"{result['peak_mb']:.0f}", _check(case)]])
+
+
 GROUPS = {
     "sweeps-count": group_sweeps_count,
     "sweeps-laws": group_sweeps_laws,
@@ -175,6 +195,7 @@ GROUPS = {
                                        _linear_laws, False, q, 1000),
     "ladder-laws": lambda q: _ladder("ReLU MLPs with biases, degree-2 laws", LADDER_LAWS, "relu",
                                      _hidden, True, q, 300),
+    "blocks": group_blocks,
 }
 
 

@@ -27,6 +27,8 @@ def run(case: dict) -> dict:
         model = ca.parse(text, name)
         if kind == "count":
             got = model.lie_count(seed=0).laws
+        elif kind == "blocks":
+            got = model.block_laws(case.get("degree", 2)).independent
         else:
             got = model.laws(case.get("degree", 2)).independent
         results.append({"name": name, "D": model.dim, "laws": got, "expected": expected,

@@ -111,6 +111,11 @@ class Model:
                           self.state_identifiers, independent, self.lie_count(seed),
                           _time_note(self.flow))
 
+    def block_laws(self, degree: int = 2, seed: int = 0):
+        """Laws of each block of interacting parameter tensors (``blocks.py``)."""
+        from .blocks import block_laws
+        return block_laws(self, degree, seed=seed)
+
     def parse_polynomial(self, text: str):
         """A polynomial in the parameters, written in the `.net` expression language."""
         program, node = compile_expression(self.ast, text)

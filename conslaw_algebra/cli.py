@@ -42,6 +42,17 @@ def cmd_laws(args) -> int:
     if args.degree < 1:
         raise ConslawError("--degree must be at least 1", file="<arguments>")
     model = api.load(args.model)
+    if args.by_block:
+        from .blocks import block_laws
+        from .results import block_laws_json, block_laws_text
+        blocks = block_laws(model, args.degree, seed=args.seed)
+        if args.format == "json":
+            _print_json(block_laws_json(blocks, model.names, args.degree))
+        elif args.format != "text":
+            raise ConslawError("--by-block prints text or json", file="<arguments>")
+        else:
+            print(block_laws_text(blocks, model.names, model.name, args.degree))
+        return 0
     result = model.laws(args.degree, seed=args.seed)
     if args.format == "json":
         _print_json(result.to_json())
@@ -175,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--degree", type=int, default=2, help="largest degree K (default 2)")
     p.add_argument("--format", choices=("text", "latex", "sage", "json"), default="text")
     p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument("--by-block", action="store_true",
+                   help="laws of each block of interacting parameters (for large models)")
     p.set_defaults(run=cmd_laws)
 
     p = sub.add_parser("check", help="is a polynomial in the parameters conserved?")

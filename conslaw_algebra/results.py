@@ -178,3 +178,37 @@ class CheckResult:
                 f"  <grad h, grad psi> = {self.derivative}")
 
     __str__ = to_text
+
+
+def block_laws_json(result, names, degree: int) -> dict:
+    """JSON view of ``blocks.BlockLaws``."""
+    return {
+        "degree": degree,
+        "blocks": [{"parameters": list(b.tensors), "laws": [render(h, list(names)) for h in b.laws],
+                    "skipped": b.skipped} for b in result.blocks],
+        "independent": result.independent, "lie_laws": result.lie_laws,
+        "complete": result.complete,
+    }
+
+
+def block_laws_text(result, names, model: str, degree: int) -> str:
+    """Text view of ``blocks.BlockLaws``."""
+    lines = [f"polynomial laws of {model} by block, degree <= {degree} (exact over QQ)"]
+    k = 0
+    for block in result.blocks:
+        if block.skipped:
+            lines.append(f"block {', '.join(block.tensors)}: skipped ({block.skipped})")
+            continue
+        lines.append(f"block {', '.join(block.tensors)}: {len(block.laws)} laws")
+        for h in block.laws:
+            k += 1
+            lines.append(f"  h{k} = {render(h, list(names))}")
+    lines.append(f"independent in the union: {result.independent}"
+                 + (f" of N = {result.lie_laws}" if result.lie_laws is not None else ""))
+    if result.complete:
+        lines.append("complete: the blocks' laws reach N (certified), every law of the model is "
+                     "locally a function of them")
+    elif result.lie_laws is not None:
+        lines.append(f"not complete: {result.lie_laws - result.independent} independent laws "
+                     "involve more than one block, or have a higher degree")
+    return "\n".join(lines)

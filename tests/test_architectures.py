@@ -119,3 +119,30 @@ def test_bad_calls_are_reported(text, words):
     with pytest.raises(ca.ConslawError) as error:
         ca.parse(text, "m.net")
     assert words in str(error.value) and str(error.value).startswith("m.net:3:")
+
+
+# ------------------------------------------------------------------ by block
+@pytest.mark.parametrize("text,expected", [
+    ("layers 3 -> 4 relu bias -> 3 relu bias -> 2", 7),        # one law per hidden neuron
+    ("input X[2,3]\nparam Q[3,4], K[3,4], V[3,4], O[2,4]\noutput attention(X, Q, K, V, O, heads=2)",
+     2 * (_c2(3, 2, 3) + _c2(3, 2, 2))),
+    ("input x[3]\nparam W1[4,3], b1[4], W2[3,4]\noutput x + W2 @ relu(W1 @ x + b1)", 4),
+])
+def test_laws_by_block_reach_the_known_count(text, expected):
+    model = ca.parse(text)
+    result = model.block_laws(2)
+    assert result.independent == expected == result.lie_laws and result.complete
+    polynomial_fields = model.polynomial_fields
+    from conslaw_algebra.laws import first_violation
+    assert all(first_violation(h, polynomial_fields) is None for b in result.blocks for h in b.laws)
+
+
+def test_block_laws_cli(tmp_path, capsys):
+    import json
+    from conslaw_algebra.cli import main
+    path = tmp_path / "m.net"
+    path.write_text("layers 2 -> 3 relu -> 2\n")
+    assert main(["laws", str(path), "--by-block", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["blocks"][0]["parameters"] == ["W1", "W2"] and len(report["blocks"][0]["laws"]) == 3
+    assert report["complete"] is True
