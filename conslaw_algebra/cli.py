@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import api
@@ -243,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("conslaw: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # the reader stopped early (e.g. `| head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (MemoryError, RecursionError) as exc:
         print(f"conslaw: the computation ran out of resources ({type(exc).__name__})", file=sys.stderr)
         return 3
