@@ -40,7 +40,7 @@ class Model:
         self.identifiers = tuple(n for p in self.program.params for n in p.entry_names("ident"))
         if self.flow.kind == "momentum":   # phase space (s, theta, theta')
             time, ident = _time_variable(self.flow)
-            self.state_names = (time,) + self.names + tuple(n + "'" for n in self.names)
+            self.state_names = (time,) + self.names + tuple(_velocity(n) for n in self.names)
             self.state_identifiers = ((ident,) + self.identifiers
                                       + tuple(n + "_dot" for n in self.identifiers))
         else:
@@ -153,6 +153,12 @@ class Model:
             "outputs": len(self.program.outputs), "features": features,
             "expansion_terms_estimate": estimate,
         }
+
+
+def _velocity(name: str) -> str:
+    """The velocity's name: W1[0,1] -> W1'[0,1], s -> s'."""
+    tensor, bracket, index = name.partition("[")
+    return f"{tensor}'{bracket}{index}"
 
 
 def _time_variable(flow) -> tuple[str, str]:
