@@ -214,8 +214,8 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
         except BudgetError as exc:
             blocks.append(Block(tuple(tensors), (), exc.message))
             continue
-        fields = apply_metric(gradient_fields([f.poly for f in expansion.features]),
-                              expansion.metric)
+        distinct = list({str(f.poly): f.poly for f in expansion.features}.values())
+        fields = apply_metric(gradient_fields(distinct), expansion.metric)
         local = polynomial_laws(fields, expansion.ring, degree)
         laws = tuple(ring.from_dict({_lift(exps, coordinates, model.dim): c
                                      for exps, c in h.terms()}) for h in local)

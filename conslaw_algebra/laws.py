@@ -29,14 +29,15 @@ from flint import fmpq, fmpq_mpoly, fmpz
 
 def _sparse_terms(poly: fmpq_mpoly):
     """Terms as (sorted tuple of variable indices with repetition, coefficient)."""
-    out = []
-    for exps, coeff in poly.terms():
-        index = []
-        for var, e in enumerate(exps):
-            if e:
-                index.extend([var] * e)
-        out.append((tuple(index), coeff))
-    return out
+    terms = list(poly.terms())
+    if not terms:
+        return []
+    exps = np.array([t[0] for t in terms], dtype=np.int64)
+    rows, cols = np.nonzero(exps)
+    indices: list[list[int]] = [[] for _ in terms]
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        indices[r].extend([c] * int(exps[r, c]))
+    return [(tuple(index), coeff) for index, (_, coeff) in zip(indices, terms)]
 
 
 def gradient_fields(features: list[fmpq_mpoly]) -> list[list[tuple[int, list]]]:
