@@ -11,14 +11,12 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
-
 from . import dsl
 from .compile import compile_expression, compile_program
 from .flows import apply_metric, flow_system
-from .laws import field_polynomials, first_violation, gradient_fields, polynomial_laws
+from .laws import (field_polynomials, first_violation, gradient_fields, independent_count,
+                   polynomial_laws)
 from .lie import LieCount, count_laws
-from .modp import rank, residue
 from .render import render
 from .results import CheckResult, CountResult, LawsResult
 from .symbolic import (Expansion, estimate_terms, expand_features, parameter_polynomial,
@@ -106,7 +104,7 @@ class Model:
         for h in laws:
             if first_violation(h, self.polynomial_fields) is not None:  # exact re-verification
                 raise AssertionError(f"internal error: law {h} failed verification")
-        independent = _gradient_rank(laws, ring.nvars(), seed)
+        independent = independent_count(laws, ring.nvars(), seed)
         return LawsResult(self.name, degree, tuple(laws), self.state_names,
                           self.state_identifiers, independent, self.lie_count(seed),
                           _time_note(self.flow))
@@ -184,26 +182,6 @@ def _abridged(poly, names, most: int = 6) -> str:
         return render(poly, list(names))
     head = poly.context().from_dict(dict(list(poly.terms())[:most]))
     return f"{render(head, list(names))} + ... ({len(poly)} terms)"
-
-
-def _gradient_rank(laws, dim: int, seed: int) -> int:
-    """Rank of the laws' gradients at a random integer point, modulo PRIME.
-
-    A rank modulo p at one point is at most the generic rank over QQ, so this is a
-    certain lower bound on the number of functionally independent laws.
-    """
-    if not laws:
-        return 0
-    rng = np.random.default_rng(seed + 1)
-    point = [int(v) for v in rng.integers(1, 1 << 30, dim)]
-    rows = []
-    for h in laws:
-        row = [0] * dim
-        for j, d in enumerate(h.degrees()):
-            if d:
-                row[j] = residue(h.derivative(j)(*point))
-        rows.append(row)
-    return rank(np.array(rows, dtype=np.int64))
 
 
 def parse(text: str, name: str | None = None) -> Model:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from .errors import BudgetError, UnsupportedError
 from .flows import apply_metric
-from .laws import gradient_fields, polynomial_laws
+from .laws import gradient_fields, independent_count, polynomial_laws
 from .program import Node, Program, TensorInfo
 from .symbolic import expand_features, theta_ring
 
@@ -199,8 +199,6 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     A block whose expansion would exceed ``block_terms`` terms is skipped and says so;
     the completeness verdict compares the union with N of the whole model either way.
     """
-    from .api import _gradient_rank
-
     if model.flow.kind != "gradient":
         raise UnsupportedError("laws by block are computed for gradient flows")
     if model.flow.mirror:
@@ -221,7 +219,7 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
                                      for exps, c in h.terms()}) for h in local)
         blocks.append(Block(tuple(tensors), laws))
     union = [h for b in blocks for h in b.laws]
-    independent = _gradient_rank(union, model.dim, seed)
+    independent = independent_count(union, model.dim, seed)
     lie = model.lie_count(seed).laws if count else None
     return BlockLaws(tuple(blocks), independent, lie)
 

@@ -104,6 +104,7 @@ class _Compiler:
         self.let_nodes: dict[str, int] = {}
         self.gate_sites = 0
         self._entries: dict[tuple[int, tuple], int] = {}
+        self.mirror_options: list[dsl.FlowOption] = []
         self.generic_sites = 0
         self.statements = program.statements
 
@@ -223,7 +224,7 @@ class _Compiler:
         return FlowSpec(stmt.kind, tuple(o.key for o in mirror), tau, nesterov)
 
     def check_mirror_names(self):
-        for option in getattr(self, "mirror_options", []):
+        for option in self.mirror_options:
             if option.key not in self.symbols or self.symbols[option.key][0] != "param":
                 raise self.error(ModelNameError, f"'mirror {option.key}': not a parameter",
                                  option.pos)

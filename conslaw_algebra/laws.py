@@ -26,6 +26,8 @@ from math import gcd
 import numpy as np
 from flint import fmpq, fmpq_mpoly, fmpz
 
+from .modp import rank, residue
+
 
 def _sparse_terms(poly: fmpq_mpoly):
     """Terms as (sorted tuple of variable indices with repetition, coefficient)."""
@@ -325,3 +327,28 @@ def first_violation(h: fmpq_mpoly, polynomial_fields: list[dict]):
         if total is not None and not total.is_zero():
             return index, total
     return None
+
+
+def independent_count(laws, dim: int, seed: int) -> int:
+    """Rank of the laws' gradients at a random integer point, modulo PRIME.
+
+    A rank modulo p at one point is at most the generic rank over QQ, so this is a
+    certain lower bound on the number of functionally independent laws.
+
+    >>> from flint import fmpq_mpoly_ctx
+    >>> u, v = fmpq_mpoly_ctx.get(("t", 2), "degrevlex").gens()
+    >>> independent_count([u**2 - v**2, 2*u**2 - 2*v**2], 2, seed=0)
+    1
+    """
+    if not laws:
+        return 0
+    rng = np.random.default_rng(seed + 1)
+    point = [int(v) for v in rng.integers(1, 1 << 30, dim)]
+    rows = []
+    for h in laws:
+        row = [0] * dim
+        for j, d in enumerate(h.degrees()):
+            if d:
+                row[j] = residue(h.derivative(j)(*point))
+        rows.append(row)
+    return rank(np.array(rows, dtype=np.int64))

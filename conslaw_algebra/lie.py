@@ -78,7 +78,7 @@ def count_laws(system, seed: int = 0) -> LieCount:
     theta = rng.integers(0, PRIME, dim, dtype=np.int64)
     point = theta.reshape(1, 1, dim)
 
-    span, samples = _generator_span(system, rng, point)
+    span = _generator_span(system, rng, point)
     generator_rank = span.rank
     levels: dict[int, list[Field]] = {}
     tests = 0
@@ -111,7 +111,7 @@ def count_laws(system, seed: int = 0) -> LieCount:
     return LieCount(dim, generator_rank, span.rank, seed, PRIME, bound, adopted, tests)
 
 
-def _generator_span(system, rng, point) -> tuple[Span, int]:
+def _generator_span(system, rng, point) -> Span:
     """Span of W(theta) from random generators, added in doubling batches.
 
     Stops when a batch fails to raise the rank by its full size. Past
@@ -129,7 +129,7 @@ def _generator_span(system, rng, point) -> tuple[Span, int]:
         blocks.append(values)
         samples += batch
         if len(raised) < batch or span.rank == dim:
-            return span, samples
+            return span
         batch = min(samples, dim + 1 - samples)
     # the rank is still full: one elimination of D + 1 samples beats more updates
     everything = np.empty((dim + 1, dim), dtype=np.int64)
@@ -139,7 +139,7 @@ def _generator_span(system, rng, point) -> tuple[Span, int]:
     for start in range(samples, dim + 1, _JUMP_AFTER):
         stop = min(dim + 1, start + _JUMP_AFTER)
         everything[start:stop] = system.generators(rng, stop - start).eval(point)[0]
-    return Span.from_rows(everything, overwrite=True), dim + 1
+    return Span.from_rows(everything, overwrite=True)
 
 
 def _level_pairs(levels: list[int]):
