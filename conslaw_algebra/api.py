@@ -65,7 +65,8 @@ class Model:
     @cached_property
     def fields(self) -> list:
         """The generators as exact polynomial fields, in the state variables."""
-        gradients = apply_metric(gradient_fields(self.features), self.expansion.metric)
+        gradients = apply_metric(gradient_fields([f.terms for f in self.expansion.features]),
+                                 self.expansion.metric)
         return self.system.symbolic_fields(gradients)
 
     @cached_property

@@ -212,7 +212,7 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
         except BudgetError as exc:
             blocks.append(Block(tuple(tensors), (), exc.message))
             continue
-        distinct = list({str(f.poly): f.poly for f in expansion.features}.values())
+        distinct = list({f.terms: f.terms for f in expansion.features}.values())
         fields = apply_metric(gradient_fields(distinct), expansion.metric)
         local = polynomial_laws(fields, expansion.ring, degree)
         laws = tuple(ring.from_dict({_lift(exps, coordinates, model.dim): c

@@ -42,12 +42,26 @@ def _sparse_terms(poly: fmpq_mpoly):
     return [(tuple(index), coeff) for index, (_, coeff) in zip(indices, terms)]
 
 
-def gradient_fields(features: list[fmpq_mpoly]) -> list[list[tuple[int, list]]]:
-    """For each feature psi, its gradient as [(variable j, terms of d psi / d t_j)]."""
+def gradient_fields(features) -> list[list[tuple[int, list]]]:
+    """For each feature psi, its gradient as [(variable j, terms of d psi / d t_j)].
+
+    A feature is an fmpq_mpoly or its sparse terms [(variable indices, coefficient)].
+
+    >>> gradient_fields([[((0, 0, 1), 3)]])
+    [[(0, [((0, 1), 6)]), (1, [((0, 0), 3)])]]
+    """
     fields = []
     for psi in features:
-        support = [j for j, d in enumerate(psi.degrees()) if d]
-        fields.append([(j, _sparse_terms(psi.derivative(j))) for j in support])
+        terms = _sparse_terms(psi) if isinstance(psi, fmpq_mpoly) else psi
+        components: dict[int, list] = {}
+        for index, coeff in terms:
+            for position, var in enumerate(index):
+                if position and index[position - 1] == var:
+                    continue
+                multiplicity = index.count(var)
+                components.setdefault(var, []).append(
+                    (index[:position] + index[position + 1:], coeff * multiplicity))
+        fields.append(sorted(components.items()))
     return fields
 
 
@@ -79,47 +93,83 @@ def build_system(fields, dim: int, degree: int):
 
 
 def _screen_degree_two(fields, dim: int):
-    """Degree 2, vectorised: the rows with exactly one entry, without building them.
+    """Degree 2: the rows with more than one entry, found without listing the others.
 
-    Almost every row of the system has one entry (it forces its unknown to 0). Each
-    entry's row is (field, cofactor * term); rows are grouped by field and by a 64-bit
-    additive hash of the monomial. An entry alone in its group is alone in its row,
-    so its unknown is certainly 0; entries that share a group (equal monomials, or in
-    the rarest case a hash collision) are returned to be built exactly.
-    Returns (columns forced to zero, [(field, component, term, cofactor)] still to build).
+    An entry is (field f, component j, term t of v_j, cofactor c), c = 1 or one
+    variable; it lies in row (f, c*t) and multiplies the unknown of monomial c*t_j.
+    Two entries of one field share a row only if (a) the same term appears in two
+    components (then for every cofactor), (b) t = m*y and t' = m*x for two variables
+    x != y (the row m*x*y), or (c) t' = t/x (the row t). So the rows with several
+    entries are found from each term and the terms one variable smaller, in
+    O(terms x degree) instead of O(terms x D); every other entry is alone in its row
+    and forces its unknown to 0.
+    Returns (columns forced to zero, [(field, component, term, coefficient, cofactor)]
+    of the rows with several entries, to be built exactly).
+
+    >>> forced, rest = _screen_degree_two(gradient_fields([[((0, 1), 1)]]), 2)
+    >>> sorted(forced), [(j, t, c) for _, j, t, _, c in rest]
+    ([0, 1, 3], [(0, (1,), (0,)), (1, (0,), (1,))])
     """
-    weights = np.random.default_rng(20231123).integers(1, 2**63, dim, dtype=np.uint64)
-    flat = [(f, j, index, coeff) for f, field in enumerate(fields) for j, terms in field
-            for index, coeff in terms]
-    if not flat:
-        return set(), []
-    field_id = np.array([t[0] for t in flat], dtype=np.int64)
-    component = np.array([t[1] for t in flat], dtype=np.int64)
-    term_hash = np.array([int(weights[list(t[2])].sum()) if t[2] else 0 for t in flat],
-                         dtype=np.uint64)
-    cofactor_hash = np.concatenate([[np.uint64(0)], weights])        # (), (0,), ..., (D-1,)
-    with np.errstate(over="ignore"):
-        row_hash = (term_hash[:, None] + cofactor_hash[None, :]).ravel()
-    rows_field = np.repeat(field_id, dim + 1)
-    order = np.lexsort((rows_field, row_hash))
-    sorted_hash, sorted_field = row_hash[order], rows_field[order]
-    new_group = np.r_[True, (sorted_hash[1:] != sorted_hash[:-1]) | (sorted_field[1:] != sorted_field[:-1])]
-    group = np.cumsum(new_group) - 1
-    alone_sorted = np.bincount(group)[group] == 1
-    alone = np.empty_like(alone_sorted)
-    alone[order] = alone_sorted
-    alone = alone.reshape(len(flat), dim + 1)
-    term_index, cofactor_index = np.nonzero(alone)
-    j = component[term_index]
-    a = cofactor_index - 1                                              # -1: empty cofactor
-    low, high = np.minimum(a, j), np.maximum(a, j)
-    # unknowns are listed by degree: (j,) is column j; (low, high) comes after all of degree 1
-    pair_column = dim + low * dim - low * (low - 1) // 2 + (high - low)
-    columns = np.where(a < 0, j, pair_column)
-    forced = set(int(c) for c in np.unique(columns))
-    rest = [(flat[t][0], flat[t][1], flat[t][2], flat[t][3], () if c == 0 else (c - 1,))
-            for t, c in zip(*np.nonzero(~alone))]
-    return forced, rest
+    rest = []
+    entries_of = np.zeros(dim, dtype=np.int64)     # entries of each component: n_j
+    for f, field in enumerate(fields):
+        where: dict[tuple, list] = {}
+        for j, terms in field:
+            entries_of[j] += len(terms)
+            for t, coeff in terms:
+                where.setdefault(t, []).append((j, coeff))
+        rows: set[tuple] = set()
+        by_quotient: dict[tuple, list] = {}
+        for t, owners in where.items():
+            if len(owners) > 1:                                          # (a)
+                rows.add(t)
+                rows.update(tuple(sorted(t + (x,))) for x in range(dim))
+            for position, y in enumerate(t):
+                if position and t[position - 1] == y:
+                    continue
+                quotient = t[:position] + t[position + 1:]
+                by_quotient.setdefault(quotient, []).append(y)
+                if quotient in where:                                    # (c)
+                    rows.add(t)
+        for quotient, ys in by_quotient.items():                         # (b)
+            for a in range(len(ys)):
+                for b in range(a + 1, len(ys)):
+                    rows.add(tuple(sorted(quotient + (ys[a], ys[b]))))
+        for row in rows:
+            found = [(j, coeff, row, ()) for j, coeff in where.get(row, ())]
+            for position, x in enumerate(row):
+                if position and row[position - 1] == x:
+                    continue
+                t = row[:position] + row[position + 1:]
+                found.extend((j, coeff, t, (x,)) for j, coeff in where.get(t, ()))
+            if len(found) > 1:
+                rest.extend((f, j, t, coeff, c) for j, coeff, t, c in found)
+    # an unknown is forced unless every entry that multiplies it is in a shared row
+    shared: dict[tuple, int] = {}
+    for _, j, _, _, c in rest:
+        shared[(j, c)] = shared.get((j, c), 0) + 1
+    owners = np.nonzero(entries_of)[0]
+    forced = np.zeros(dim + dim * (dim + 1) // 2, dtype=bool)
+    forced[owners] = True
+    partners = np.arange(dim)
+    for j in owners.tolist():
+        forced[_pair_columns(np.full(dim, j), partners, dim)] = True
+    for (j, c), count in shared.items():
+        if count < entries_of[j]:
+            continue
+        if not c:
+            forced[j] = False
+            continue
+        x = c[0]
+        if x == j or shared.get((x, (j,)), 0) == entries_of[x]:
+            forced[_pair_columns(np.array([j]), np.array([x]), dim)] = False
+    return set(np.nonzero(forced)[0].tolist()), rest
+
+
+def _pair_columns(first: np.ndarray, second: np.ndarray, dim: int) -> np.ndarray:
+    """Columns of the unknowns t_a t_b: listed after the D of degree 1, a <= b."""
+    low, high = np.minimum(first, second), np.maximum(first, second)
+    return dim + low * dim - low * (low - 1) // 2 + (high - low)
 
 
 def _exact_rows(entries, column):
@@ -266,8 +316,8 @@ def polynomial_laws(fields, ring, degree: int) -> list[fmpq_mpoly]:
     for cols, block in _components(rows, live):
         kernel = _echelon(_block_kernel(cols, block), cols, unknowns)
         laws.extend(_primitive(vector, unknowns) for vector in kernel)
-    polys = [_to_poly(law, unknowns, ring) for law in laws]
-    return sorted(polys, key=_poly_key)
+    laws.sort(key=lambda law: _law_key(law, unknowns))
+    return [_to_poly(law, unknowns, ring) for law in laws]
 
 
 def _to_poly(law: dict[int, int], unknowns, ring) -> fmpq_mpoly:
@@ -281,10 +331,9 @@ def _to_poly(law: dict[int, int], unknowns, ring) -> fmpq_mpoly:
     return ring.from_dict(terms)
 
 
-def _poly_key(poly: fmpq_mpoly):
-    monomials = [_order_key(tuple(i for i, e in enumerate(exps) for _ in range(e)))
-                 for exps in poly.monoms()]
-    return (poly.total_degree(), sorted(monomials))
+def _law_key(law: dict[int, int], unknowns):
+    """Laws are listed by degree, then by their sorted monomials."""
+    return (max(len(unknowns[c]) for c in law), sorted(_order_key(unknowns[c]) for c in law))
 
 
 def field_polynomials(field, ring) -> dict[int, fmpq_mpoly]:

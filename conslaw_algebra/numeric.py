@@ -160,18 +160,30 @@ class Evaluator:
         values = self.forward(point, sample)
         nodes = self.program.nodes
         adjoint: list[np.ndarray | None] = [None] * len(nodes)
+        # gradients of single entries (``index`` nodes), added into their source in
+        # one pass when it is reached: one full-size sum per source, not per entry
+        entries: dict[int, list] = {}
 
         def accumulate(i, g):
             if self.needs_gradient[i]:
                 adjoint[i] = g if adjoint[i] is None else jets.add(adjoint[i], g)
 
+        def scatter(i, index, g):
+            if self.needs_gradient[i]:
+                entries.setdefault(i, []).append((index, g))
+
+        def gathered(i):
+            if i in entries:
+                accumulate(i, _scatter_sum(entries.pop(i), nodes[i].shape))
+            return adjoint[i]
+
         for (carrier, _), weight in zip(self.program.carriers, sample.weights):
             accumulate(carrier, weight)
         for i in range(len(nodes) - 1, -1, -1):
-            g = adjoint[i]
+            g = gathered(i)
             if g is None or nodes[i].op in ("param", "data", "const"):
                 continue
-            self._backward(nodes[i], g, values, accumulate)
+            self._backward(nodes[i], g, values, accumulate, scatter)
 
         width = point.shape[0]
         batch = max(point.shape[1], sample.batch)
@@ -192,7 +204,7 @@ class Evaluator:
                 out[..., info.offset:info.offset + info.size] = jets.multiply(block, value)
         return out
 
-    def _backward(self, node, g, values, accumulate):
+    def _backward(self, node, g, values, accumulate, scatter):
         op, shape = node.op, node.shape
         rank = len(shape)
         arg_ranks = [len(self.program.nodes[a].shape) for a in node.args]
@@ -235,10 +247,7 @@ class Evaluator:
                 factor = self._power(base, k - 1, shape) * k % PRIME
                 accumulate(node.args[0], jets.multiply(g, factor))
         elif op == "index":
-            source_shape = self.program.nodes[node.args[0]].shape
-            full = np.zeros(g.shape[:2] + source_shape, dtype=np.int64)
-            full[(Ellipsis,) + node.attr] = g
-            accumulate(node.args[0], full)
+            scatter(node.args[0], node.attr, g)
         elif op == "stack":
             flat = g.reshape(g.shape[:2] + (-1,))
             for position, arg in enumerate(node.args):
@@ -250,3 +259,14 @@ class Evaluator:
             accumulate(node.args[0], np.broadcast_to(lifted, g.shape[:2] + source_shape).copy())
         else:
             raise AssertionError(op)
+
+
+def _scatter_sum(parts, shape) -> np.ndarray:
+    """The jet adjoint of a tensor from the adjoints of some of its entries."""
+    width = max(g.shape[0] for _, g in parts)
+    batch = max(g.shape[1] for _, g in parts)
+    full = np.zeros((width, batch) + shape, dtype=np.int64)
+    for index, g in parts:
+        # entries are below p < 2^31: fewer than 2^32 of them cannot overflow int64
+        full[(slice(0, g.shape[0]), slice(None)) + tuple(index)] += g
+    return full % PRIME

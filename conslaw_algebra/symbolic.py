@@ -1,12 +1,19 @@
-"""The model expanded exactly: features psi_k(theta) as fmpq_mpoly.
+"""The model expanded exactly: features psi_k(theta), sparse.
 
 Each carrier (an output entry, or an argument entry of a generic function) is
-evaluated as an exact polynomial in the parameters and the data symbols, with FLINT
-doing the arithmetic. Its terms are then grouped by their data monomial, gate
-exponents reduced to 1 (gates are idempotent), and each group's coefficient, a
-polynomial in theta alone, is a feature. Features are what the polynomial-law solver
-and ``check`` need, and what ``info`` counts.
-Where it stops winning: the expansion lists every path of a ReLU net, so its size is
+evaluated as an exact polynomial in the parameters and the data symbols. Its terms
+are then grouped by their data monomial, gate exponents reduced to 1 (gates are
+idempotent), and each group's coefficient, a polynomial in theta alone, is a
+feature. Features are what the polynomial-law solver and ``check`` need, and what
+``info`` counts.
+Why sparse dictionaries and not FLINT for this step: a term is kept as the sorted
+tuple of its variables, so a product costs the degree of the term (2 to 6 here),
+while FLINT packs the exponents of all D + data variables into every term, so each
+term it creates or lists costs O(D) (a 16,000-term block of a D = 2,048 model: 3 s
+to list with FLINT, 0.1 s here). Features become fmpq_mpoly only when asked
+(``Feature.poly``). Where it stops winning: dense high-degree polynomials in few
+variables, which neural-network features are not.
+Where the expansion stops winning: it lists every path of a ReLU net, so its size is
 the number of paths; the count never goes through here (see ``numeric.py``).
 
 >>> from conslaw_algebra.dsl import parse
@@ -17,7 +24,8 @@ the number of paths; the count never goes through here (see ``numeric.py``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from flint import fmpq, fmpq_mpoly, fmpq_mpoly_ctx
 
@@ -29,9 +37,15 @@ from .program import Program
 class Feature:
     """One feature: the coefficient of a data monomial in a carrier."""
 
-    poly: fmpq_mpoly
+    terms: tuple   # ((sorted parameter indices with repetition, coefficient), ...)
     carrier: str
     monomial: str  # the data monomial, e.g. "x[0]*gate1[2]"; "1" for none
+    ring: fmpq_mpoly_ctx = field(repr=False, compare=False)
+
+    @cached_property
+    def poly(self) -> fmpq_mpoly:
+        """The feature as a polynomial of ``ring``."""
+        return _to_ring(self.ring, self.terms)
 
 
 @dataclass(frozen=True)
@@ -93,53 +107,89 @@ def expand_features(program: Program, max_terms: int = 2_000_000) -> Expansion:
     dim = program.num_params
     values = _evaluate_all(program)
     data_names: list[str] = []
-    gate_positions: list[int] = []
+    gates: set[int] = set()
     for info in program.data:
         for k, name in enumerate(info.entry_names()):
             data_names.append(name)
             if info.kind == "gate":
-                gate_positions.append(info.offset + k)
+                gates.add(dim + info.offset + k)
 
+    ndata = program.num_data
     ring = theta_ring(dim)
-
-    def to_theta(poly):
-        return ring.from_dict({exps[:dim]: c for exps, c in poly.terms()})
-
     metric = {}
     for index, node in program.metrics.items():
         info = program.params[index]
         entries = values[node] * (info.size if not program.nodes[node].shape else 1)
         for k, entry in enumerate(entries):
-            metric[info.offset + k] = to_theta(entry)
+            metric[info.offset + k] = _to_ring(ring, _theta_part(entry, dim))
     features: list[Feature] = []
     for carrier, label in program.carriers:
         shape = program.nodes[carrier].shape
         for flat, entry in enumerate(values[carrier]):
             grouped: dict[tuple, dict] = {}
-            for exps, coeff in entry.terms():
-                data_part = list(exps[dim:])
-                for g in gate_positions:
-                    if data_part[g] > 1:
-                        data_part[g] = 1
-                bucket = grouped.setdefault(tuple(data_part), {})
-                key = exps[:dim]
-                bucket[key] = bucket.get(key, fmpq(0)) + coeff
+            for monomial, coeff in entry.items():
+                split = _first_data_position(monomial, dim)
+                data_part = monomial[split:]
+                if gates and len(set(data_part)) < len(data_part):
+                    data_part = _idempotent(data_part, gates)
+                bucket = grouped.setdefault(data_part, {})
+                theta_part = monomial[:split]
+                bucket[theta_part] = bucket.get(theta_part, 0) + coeff
             entry_label = label + (_index_label(flat, shape) if shape else "")
-            for data_part in sorted(grouped, reverse=True):
-                terms = {k: v for k, v in grouped[data_part].items() if v != 0}
+            for data_part in sorted(grouped, key=lambda m: _dense_key(m, dim, ndata), reverse=True):
+                terms = tuple(sorted((m, c) for m, c in grouped[data_part].items() if c != 0))
                 if terms:
-                    features.append(Feature(ring.from_dict(terms), entry_label,
-                                            _monomial_label(data_part, data_names)))
+                    features.append(Feature(terms, entry_label, _monomial_label(data_part, dim,
+                                                                                data_names), ring))
     return Expansion(ring, tuple(features), metric)
 
 
-def _evaluate_all(program: Program) -> list[list]:
-    dim = program.num_params
-    full = fmpq_mpoly_ctx.get(("z", dim + program.num_data), "degrevlex")
-    gens = full.gens()
-    values: list[list] = []
+def _first_data_position(monomial: tuple, dim: int) -> int:
+    """Monomials are sorted variable indices: the parameters come first."""
+    for position, var in enumerate(monomial):
+        if var >= dim:
+            return position
+    return len(monomial)
+
+
+def _idempotent(data_part: tuple, gates: set[int]) -> tuple:
+    out, previous = [], None
+    for var in data_part:
+        if not (var == previous and var in gates):
+            out.append(var)
+        previous = var
+    return tuple(out)
+
+
+def _dense_key(monomial: tuple, dim: int, ndata: int) -> tuple:
+    """The data monomial's exponent vector: features are listed in its reverse order."""
+    exps = [0] * ndata
+    for var in monomial:
+        exps[var - dim] += 1
+    return tuple(exps)
+
+
+def _theta_part(entry: dict, dim: int) -> dict:
+    return {m: c for m, c in entry.items() if not m or m[-1] < dim}
+
+
+def _to_ring(ring: fmpq_mpoly_ctx, terms) -> fmpq_mpoly:
+    """A polynomial of ``ring`` from sparse terms {variable indices with repetition: c}."""
+    items = terms.items() if isinstance(terms, dict) else terms
+    dim = ring.nvars()
+    dense = {}
+    for monomial, coeff in items:
+        exps = [0] * dim
+        for var in monomial:
+            exps[var] += 1
+        dense[tuple(exps)] = coeff
+    return ring.from_dict(dense)
+
+
+def _evaluate_all(program: Program) -> list[list[dict]]:
+    values: list[list[dict]] = []
     for node in program.nodes:
-        values.append(_evaluate(node, values, program, gens, full, dim))
+        values.append(_evaluate(node, values, program))
     return values
 
 
@@ -154,7 +204,7 @@ def parameter_polynomial(program: Program, node: int) -> fmpq_mpoly:
     """
     dim = program.num_params
     value = _evaluate_all(program)[node][0]
-    return theta_ring(dim).from_dict({exps[:dim]: c for exps, c in value.terms()})
+    return _to_ring(theta_ring(dim), _theta_part(value, dim))
 
 
 def _index_label(flat: int, shape) -> str:
@@ -165,21 +215,73 @@ def _index_label(flat: int, shape) -> str:
     return "[" + ",".join(map(str, reversed(index))) + "]"
 
 
-def _monomial_label(exps, names) -> str:
-    parts = [name if e == 1 else f"{name}^{e}" for name, e in zip(names, exps) if e]
+def _monomial_label(monomial: tuple, dim: int, names) -> str:
+    counts: dict[int, int] = {}
+    for var in monomial:
+        counts[var] = counts.get(var, 0) + 1
+    parts = [names[var - dim] if e == 1 else f"{names[var - dim]}^{e}"
+             for var, e in sorted(counts.items())]
     return "*".join(parts) or "1"
 
 
-def _evaluate(node, values, program, gens, ring, dim):
+# Sparse polynomials: {sorted tuple of variable indices (with repetition): coefficient}.
+# Parameters are variables 0..D-1, data symbols D.. after them.
+
+def _add(a: dict, b: dict, sign: int = 1) -> dict:
+    out = dict(a)
+    for m, c in b.items():
+        value = out.get(m, 0) + sign * c
+        if value:
+            out[m] = value
+        else:
+            out.pop(m, None)
+    return out
+
+
+def _multiply(a: dict, b: dict) -> dict:
+    out: dict = {}
+    for m1, c1 in a.items():
+        for m2, c2 in b.items():
+            m = tuple(sorted(m1 + m2)) if m1 and m2 else (m1 or m2)
+            value = out.get(m, 0) + c1 * c2
+            if value:
+                out[m] = value
+            else:
+                del out[m]
+    return out
+
+
+def _accumulate(total: dict, a: dict, b: dict) -> None:
+    """total += a * b, in place."""
+    for m1, c1 in a.items():
+        for m2, c2 in b.items():
+            m = tuple(sorted(m1 + m2)) if m1 and m2 else (m1 or m2)
+            value = total.get(m, 0) + c1 * c2
+            if value:
+                total[m] = value
+            else:
+                del total[m]
+
+
+def _power(a: dict, exponent: int) -> dict:
+    out = {(): fmpq(1)}
+    for _ in range(exponent):
+        out = _multiply(out, a)
+    return out
+
+
+def _evaluate(node, values, program) -> list[dict]:
     op = node.op
+    dim = program.num_params
     if op == "param":
         info = program.params[node.attr]
-        return [gens[info.offset + k] for k in range(info.size)]
+        return [{(info.offset + k,): fmpq(1)} for k in range(info.size)]
     if op == "data":
         info = program.data[node.attr]
-        return [gens[dim + info.offset + k] for k in range(info.size)]
+        return [{(dim + info.offset + k,): fmpq(1)} for k in range(info.size)]
     if op == "const":
-        return [ring.constant(fmpq(node.attr.numerator, node.attr.denominator))]
+        value = fmpq(node.attr.numerator, node.attr.denominator)
+        return [{(): value}] if value else [{}]
     args = [values[a] for a in node.args]
     shapes = [program.nodes[a].shape for a in node.args]
     if op in ("add", "sub", "mul"):
@@ -188,12 +290,12 @@ def _evaluate(node, values, program, gens, ring, dim):
         a = a * size if len(a) == 1 else a
         b = b * size if len(b) == 1 else b
         if op == "add":
-            return [x + y for x, y in zip(a, b)]
+            return [_add(x, y) for x, y in zip(a, b)]
         if op == "sub":
-            return [x - y for x, y in zip(a, b)]
-        return [x * y for x, y in zip(a, b)]
+            return [_add(x, y, -1) for x, y in zip(a, b)]
+        return [_multiply(x, y) for x, y in zip(a, b)]
     if op == "neg":
-        return [-x for x in args[0]]
+        return [{m: -c for m, c in x.items()} for x in args[0]]
     if op == "matmul":
         (a, b), (sa, sb) = args, shapes
         rows = sa[0] if len(sa) == 2 else 1
@@ -202,9 +304,9 @@ def _evaluate(node, values, program, gens, ring, dim):
         out = []
         for i in range(rows):
             for j in range(cols):
-                total = ring.constant(0)
+                total: dict = {}
                 for k in range(inner):
-                    total += a[i * inner + k] * b[k * cols + j]
+                    _accumulate(total, a[i * inner + k], b[k * cols + j])
                 out.append(total)
         return out
     if op == "transpose":
@@ -212,7 +314,7 @@ def _evaluate(node, values, program, gens, ring, dim):
         a = args[0]
         return [a[i * cols + j] for j in range(cols) for i in range(rows)]
     if op == "pow":
-        return [x ** node.attr for x in args[0]]
+        return [_power(x, node.attr) for x in args[0]]
     if op == "index":
         shape = shapes[0]
         flat = 0
@@ -220,9 +322,9 @@ def _evaluate(node, values, program, gens, ring, dim):
             flat = flat * n + i
         return [args[0][flat]]
     if op == "sum":
-        total = ring.constant(0)
+        total = {}
         for x in args[0]:
-            total += x
+            total = _add(total, x)
         return [total]
     if op == "stack":
         return [a[0] for a in args]

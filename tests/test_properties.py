@@ -344,3 +344,51 @@ def test_scalar_model_with_a_linear_term():
     # one exact law found at degree 2, so N >= 1 with certainty
     assert model.laws(2).independent <= model.count_laws().laws
     assert model.count_laws().laws == 1
+
+
+# ------------------------------------------------------------------------ (e)
+@st.composite
+def feature_families(draw):
+    """A few random sparse polynomials in D <= 4 variables, degrees 1 to 3."""
+    dim = draw(st.integers(2, 4))
+    features = []
+    for _ in range(draw(st.integers(1, 3))):
+        terms = {}
+        for _ in range(draw(st.integers(1, 3))):
+            variables = draw(st.lists(st.integers(0, dim - 1), min_size=1, max_size=3))
+            exps = tuple(variables.count(v) for v in range(dim))
+            terms[exps] = draw(st.sampled_from([-2, -1, 1, 3]))
+        features.append(terms)
+    return dim, features
+
+
+@SETTINGS
+@given(feature_families())
+def test_degree_two_laws_span_the_whole_solution_space(family):
+    """The solver's laws of degree <= 2 span exactly the kernel of the full linear
+    system, which SymPy builds and solves here from <grad h, grad psi> = 0."""
+    from conslaw_algebra.laws import gradient_fields, polynomial_laws
+    dim, features = family
+    xs = sympy.symbols(f"x0:{dim}")
+    monomials = [xs[i] for i in range(dim)] + [xs[i] * xs[j] for i in range(dim)
+                                               for j in range(i, dim)]
+    unknowns = sympy.symbols(f"a0:{len(monomials)}")
+    h = sum(a * m for a, m in zip(unknowns, monomials))
+    equations = []
+    for terms in features:
+        psi = sum(c * sympy.prod([x ** e for x, e in zip(xs, exps)]) for exps, c in terms.items())
+        pairing_poly = sympy.Poly(sum(sympy.diff(h, x) * sympy.diff(psi, x) for x in xs), *xs)
+        equations.extend(pairing_poly.coeffs())
+    system = sympy.Matrix([[sympy.diff(eq, a) for a in unknowns] for eq in equations])
+    kernel_dim = len(unknowns) - system.rank()
+
+    ring = fmpq_mpoly_ctx.get(("t", dim), "degrevlex")
+    polys = [ring.from_dict(terms) for terms in features]
+    laws = polynomial_laws(gradient_fields(polys), ring, 2)
+    assert len(laws) == kernel_dim
+    assert coefficient_rank(laws) == kernel_dim
+    for law in laws:       # each one solves the system
+        expr = sympy.Poly(sympy.sympify(str(law).replace("^", "**"),
+                                        locals={f"t{i}": x for i, x in enumerate(xs)}), *xs)
+        vector = sympy.Matrix([expr.coeff_monomial(m) for m in monomials])
+        assert system * vector == sympy.zeros(len(equations), 1)
