@@ -142,7 +142,7 @@ class Session:
                                         line.strip()[len("param"):])
             return names
         tensors = [p.name for p in model.program.params]
-        return tensors + list(model.names)
+        return list(dict.fromkeys(tensors + list(model.names)))
 
     # ------------------------------------------------------------ commands
     def handle(self, line: str) -> None:
