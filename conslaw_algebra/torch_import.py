@@ -24,6 +24,8 @@ trainable parameters of another kind, is refused with a message naming the layer
 """
 from __future__ import annotations
 
+import importlib.util
+
 from .errors import UnsupportedError
 
 
@@ -157,10 +159,8 @@ def from_torch(module, input_shape=None, name: str = "torch_model"):
     """
     from .api import parse
 
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise UnsupportedError("from_torch needs PyTorch: pip install -e '.[torch]'") from None
+    if importlib.util.find_spec("torch") is None:
+        raise UnsupportedError("from_torch needs PyTorch: pip install -e '.[torch]'")
     text, names = net_text(module, input_shape, name)
     model = parse(text, f"<torch:{name}>")
     model.torch_names = names

@@ -35,8 +35,11 @@ def _spawn(tmp_path, *args):
 
 
 def test_pty_session_count_laws_error_completion_export(tmp_path):
-    child = _spawn(tmp_path, str(EXAMPLES / "relu_2layer.net"))
+    child = _spawn(tmp_path)
     try:
+        child.sendline("load " + str(EXAMPLES / "relu_2layer.net"))
+        child.expect(r"loaded .*relu_2layer.net: <Model relu_2layer: D=35")   # 20 + 15 entries
+        child.expect("conslaw>")
         child.sendline("count")
         child.expect(r"laws N\s+(\d+)")
         assert child.match.group(1) == "5"
@@ -146,3 +149,14 @@ def test_piped_session_survives_every_kind_of_error(tmp_path):
     # phi = x1 x2 x3 has the single feature x1*x2*x3 and N = 2 (THEORY.md, product example)
     assert re.search(r"psi1 = x1\*x2\*x3", out) and "psi2" not in out
     assert out.count("laws N     2") == 1
+
+
+def test_piped_session_with_a_model_argument_and_a_multiline_model(tmp_path):
+    script = "count\nreset\nparam u, v\ninput z\noutput (u *\n  v) * z\nlaws\n"
+    done = subprocess.run([sys.executable, "-m", "conslaw_algebra.cli", "repl",
+                           str(EXAMPLES / "product_x1x2x3.net")], input=script,
+                          capture_output=True, text=True, env=_env(tmp_path), cwd=tmp_path,
+                          timeout=300)
+    assert done.returncode == 0
+    assert "laws N     2" in done.stdout                # x1 x2 x3: N = 2 (THEORY.md)
+    assert "h1 = u^2 - v^2" in done.stdout and "h2" not in done.stdout   # u v z: one law
