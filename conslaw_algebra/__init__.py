@@ -10,6 +10,6 @@ from .torch_import import from_torch
 from .errors import (BudgetError, ConslawError, ModelFileError, ModelNameError, ModelSyntaxError,
                      ShapeError, UnsupportedError)
 
-__all__ = ["Model", "load", "parse", "from_sympy", "from_torch", "ConslawError", "ModelSyntaxError", "ModelNameError",
-           "ShapeError", "UnsupportedError", "ModelFileError", "BudgetError"]
+__all__ = ["Model", "load", "parse", "from_sympy", "from_torch", "ConslawError", "ModelSyntaxError",
+           "ModelNameError", "ShapeError", "UnsupportedError", "ModelFileError", "BudgetError"]
 __version__ = "0.1.0"

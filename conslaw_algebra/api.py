@@ -50,6 +50,14 @@ class Model:
     def __repr__(self) -> str:
         return f"<Model {self.name}: D={self.dim}, {self.flow.describe()}>"
 
+    def _repr_html_(self) -> str:
+        from html import escape
+        rows = "".join(f"<tr><td>{escape(p.name)}</td><td>{'x'.join(map(str, p.shape)) or 'scalar'}"
+                       f"</td><td>{p.size}</td></tr>" for p in self.program.params)
+        return (f"<table><caption>{escape(self.name)}: D = {self.dim}, "
+                f"{escape(self.flow.describe())}</caption><tr><th>parameter</th><th>shape</th>"
+                f"<th>entries</th></tr>{rows}</table>")
+
     @cached_property
     def expansion(self) -> Expansion:
         """All features, expanded exactly (lists every path of a ReLU net)."""

@@ -33,7 +33,7 @@ from fractions import Fraction
 from .errors import ConslawError
 from .render import render
 
-MATRIX_FORM_LIMIT = 2000   # laws; above this LaTeX lists them without looking for matrices
+MATRIX_FORM_LIMIT = 500    # laws; above this LaTeX lists them without looking for matrices
 
 _ENTRY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[([0-9,]*)\])?$")
 
@@ -157,14 +157,14 @@ def matrix_laws(result):
     ([], 2)
     """
     laws = list(result.laws)
-    if len(laws) > MATRIX_FORM_LIMIT or result.note:
+    matrices, vectors = _matrices(result.names)
+    if len(laws) > MATRIX_FORM_LIMIT or result.note or len(matrices) < 2:
         return [], laws
     dim = len(result.names)
     span = _Span()
     for h in laws:
         if h.total_degree() == 2 and all(sum(e) == 2 for e in h.monoms()):
             span.add(_as_vector(h))
-    matrices, vectors = _matrices(result.names)
     order = list(matrices)
     covered = _Span()
     found = []

@@ -22,16 +22,10 @@ from __future__ import annotations
 import keyword
 import re
 
-from .errors import ConslawError, UnsupportedError
+from .errors import UnsupportedError
 
 _RESERVED = {"model", "param", "input", "output", "layers", "flow", "metric", "relu", "generic",
              "softmax", "sigmoid", "tanh", "sum", "conv1d", "conv2d", "maxpool", "attention"}
-
-
-class SympyModelError(ConslawError):
-    """An expression or symbol that has no `.net` translation."""
-
-    kind = "unsupported"
 
 
 def _flatten(items) -> list:
@@ -80,13 +74,13 @@ def net_expression(expr, names: dict) -> str:
         if e in names:
             return names[e]
         if isinstance(e, sympy.Symbol):
-            raise SympyModelError(f"symbol '{e}' is neither a parameter nor data")
+            raise UnsupportedError(f"symbol '{e}' is neither a parameter nor data")
         if e.is_Integer:
             return str(e) if e >= 0 else f"({e})"
         if e.is_Rational:
             return f"{e.p}/{e.q}" if e > 0 else f"(-{-e.p}/{e.q})"
         if e.is_Number:
-            raise SympyModelError(f"the number {e} is not exact: use integers or sympy.Rational")
+            raise UnsupportedError(f"the number {e} is not exact: use integers or sympy.Rational")
         if e.is_Add:
             return " + ".join(go(a) for a in e.as_ordered_terms())
         if e.is_Mul:
@@ -94,14 +88,14 @@ def net_expression(expr, names: dict) -> str:
         if e.is_Pow:
             k = e.exp
             if not (k.is_Integer and k > 0):
-                raise SympyModelError(f"power {k} of {e.base}: only positive integer powers")
+                raise UnsupportedError(f"power {k} of {e.base}: only positive integer powers")
             return f"{wrap(e.base)}^{k}"
         if isinstance(e, sympy.Max) and len(e.args) == 2 and sympy.S.Zero in e.args:
             inner = [a for a in e.args if a != 0][0]
             return f"relu({go(inner)})"
         if isinstance(e, sympy.Function) or isinstance(e, sympy.core.function.AppliedUndef):
             if len(e.args) != 1:
-                raise SympyModelError(f"{e.func} takes {len(e.args)} arguments; the language has "
+                raise UnsupportedError(f"{e.func} takes {len(e.args)} arguments; the language has "
                                       "one-argument functions only")
             name = str(e.func)
             if name.lower() == "relu":
@@ -109,7 +103,7 @@ def net_expression(expr, names: dict) -> str:
             if name in ("tanh", "sigmoid"):
                 return f"{name}({go(e.args[0])})"
             return f"generic({go(e.args[0])})"
-        raise SympyModelError(f"no translation for {e} ({type(e).__name__})")
+        raise UnsupportedError(f"no translation for {e} ({type(e).__name__})")
 
     def wrap(e) -> str:
         text = go(e)
@@ -133,20 +127,20 @@ def net_text(outputs, parameters, data=None, name: str = "sympy_model") -> tuple
 
     params = _flatten(parameters)
     if not params:
-        raise SympyModelError("give at least one parameter symbol")
+        raise UnsupportedError("give at least one parameter symbol")
     for s in params:
         if not isinstance(s, sympy.Symbol):
-            raise SympyModelError(f"parameter '{s}' is not a SymPy Symbol")
+            raise UnsupportedError(f"parameter '{s}' is not a SymPy Symbol")
     if len(set(params)) != len(params):
-        raise SympyModelError("a parameter symbol is listed twice")
+        raise UnsupportedError("a parameter symbol is listed twice")
     outs = _flatten(outputs)
     if not outs:
-        raise SympyModelError("give at least one output expression")
+        raise UnsupportedError("give at least one output expression")
     free = set().union(*(sympy.sympify(o).free_symbols for o in outs))
     inputs = _flatten(data) if data is not None else sorted(free - set(params), key=str)
     stray = free - set(params) - set(inputs)
     if stray:
-        raise SympyModelError(f"symbol '{sorted(map(str, stray))[0]}' is neither a parameter "
+        raise UnsupportedError(f"symbol '{sorted(map(str, stray))[0]}' is neither a parameter "
                               "nor data")
     taken: set[str] = set()
     names = _identifiers(params, taken)
@@ -174,10 +168,7 @@ def from_sympy(outputs, parameters, data=None, name: str = "sympy_model"):
     from .api import parse
 
     text, params = net_text(outputs, parameters, data, name)
-    try:
-        model = parse(text, f"<sympy:{name}>")
-    except UnsupportedError:
-        raise
+    model = parse(text, f"<sympy:{name}>")
     model.sympy_symbols = tuple(params)
     model.source_text = text
     return model

@@ -126,6 +126,8 @@ def test_jupyter_representations():
     html = model.count_laws()._repr_html_()
     assert "<table>" in html and "<th>laws</th><td>2</td>" in html
     assert "conserved" in model.check("x1^2 - x3^2")._repr_html_()
+    html = ca.load("examples/relu_2layer.net")._repr_html_()
+    assert "<td>W1</td><td>5x4</td><td>20</td>" in html and "D = 35" in html
 
 
 def test_progress_line_only_when_asked_and_cleared():

@@ -7,8 +7,10 @@ one law per hidden neuron (ground truth row 30, THEORY.md A.5).
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import conslaw_algebra as ca
@@ -18,10 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run_sage(path: Path) -> subprocess.CompletedProcess:
-    sage = shutil.which("sage")
+    """``sage FILE.sage`` with the ``sage`` command installed beside this interpreter."""
+    here = str(Path(sys.executable).parent)
+    env = dict(os.environ, PATH=here + os.pathsep + os.environ.get("PATH", ""))
+    sage = shutil.which("sage", path=env["PATH"])
     assert sage, "the 'sage' command is missing: pip install -e '.[sage]'"
     return subprocess.run([sage, str(path)], capture_output=True, text=True, timeout=600,
-                          cwd=path.parent)
+                          cwd=path.parent, env=env)
 
 
 def test_sage_script_of_relu_bias_3layer_passes_in_sage(tmp_path, capsys):
