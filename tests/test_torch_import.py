@@ -44,6 +44,20 @@ def test_convolution_block_matches_the_example():
     _same(model, ca.load(ROOT / "examples/conv_relu.net"), 3)
 
 
+def test_relu_maxpool_mlp_matches_the_example():
+    net = nn.Sequential(nn.Linear(6, 4, bias=False), nn.ReLU(), nn.MaxPool1d(2),
+                        nn.Linear(2, 3, bias=False))
+    _same(ca.from_torch(net), ca.load(ROOT / "examples/maxpool.net"), 2)
+
+
+def test_conv2d_block_matches_a_hand_written_model():
+    # THEORY.md C (shallow conv ReLU block): one law per hidden channel, N = 2
+    net = nn.Sequential(nn.Conv2d(1, 2, 2, bias=False), nn.ReLU(), nn.Conv2d(2, 1, 2, bias=False))
+    by_hand = ca.parse("input x[1,3,3]\nparam W1[2,1,2,2], W2[1,2,2,2]\n"
+                       "output conv2d(W2, relu(conv2d(W1, x)))")
+    _same(ca.from_torch(net, input_shape=(1, 3, 3)), by_hand, 2)
+
+
 @pytest.mark.parametrize("net, words", [
     (nn.Sequential(nn.Linear(3, 2), nn.Sigmoid()), "layer 1 (Sigmoid)"),
     (nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)), "BatchNorm1d"),
