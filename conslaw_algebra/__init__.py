@@ -5,9 +5,11 @@
 3
 """
 from .api import Model, load, parse
+from .sympy_bridge import from_sympy
+from .torch_import import from_torch
 from .errors import (BudgetError, ConslawError, ModelFileError, ModelNameError, ModelSyntaxError,
                      ShapeError, UnsupportedError)
 
-__all__ = ["Model", "load", "parse", "ConslawError", "ModelSyntaxError", "ModelNameError",
-           "ShapeError", "UnsupportedError", "ModelFileError", "BudgetError"]
+__all__ = ["Model", "load", "parse", "from_sympy", "from_torch", "ConslawError", "ModelSyntaxError",
+           "ModelNameError", "ShapeError", "UnsupportedError", "ModelFileError", "BudgetError"]
 __version__ = "0.1.0"

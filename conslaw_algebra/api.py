@@ -28,6 +28,9 @@ FEATURE_LISTING_LIMIT = 200_000  # terms; above this ``count`` does not list fea
 class Model:
     """A compiled `.net` model: parameters, features and the flow's generators."""
 
+    sympy_symbols: tuple | None = None   # the user's symbols of a model from ``from_sympy``
+    source_text: str | None = None       # the `.net` text it was compiled from
+
     def __init__(self, ast: dsl.Program):
         self.ast = ast
         self.program, header = compile_program(ast)
@@ -46,6 +49,14 @@ class Model:
 
     def __repr__(self) -> str:
         return f"<Model {self.name}: D={self.dim}, {self.flow.describe()}>"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+        rows = "".join(f"<tr><td>{escape(p.name)}</td><td>{'x'.join(map(str, p.shape)) or 'scalar'}"
+                       f"</td><td>{p.size}</td></tr>" for p in self.program.params)
+        return (f"<table><caption>{escape(self.name)}: D = {self.dim}, "
+                f"{escape(self.flow.describe())}</caption><tr><th>parameter</th><th>shape</th>"
+                f"<th>entries</th></tr>{rows}</table>")
 
     @cached_property
     def expansion(self) -> Expansion:
@@ -108,7 +119,7 @@ class Model:
         independent = independent_count(laws, ring.nvars(), seed)
         return LawsResult(self.name, degree, tuple(laws), self.state_names,
                           self.state_identifiers, independent, self.lie_count(seed),
-                          _time_note(self.flow))
+                          _time_note(self.flow), self.sympy_symbols)
 
     def block_laws(self, degree: int = 2, seed: int = 0):
         """Laws of each block of interacting parameter tensors (``blocks.py``)."""
@@ -120,8 +131,15 @@ class Model:
         program, node = compile_expression(self.ast, text)
         return parameter_polynomial(program, node)
 
-    def check(self, expression: str) -> CheckResult:
-        """Is this polynomial in the parameters conserved for every data set and loss?"""
+    def check(self, expression) -> CheckResult:
+        """Is this polynomial in the parameters conserved for every data set and loss?
+
+        ``expression``: `.net` text, or a SymPy expression (in the model's own symbols
+        for a model from ``from_sympy``, else in symbols named ``W1_0_1``).
+        """
+        if not isinstance(expression, str):
+            from .sympy_bridge import expression_text
+            expression = expression_text(expression, self)
         h = self.parse_polynomial(expression)
         ring = self.state_ring
         if self.flow.kind == "momentum":   # theta_j is variable 1 + j of the phase space
@@ -191,7 +209,9 @@ def parse(text: str, name: str | None = None) -> Model:
     >>> parse("param a, b, c\\noutput a*b*c").dim
     3
     """
-    return Model(dsl.parse(text, name))
+    model = Model(dsl.parse(text, name))
+    model.source_text = text
+    return model
 
 
 def load(path: str | Path) -> Model:
@@ -202,4 +222,7 @@ def load(path: str | Path) -> Model:
     ...
     conslaw_algebra.errors.ModelFileError: /no/such.net: cannot read the file (No such file or directory)
     """
-    return Model(dsl.parse(dsl.read_model_text(path), str(path)))
+    text = dsl.read_model_text(path)
+    model = Model(dsl.parse(text, str(path)))
+    model.source_text = text
+    return model

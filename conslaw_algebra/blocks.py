@@ -29,6 +29,7 @@ from .errors import BudgetError, UnsupportedError
 from .flows import apply_metric
 from .laws import gradient_fields, independent_count, polynomial_laws
 from .program import Node, Program, TensorInfo
+from .progress import report
 from .symbolic import expand_features, theta_ring
 
 
@@ -205,7 +206,9 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
         raise UnsupportedError("laws by block: write the mirror geometry as 'metric' lines")
     ring = theta_ring(model.dim)
     blocks = []
-    for tensors in interactions(model.program):
+    pairs = interactions(model.program)
+    for done, tensors in enumerate(pairs):
+        report("laws by block", done, len(pairs))
         frozen, coordinates = freeze(model.program, set(tensors))
         try:
             expansion = expand_features(frozen, max_terms=block_terms)

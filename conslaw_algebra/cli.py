@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from . import api
+from . import api, progress
 from .errors import ConslawError
 
 
@@ -34,7 +34,8 @@ def _print_json(obj) -> None:
 
 def cmd_count(args) -> int:
     model = api.load(args.model)
-    result = model.count_laws(seed=args.seed)
+    with progress.when(progress.wanted(args.quiet)):
+        result = model.count_laws(seed=args.seed)
     _print_json(result.to_json()) if args.json else print(result.to_text())
     return 0
 
@@ -43,10 +44,12 @@ def cmd_laws(args) -> int:
     if args.degree < 1:
         raise ConslawError("--degree must be at least 1", file="<arguments>")
     model = api.load(args.model)
+    show = progress.wanted(args.quiet)
     if args.by_block:
         from .blocks import block_laws
         from .results import block_laws_json, block_laws_text
-        blocks = block_laws(model, args.degree, seed=args.seed)
+        with progress.when(show):
+            blocks = block_laws(model, args.degree, seed=args.seed)
         if args.format == "json":
             _print_json(block_laws_json(blocks, model.names, args.degree))
         elif args.format != "text":
@@ -54,13 +57,15 @@ def cmd_laws(args) -> int:
         else:
             print(block_laws_text(blocks, model.names, model.name, args.degree))
         return 0
-    result = model.laws(args.degree, seed=args.seed)
+    with progress.when(show):
+        result = model.laws(args.degree, seed=args.seed)
     if args.format == "json":
         _print_json(result.to_json())
     elif args.format == "latex":
         print(result.to_latex())
     elif args.format == "sage":
-        print(result.to_sage())
+        from .exports import sage_script
+        print(sage_script(model, result), end="")
     else:
         print(result.to_text())
     return 0
@@ -180,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a .net model file")
     p.add_argument("--seed", type=_non_negative, default=0, help="random point and samples (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_count)
 
     p = sub.add_parser("laws", help="basis of the polynomial laws of degree <= K")
@@ -189,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument("--by-block", action="store_true",
                    help="laws of each block of interacting parameters (for large models)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_laws)
 
     p = sub.add_parser("check", help="is a polynomial in the parameters conserved?")

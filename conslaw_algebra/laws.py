@@ -27,6 +27,7 @@ import numpy as np
 from flint import fmpq, fmpq_mpoly, fmpz
 
 from .modp import rank, residue
+from .progress import report
 
 
 def _sparse_terms(poly: fmpq_mpoly):
@@ -313,7 +314,10 @@ def polynomial_laws(fields, ring, degree: int) -> list[fmpq_mpoly]:
         rows, zero = _eliminate_singletons(rows, len(unknowns))
     live = [c for c in range(len(unknowns)) if c not in zero]
     laws = []
-    for cols, block in _components(rows, live):
+    components = _components(rows, live)
+    for done, (cols, block) in enumerate(components):
+        if len(components) > 1:
+            report("law systems solved", done, len(components))
         kernel = _echelon(_block_kernel(cols, block), cols, unknowns)
         laws.extend(_primitive(vector, unknowns) for vector in kernel)
     laws.sort(key=lambda law: _law_key(law, unknowns))

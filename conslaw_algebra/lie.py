@@ -36,6 +36,7 @@ import numpy as np
 
 from .fields import Brackets, Combinations, Field
 from .modp import PRIME, Span
+from .progress import report
 
 _FIRST_BATCH = 16
 _JUMP_AFTER = 512
@@ -95,6 +96,7 @@ def count_laws(system, seed: int = 0) -> LieCount:
             candidate = Brackets(_random_element(system, levels, i, batch, rng),
                                  _random_element(system, levels, j, batch, rng))
             raised = span.add(candidate.eval(point)[0])
+            report("Lie closure, rank", span.rank, dim)
             tests += batch
             pairs_checked += 1
             batch_of[(i, j)] = 2 * batch if len(raised) == batch else 1
@@ -126,6 +128,7 @@ def _generator_span(system, rng, point) -> Span:
     while samples < _JUMP_AFTER:
         values = system.generators(rng, batch).eval(point)[0]
         raised = span.add(values)
+        report("generators, rank", span.rank, dim)
         blocks.append(values)
         samples += batch
         if len(raised) < batch or span.rank == dim:

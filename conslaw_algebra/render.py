@@ -21,7 +21,7 @@ def latex_name(name: str) -> str:
     >>> latex_name("W1[0,1]"), latex_name("b")
     ('W1_{0,1}', 'b')
     """
-    match = re.fullmatch(r"([A-Za-z0-9]+?)(?:\[(.*)\]|_([0-9_]+))", name)
+    match = re.fullmatch(r"([A-Za-z0-9]+?'?)(?:\[(.*)\]|_([0-9_]+))", name)
     if not match:
         return name.replace("_", r"\_")
     index = match.group(2) if match.group(2) is not None else match.group(3).replace("_", ",")

@@ -70,6 +70,14 @@ class CountResult:
 
     __str__ = to_text
 
+    def _repr_html_(self) -> str:
+        from html import escape
+        data = self.to_json()
+        rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(data[k]))}</td></tr>"
+                       for k in ("model", "flow", "D", "features", "lie_rank", "laws", "seed",
+                                 "error_bound"))
+        return f"<table>{rows}</table>"
+
 
 @dataclass(frozen=True)
 class LawsResult:
@@ -83,6 +91,7 @@ class LawsResult:
     independent: int            # gradient rank at a random point: a certain lower bound on N
     lie: LieCount
     note: str | None = None     # how to read the variables (momentum flows)
+    symbols: tuple | None = None  # SymPy symbols of a model built with ``from_sympy``
 
     @property
     def count(self) -> int:
@@ -132,10 +141,32 @@ class LawsResult:
             lines.append(f"({self.note})")
         return "\n".join(lines)
 
-    def to_latex(self) -> str:
-        body = " \\\\\n".join(f"h_{{{k}}} &= {text}" for k, text in
-                              enumerate(self.strings("latex"), start=1))
-        return "\\begin{aligned}\n" + body + "\n\\end{aligned}"
+    def to_latex(self, matrix_form: bool = True) -> str:
+        """An ``aligned`` block; Gram-difference laws as matrix equations (``exports.py``)."""
+        from .exports import latex_laws
+        return latex_laws(self, matrix_form)
+
+    def as_sympy(self, symbols=None) -> list:
+        """The laws as SymPy expressions, in the model's own symbols when it has them.
+
+        >>> from conslaw_algebra import parse
+        >>> parse("param a, b\\noutput a*b").laws(2).as_sympy()
+        [a**2 - b**2]
+        """
+        from .exports import sympy_laws
+        return sympy_laws(self, symbols if symbols is not None else self.symbols)
+
+    def as_sage(self) -> list:
+        """The laws as Sage polynomials over QQ (needs Sage or passagemath)."""
+        from .exports import sage_laws
+        return sage_laws(self)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+        rows = "".join(f"<tr><td>h{k}</td><td><code>{escape(text)}</code></td></tr>"
+                       for k, text in enumerate(self.strings(), start=1))
+        return (f"<table><caption>polynomial laws of {escape(self.model)}, degree &le; "
+                f"{self.degree}</caption>{rows}</table><p>{escape(self.verdict())}</p>")
 
     def to_sage(self) -> str:
         names = ", ".join(self.identifiers)
@@ -178,6 +209,10 @@ class CheckResult:
                 f"  <grad h, grad psi> = {self.derivative}")
 
     __str__ = to_text
+
+    def _repr_html_(self) -> str:
+        from html import escape
+        return "<pre>" + escape(self.to_text()) + "</pre>"
 
 
 def block_laws_json(result, names, degree: int) -> dict:
