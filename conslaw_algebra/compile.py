@@ -367,6 +367,7 @@ class _Compiler:
         if e.function == "relu":
             self.gate_sites += 1
             gates = self.data_node(f"gate{self.gate_sites}", shape, "gate")
+            self.prog.sources[len(self.prog.data) - 1] = ("relu", arg, None)
             return self.prog.add(Node("mul", (gates, arg), shape))
         if e.function == "maxpool":
             return self.call_maxpool(arg, options.get("size", 2), e.pos)
@@ -375,7 +376,9 @@ class _Compiler:
     def generic(self, arg: int, function: str, pos) -> int:
         self.generic_sites += 1
         self.prog.carriers.append((arg, f"argument of {function} (line {pos.line})"))
-        return self.data_node(f"{function}{self.generic_sites}", self.shape(arg), "generic")
+        node = self.data_node(f"{function}{self.generic_sites}", self.shape(arg), "generic")
+        self.prog.sources[len(self.prog.data) - 1] = (function, arg, None)
+        return node
 
     # -------------------------------------------- lowered to entries and stacks
     def entry(self, node: int, index: tuple[int, ...]) -> int:
@@ -435,6 +438,7 @@ class _Compiler:
         units = shape[:-1] + (shape[-1] // size,)
         self.gate_sites += 1
         gates = self.data_node(f"pool{self.gate_sites}", units + (size,), "gate")
+        self.prog.sources[len(self.prog.data) - 1] = ("maxpool", arg, size)
         scalars = []
         for flat in range(prod(units)):
             index = _unflatten(flat, units)
