@@ -167,11 +167,16 @@ def make_problem(model, seed: int = 0, samples: int = 8, loss: str = "logcosh",
     root = rng.normal(size=(outputs, outputs))
     curvature = root @ root.T / outputs + 0.5 * np.eye(outputs)
     mirror = np.zeros(floats.dim, dtype=bool)
-    for info in program.params:
+    positive = np.zeros(floats.dim, dtype=bool)
+    for index, info in enumerate(program.params):
+        block = slice(info.offset, info.offset + info.size)
         if info.name in spec.mirror:
-            mirror[info.offset:info.offset + info.size] = True
+            mirror[block] = True
+        if info.name in spec.mirror or index in program.metrics:
+            positive[block] = True
     theta0 = scale * rng.normal(size=floats.dim)
-    theta0[mirror] = np.abs(theta0[mirror]) + 0.1     # the mirror geometry lives on theta > 0
+    # mirror geometries and metrics such as 'metric U = U' are meant for theta > 0
+    theta0[positive] = np.abs(theta0[positive]) + 0.1
     velocity0 = 0.5 * scale * rng.normal(size=floats.dim)
     return Problem(floats, targets, weights, loss, curvature, spec.kind, float(spec.tau),
                    spec.nesterov, mirror, theta0, velocity0, 1.0 if spec.nesterov else 0.0)
@@ -188,6 +193,7 @@ class Trajectory:
     velocity: np.ndarray | None  # (P, D) for momentum
     loss: np.ndarray
     stopped: float | None = None  # the time where a stalled integration stopped
+    stop_reason: str | None = None
 
     def state(self, problem: Problem) -> np.ndarray:
         """Points in the variables of the flow's laws: theta, or (s, theta, theta')."""
@@ -236,25 +242,26 @@ def integrate(problem: Problem, horizon: float, rtol: float = 1e-10, atol: float
             count()
             return -problem.force(z)
         state = problem.theta0.copy()
-    states, stopped = [state], None
+    states, stopped, reason = [state], None, None
     for left, right in zip(times[:-1], times[1:]):
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 solution = solve_ivp(rhs, (left, right), state, method="DOP853", rtol=rtol,
                                      atol=atol)
         except _Stalled:
-            stopped = float(left)
+            stopped, reason = float(left), ("it slides along a kink (a ReLU or max-pool "
+                                            "boundary) and the solver's step shrank without end")
             break
         if solution.status != 0 or not np.isfinite(solution.y).all():
-            raise ConslawError(f"the flow could not be integrated ({solution.message}); try a "
-                               "smaller --horizon or --scale", file="<simulation>")
+            stopped, reason = float(left), f"the solver could not go on ({solution.message})"
+            break
         state = solution.y[:, -1]
         states.append(state)
     states = np.array(states)
     theta = states[:, :d]
     velocity = states[:, d:] if problem.kind == "momentum" else None
     loss = np.array([problem.loss(th) for th in theta])
-    return Trajectory("flow", times[:len(states)], theta, velocity, loss, stopped)
+    return Trajectory("flow", times[:len(states)], theta, velocity, loss, stopped, reason)
 
 
 def descend(problem: Problem, eta: float, horizon: float) -> Trajectory:
@@ -322,13 +329,14 @@ class Simulation:
     losses: dict[str, np.ndarray]
     scheme: str
     stopped: float | None = None   # where the flow's integration stalled (see ``integrate``)
+    stop_reason: str | None = None
 
     def to_json(self) -> dict:
         return {
             "model": self.model, "flow": self.flow, "seed": self.seed, "horizon": self.horizon,
             "samples": self.samples, "loss": self.loss_kind, "solver": "DOP853",
             "rtol": self.rtol, "flat_below": FLAT, "scheme": self.scheme, "etas": list(self.etas),
-            "flow_stopped_at": self.stopped,
+            "flow_stopped_at": self.stopped, "flow_stop_reason": self.stop_reason,
             "loss_start": float(self.losses["flow"][0]),
             "loss_end": {label: float(v[-1]) for label, v in self.losses.items()},
             "laws": [{"name": law.name, "law": law.text, "kind": law.kind,
@@ -345,8 +353,7 @@ class Simulation:
                  f"flow: DOP853, rtol {self.rtol:g}; loss {self.losses['flow'][0]:.4g} -> "
                  f"{self.losses['flow'][-1]:.4g}"]
         if self.stopped is not None:
-            lines.append(f"  the flow stopped at t = {self.stopped:g}: it slides along a kink "
-                         "(a ReLU or max-pool boundary) and the solver's step shrank without end; "
+            lines.append(f"  the flow stopped at t = {self.stopped:g}: {self.stop_reason}; "
                          "its drifts are measured up to there")
         for eta in self.etas:
             loss = self.losses[f"eta={eta:g}"]
@@ -517,9 +524,11 @@ def simulate(model, seed: int = 0, horizon: float = 2.0, etas=(0.1, 0.05, 0.025)
             else:
                 eta = run_eta[label]
                 trace.step_drifts[eta] = drift
-                trace.first_step[eta] = float(abs(values[1] - values[0]) / scale_)
+                start = float(evaluator.magnitude(points[:1])[0]) or 1.0
+                trace.first_step[eta] = float(abs(values[1] - values[0]) / start)
         laws.append(trace)
     scheme = "heavy ball" if model.flow.kind == "momentum" else "gradient descent"
     return Simulation(model.name, model.flow.describe(), seed, horizon, problem.model.batch,
                       loss, rtol, etas, laws, {k: r.times for k, r in runs.items()},
-                      {k: r.loss for k, r in runs.items()}, scheme, flow_run.stopped)
+                      {k: r.loss for k, r in runs.items()}, scheme, flow_run.stopped,
+                      flow_run.stop_reason)
