@@ -36,6 +36,8 @@ class Model:
         self.name = header.name
         self.flow = header.flow
         self.dim = self.program.num_params
+        guards.require(self.dim * guards.BYTES_PER_NAME, f"naming {self.dim:,} parameters",
+                       "declare smaller tensors", memory_budget)
         self.names = tuple(n for p in self.program.params for n in p.entry_names("text"))
         self.identifiers = tuple(n for p in self.program.params for n in p.entry_names("ident"))
         if self.flow.kind == "momentum":   # phase space (s, theta, theta')

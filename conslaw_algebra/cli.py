@@ -300,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
+    previous_budget = os.environ.get(guards.ENVIRONMENT)
     try:
         budget = getattr(args, "memory_budget", None)
         if budget is not None:   # the environment carries it to sweep's worker processes too
@@ -328,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"conslaw: internal error ({type(exc).__name__}: {exc}); please report it with "
               "the model file", file=sys.stderr)
         return 1
+    finally:
+        if previous_budget is None:
+            os.environ.pop(guards.ENVIRONMENT, None)
+        else:
+            os.environ[guards.ENVIRONMENT] = previous_budget
 
 
 if __name__ == "__main__":  # pragma: no cover

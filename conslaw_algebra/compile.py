@@ -19,11 +19,12 @@ from math import prod
 from pathlib import Path
 
 from . import dsl
-from .errors import ConslawError, ModelNameError, ShapeError, UnsupportedError
+from .errors import BudgetError, ConslawError, ModelNameError, ShapeError, UnsupportedError
 from .program import Node, Program, TensorInfo
 
 GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
 FUNCTIONS = ("relu", "sum", "maxpool", "conv1d", "conv2d", "attention") + GENERIC_FUNCTIONS
+MAX_LOWERED_NODES = 2_000_000   # convolutions and max-pooling are lowered to scalar entries
 SIGNATURES = {"conv1d": (2, ()), "conv2d": (2, ()), "attention": (5, ("heads",)),
               "maxpool": (1, ("size",))}   # function: (positional arguments, options)
 
@@ -393,6 +394,13 @@ class _Compiler:
             out = self.prog.add(Node("add", (out, t), ()))
         return out
 
+    def check_lowering(self, scalars: int, function: str, pos):
+        """Refuse, before building them, more scalar nodes than a Program should hold."""
+        if len(self.prog.nodes) + scalars > MAX_LOWERED_NODES:
+            raise self.error(BudgetError, f"{function} would be lowered to about {scalars:,} "
+                             f"scalar operations (limit {MAX_LOWERED_NODES:,}); use smaller "
+                             "tensors", pos)
+
     def product(self, a: int, b: int) -> int:
         return self.prog.add(Node("mul", (a, b), ()))
 
@@ -408,6 +416,7 @@ class _Compiler:
                              f" got {_show(sw)} and {_show(sx)}", pos)
         out, channels, k = sw
         length = sx[1] - k + 1
+        self.check_lowering(3 * out * length * channels * k, "conv1d", pos)
         scalars = [self.total([self.product(self.entry(w, (o, c, j)), self.entry(x, (c, t + j)))
                                for c in range(channels) for j in range(k)])
                    for o in range(out) for t in range(length)]
@@ -422,6 +431,7 @@ class _Compiler:
                              f"with h >= kh, w >= kw, got {_show(sw)} and {_show(sx)}", pos)
         out, channels, kh, kw = sw
         rows, cols = sx[1] - kh + 1, sx[2] - kw + 1
+        self.check_lowering(3 * out * rows * cols * channels * kh * kw, "conv2d", pos)
         scalars = [self.total([self.product(self.entry(w, (o, c, a, b)),
                                             self.entry(x, (c, r + a, q + b)))
                                for c in range(channels) for a in range(kh) for b in range(kw)])
@@ -436,6 +446,7 @@ class _Compiler:
             raise self.error(ShapeError, f"maxpool(e, size={size}) needs a last dimension "
                              f"divisible by {size}, got {_show(shape)}", pos)
         units = shape[:-1] + (shape[-1] // size,)
+        self.check_lowering(4 * prod(shape), "maxpool", pos)
         self.gate_sites += 1
         gates = self.data_node(f"pool{self.gate_sites}", units + (size,), "gate")
         self.prog.sources[len(self.prog.data) - 1] = ("maxpool", arg, size)
@@ -466,6 +477,8 @@ class _Compiler:
                              "[d, heads*k], V [d, heads*kv], O [out, heads*kv], got "
                              + ", ".join(_show(s) for s in shapes), pos)
         kq, kv = sq[1] // heads, sv[1] // heads
+        if heads > 1:
+            self.check_lowering(2 * (2 * prod(sq) + prod(sv) + prod(so)), "attention", pos)
         total = None
         for i in range(heads):
             qi, ki, vi, oi = ((q, k, v, o) if heads == 1 else

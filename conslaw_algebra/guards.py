@@ -19,8 +19,8 @@ call inside a C library (one large exact rank) at its end.
 
 >>> parse_size("1.5G"), parse_size("512M"), parse_size("1000")
 (1610612736, 536870912, 1000)
->>> human(3 * 2**30)
-'3.0 GiB'
+>>> human(3 * 2**30), human(2**60)
+('3.0 GiB', '1.0e+06 TiB')
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ ENVIRONMENT = "CONSLAW_MEMORY_BUDGET"
 BYTES_PER_TERM = 160          # a FLINT term and its share of the Python grouping
 BYTES_PER_ENTRY = 200         # one entry {column: fmpq} of a law-system row
 BYTES_PER_UNKNOWN = 120       # a monomial tuple and its column index
+BYTES_PER_NAME = 300          # a parameter's text name, identifier and phase-space names
 _UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
           "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40, "TIB": 2**40}
 
@@ -74,7 +75,7 @@ def human(size: float) -> str:
         if size < 1024:
             return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
         size /= 1024
-    return f"{size:.1f} TiB"
+    return f"{size:.1f} TiB" if size < 1e4 else f"{size:.1e} TiB"
 
 
 def machine_memory() -> int:
