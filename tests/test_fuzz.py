@@ -1,9 +1,11 @@
 """Fuzzing the `.net` language: the parser and the compiler raise only ConslawError.
 
-Two sources of input: programs generated from the grammar (``grammar/net.lark``:
+Four sources of input: programs generated from the grammar (``grammar/net.lark``:
 every statement kind, expressions with every operator and function, known and
-unknown names, odd shapes and options), and mutations of the shipped example files
-(characters deleted, inserted, lines swapped or repeated, numbers replaced). Each
+unknown names, odd shapes and options); programs over a fixed set of declared
+tensors (so that most inputs reach the shape checks and the lowering); mutations of
+the shipped example files (characters deleted, inserted, lines swapped or repeated,
+numbers replaced); and token soup. Each
 input goes through ``dsl.parse``, ``compile_program`` and the Model constructor.
 Anything but a ConslawError (the documented user-facing errors) is a bug.
 
@@ -82,6 +84,21 @@ STATEMENTS = _statements()
 PROGRAMS = st.lists(STATEMENTS, min_size=1, max_size=8).map("\n".join)
 
 
+DECLARED = st.sampled_from(["A", "B", "c", "x", "M", "T", "A.T", "M.T", "A[0,1]", "x[1]", "T[0,1,1]"])
+TYPED_LEAVES = DECLARED | st.sampled_from(["1", "2", "1/2", "0"])
+TYPED_EXPRESSIONS = st.recursive(TYPED_LEAVES, _extend, max_leaves=8)
+TYPED_BODY = st.one_of(
+    TYPED_EXPRESSIONS.map(lambda e: f"output {e}"),
+    st.builds(lambda n, e: f"{n} = {e}", st.sampled_from(["h", "g", "h", "relu"]), TYPED_EXPRESSIONS),
+    st.builds(lambda n, e: f"metric {n} = {e}", st.sampled_from(["A", "B", "c", "A"]), TYPED_EXPRESSIONS),
+    st.sampled_from(["flow momentum tau=1", "flow gradient mirror A", "flow momentum nesterov",
+                     "flow momentum tau=1/2 mirror A, B", "output h", "output g", "output sum(h)"]),
+)
+TYPED_PROGRAMS = st.builds(
+    lambda lines, last: "param A[2,2], B[2], c\ninput x[2], M[2,2], T[2,3,4]\n"
+    + "\n".join(lines + [f"output {last}"]),
+    st.lists(TYPED_BODY, max_size=5), TYPED_EXPRESSIONS)
+
 TOKENS = ["[", "]", "(", ")", ",", "=", "->", "@", "*", "+", "-", "/", "^", ".T", "\n", " ",
           "relu", "output", "param", "input", "layers", "flow", "metric", "model", "0", "9",
           "99999", "1/0", "#", "\t", "é", "\x00", "W", "x", "size=", "heads="]
@@ -127,6 +144,12 @@ def front_end(text: str) -> None:
 @FUZZ
 @given(PROGRAMS)
 def test_generated_programs_raise_only_documented_errors(text):
+    front_end(text)
+
+
+@FUZZ
+@given(TYPED_PROGRAMS)
+def test_typed_programs_raise_only_documented_errors(text):
     front_end(text)
 
 
