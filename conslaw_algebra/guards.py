@@ -8,11 +8,12 @@ around it. The estimates are upper-bound style counts times a per-item cost:
   exponent vector and a rational coefficient inside FLINT plus its Python grouping;
 - the degree-k law system: C(n + k, k) unknown monomials in the n state variables,
   and (terms of all fields) x C(n + k - 1, k - 1) equation entries held as Python
-  dictionaries of rationals;
+  dictionaries of rationals (at degree 2, where the one-entry rows are skipped
+  without being listed, (terms of all fields) x (their degree + 2));
 - the Lie count: dense D x D frames modulo p (the frame and its echelon form) and the
   sampled generator batches (every node's value for up to 1,024 samples, on jets).
-The constants are calibrated on the measured peaks of BENCHMARKS.md (the D = 10,650
-ReLU count, about 2 GB; the D = 512 degree-2 laws, about 2.2 GB).
+The count's constants are calibrated on the measured peak of BENCHMARKS.md (the
+D = 10,650 ReLU count, about 2 GB).
 The budget is, in order: the ``memory_budget`` argument, the environment variable
 ``CONSLAW_MEMORY_BUDGET`` (set by ``--memory-budget``), or half the machine's memory.
 The time limit (``time_limit``) is a POSIX interval timer whose signal raises
@@ -38,8 +39,7 @@ from .symbolic import estimate_terms
 ENVIRONMENT = "CONSLAW_MEMORY_BUDGET"
 BYTES_PER_TERM = 160          # a FLINT term and its share of the Python grouping
 BYTES_PER_ENTRY = 200         # one entry {column: fmpq} of a law-system row
-BYTES_PER_UNKNOWN = 120       # a monomial tuple and its column index
-BYTES_PER_SCREENED = 140      # one (field term, cofactor) pair of the degree-2 screening
+BYTES_PER_UNKNOWN = 220       # a monomial tuple, its column index and its zero mark
 BYTES_PER_NAME = 300          # a parameter's text name, identifier and phase-space names
 _UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
           "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40, "TIB": 2**40}
@@ -151,8 +151,11 @@ def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
     unknowns = comb(n + degree, degree) - 1
     cofactors = comb(n + degree - 1, degree - 1)
     terms = field_terms(program, momentum)
-    if degree == 2 and not momentum:   # vectorised screening: arrays of terms x (n + 1)
-        entries = terms * (n + 1) * BYTES_PER_SCREENED // BYTES_PER_ENTRY
+    if degree == 2 and not momentum:
+        # rows with one entry are skipped without being listed: the screening works per
+        # term and per variable of the term, so it grows with terms x degree, not x n
+        depth = max([program.theta_degrees()[c] for c, _ in program.carriers], default=1)
+        entries = terms * (depth + 2)
     else:
         entries = terms * cofactors
     return unknowns * BYTES_PER_UNKNOWN + entries * BYTES_PER_ENTRY
