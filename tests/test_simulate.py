@@ -232,3 +232,15 @@ def test_every_reported_law_is_numerically_conserved_along_the_flow(text, seed):
     run = simulate(ca.parse(text, "net"), seed=seed, horizon=0.5, etas=(0.1,), rtol=rtol)
     for law in run.laws:
         assert law.flow_drift < 1e3 * rtol, (text, law.text)
+
+
+@settings(max_examples=5, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(widths=st.lists(st.integers(1, 3), min_size=3, max_size=4), bias=st.booleans(),
+       seeds=st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)))
+def test_relu_momentum_count_is_zero_at_every_seed(widths, bias, seeds):
+    # THEORY.md B.3 / E.1: no law survives momentum for ReLU networks, any widths
+    steps = [f"{w} relu{' bias' if bias else ''}" for w in widths[1:-1]] + [str(widths[-1])]
+    model = ca.parse(f"layers {widths[0]} -> " + " -> ".join(steps) + "\nflow momentum tau=1", "m")
+    counts = {model.count_laws(seed=s, list_features=False).laws for s in seeds}
+    assert counts == {0}
