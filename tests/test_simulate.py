@@ -244,3 +244,13 @@ def test_relu_momentum_count_is_zero_at_every_seed(widths, bias, seeds):
     model = ca.parse(f"layers {widths[0]} -> " + " -> ".join(steps) + "\nflow momentum tau=1", "m")
     counts = {model.count_laws(seed=s, list_features=False).laws for s in seeds}
     assert counts == {0}
+
+
+def test_a_stalled_integration_stops_cleanly_and_says_where():
+    # ICNN with seed 0 reaches a ReLU kink where the flow slides (found by running it);
+    # a small evaluation budget makes the stop quick
+    problem = make_problem(ca.load(EXAMPLES / "icnn_mirror.net"), seed=0)
+    run = integrate(problem, 2.0, max_evaluations=3000)
+    assert run.stopped is not None and "kink" in run.stop_reason
+    assert len(run.times) < 101 and run.times[-1] == pytest.approx(run.stopped)
+    assert np.isfinite(run.theta).all()
