@@ -483,6 +483,9 @@ def simulate(model, seed: int = 0, horizon: float = 2.0, etas=(0.1, 0.05, 0.025)
     etas = tuple(sorted({float(e) for e in etas}, reverse=True))
     if not etas or any(not math.isfinite(e) or e <= 0 for e in etas):
         raise ConslawError("--etas must be positive numbers", file="<arguments>")
+    if etas[0] > horizon:
+        raise ConslawError(f"the step size {etas[0]:g} is longer than --horizon {horizon:g}",
+                           file="<arguments>")
     if any(horizon / e > 100_000 for e in etas):
         raise ConslawError("a step size is so small that the run would take more than "
                            "100,000 steps; raise --etas or lower --horizon", file="<arguments>")

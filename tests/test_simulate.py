@@ -207,8 +207,15 @@ def test_cli_simulate_steps_shows_orders(tmp_path, capsys):
     (["--horizon", "0"], "--horizon must be a positive number"),
     (["--degree", "0"], "--degree must be at least 1"),
     (["--samples", "0"], "--samples must be at least 1"),
+    (["--horizon", "0.05", "--etas", "0.1"], "longer than --horizon"),
+    (["--loss", "hinge"], None),
 ])
 def test_cli_simulate_rejects_bad_arguments(arguments, message, capsys):
+    if message is None:                 # argparse refuses the choice itself
+        with pytest.raises(SystemExit) as caught:
+            main(["simulate", str(EXAMPLES / "relu_2layer.net"), "--no-plot", *arguments])
+        assert caught.value.code == 2
+        return
     status = main(["simulate", str(EXAMPLES / "relu_2layer.net"), "--no-plot", *arguments])
     assert status == 2 and message in capsys.readouterr().err
 
