@@ -459,7 +459,7 @@ def gradient_flow_model(model):
             options = tuple(o for o in stmt.options if o.key not in ("tau", "nesterov"))
             stmt = dsl.FlowStmt("gradient", options, stmt.pos)
         statements.append(stmt)
-    return Model(dsl.Program(tuple(statements), model.ast.source_name))
+    return Model(dsl.Program(tuple(statements), model.ast.source_name), model.memory_budget)
 
 
 def default_degree(flow) -> int:
@@ -489,16 +489,10 @@ def simulate(model, seed: int = 0, horizon: float = 2.0, etas=(0.1, 0.05, 0.025)
     if any(horizon / e > 100_000 for e in etas):
         raise ConslawError("a step size is so small that the run would take more than "
                            "100,000 steps; raise --etas or lower --horizon", file="<arguments>")
+    if not (0 < rtol < 1) or not (0 < scale < 1e3):
+        raise ConslawError("--rtol must lie in (0, 1) and --scale in (0, 1000)", file="<arguments>")
     degree = default_degree(model.flow) if degree is None else degree
-    problem = make_problem(model, seed, samples, loss, scale)
-    flow_run = integrate(problem, horizon, rtol=rtol, atol=rtol * 1e-2)
-    runs = {"flow": flow_run}
-    run_eta = {f"eta={eta:g}": eta for eta in etas}
-    if len(run_eta) < len(etas):
-        raise ConslawError("give step sizes that differ in their first 6 digits", file="<arguments>")
-    for label, eta in run_eta.items():
-        runs[label] = descend(problem, eta, horizon)
-
+    # the exact laws first: a refused law system stops before any integration
     traced: list[tuple[str, object, str, bool, bool]] = []   # name, poly, kind, conserved, phase
     result = model.laws(degree, seed=seed)
     for k, law in enumerate(result.laws, start=1):
@@ -510,6 +504,15 @@ def simulate(model, seed: int = 0, horizon: float = 2.0, etas=(0.1, 0.05, 0.025)
             lifted = ring.from_dict({(0,) + e + (0,) * model.dim: c for e, c in law.terms()})
             conserved = first_violation(lifted, model.polynomial_fields) is None
             traced.append((f"g{k}", law, "gradient-flow", conserved, False))
+
+    problem = make_problem(model, seed, samples, loss, scale)
+    flow_run = integrate(problem, horizon, rtol=rtol, atol=rtol * 1e-2)
+    runs = {"flow": flow_run}
+    run_eta = {f"eta={eta:g}": eta for eta in etas}
+    if len(run_eta) < len(etas):
+        raise ConslawError("give step sizes that differ in their first 6 digits", file="<arguments>")
+    for label, eta in run_eta.items():
+        runs[label] = descend(problem, eta, horizon)
 
     laws = []
     for name, poly, kind, conserved, phase in traced:

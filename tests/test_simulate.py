@@ -209,6 +209,8 @@ def test_cli_simulate_steps_shows_orders(tmp_path, capsys):
     (["--samples", "0"], "--samples must be at least 1"),
     (["--horizon", "0.05", "--etas", "0.1"], "longer than --horizon"),
     (["--loss", "hinge"], None),
+    (["--scale", "0"], "--scale in (0, 1000)"),
+    (["--rtol", "2"], "--rtol must lie in (0, 1)"),
 ])
 def test_cli_simulate_rejects_bad_arguments(arguments, message, capsys):
     if message is None:                 # argparse refuses the choice itself
