@@ -433,8 +433,12 @@ class Simulation:
         if self.laws:
             axes[1, 0].legend(fontsize="small", ncol=2)
         figure.tight_layout()
-        figure.savefig(path, dpi=80)
-        plt.close(figure)
+        try:
+            figure.savefig(path, dpi=80, format="png")
+        except (OSError, ValueError) as exc:
+            raise ConslawError(f"cannot write the plot ({exc})", file=str(path)) from None
+        finally:
+            plt.close(figure)
         return path
 
 

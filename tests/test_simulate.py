@@ -201,6 +201,12 @@ def test_cli_simulate_steps_shows_orders(tmp_path, capsys):
     assert status == 0 and "orders 2.00" in out
 
 
+def test_cli_simulate_unwritable_plot_is_a_user_error(capsys):
+    status = main(["simulate", str(EXAMPLES / "product_x1x2x3.net"), "--horizon", "0.2",
+                   "--etas", "0.1", "--plot", "/no/such/folder/p.png"])
+    assert status == 2 and "cannot write the plot" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--etas", "fast"], "not a list of step sizes"),
     (["--etas", "-1"], "--etas must be positive"),
