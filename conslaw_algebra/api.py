@@ -9,9 +9,10 @@ complete: 3 independent laws = N (certif
 from __future__ import annotations
 
 from functools import cached_property
+from math import comb
 from pathlib import Path
 
-from . import dsl
+from . import dsl, guards
 from .compile import compile_expression, compile_program
 from .flows import apply_metric, flow_system
 from .laws import (field_polynomials, first_violation, gradient_fields, independent_count,
@@ -31,12 +32,15 @@ class Model:
     sympy_symbols: tuple | None = None   # the user's symbols of a model from ``from_sympy``
     source_text: str | None = None       # the `.net` text it was compiled from
 
-    def __init__(self, ast: dsl.Program):
+    def __init__(self, ast: dsl.Program, memory_budget: int | str | None = None):
         self.ast = ast
+        self.memory_budget = memory_budget   # bytes or '2G'; None: see guards.memory_budget
         self.program, header = compile_program(ast)
         self.name = header.name
         self.flow = header.flow
         self.dim = self.program.num_params
+        guards.require(self.dim * guards.BYTES_PER_NAME, f"naming {self.dim:,} parameters",
+                       "declare smaller tensors", memory_budget)
         self.names = tuple(n for p in self.program.params for n in p.entry_names("text"))
         self.identifiers = tuple(n for p in self.program.params for n in p.entry_names("ident"))
         if self.flow.kind == "momentum":   # phase space (s, theta, theta')
@@ -61,6 +65,10 @@ class Model:
     @cached_property
     def expansion(self) -> Expansion:
         """All features, expanded exactly (lists every path of a ReLU net)."""
+        guards.require(guards.expansion_bytes(self.program),
+                       f"listing the features (about {estimate_terms(self.program):,} terms)",
+                       "counting laws does not need them (conslaw count); for laws use --by-block",
+                       self.memory_budget)
         return expand_features(self.program)
 
     @property
@@ -92,6 +100,11 @@ class Model:
 
     def lie_count(self, seed: int = 0) -> LieCount:
         """The exact-modulo-p Lie-trace count (see ``lie.py``)."""
+        momentum = self.flow.kind == "momentum"
+        n = self.system.dim
+        guards.require(guards.count_bytes(self.program, momentum),
+                       f"the Lie count ({n:,} x {n:,} frames modulo p)",
+                       "find the laws block by block (conslaw laws --by-block)", self.memory_budget)
         return count_laws(self.system, seed=seed)
 
     def count_laws(self, seed: int = 0, list_features: bool | None = None) -> CountResult:
@@ -111,6 +124,12 @@ class Model:
         """A basis of the polynomial laws of degree <= ``degree``, exact and verified."""
         if degree < 1:
             raise ValueError("degree must be at least 1")
+        momentum = self.flow.kind == "momentum"
+        n = 2 * self.dim + 1 if momentum else self.dim
+        guards.require(guards.laws_bytes(self.program, degree, momentum),
+                       f"the degree-{degree} law system ({comb(n + degree, degree) - 1:,} "
+                       "unknown coefficients)",
+                       "use a lower --degree, or --by-block", self.memory_budget)
         fields, ring = self.fields, self.state_ring
         laws = polynomial_laws(fields, ring, degree)
         for h in laws:
@@ -203,18 +222,21 @@ def _abridged(poly, names, most: int = 6) -> str:
     return f"{render(head, list(names))} + ... ({len(poly)} terms)"
 
 
-def parse(text: str, name: str | None = None) -> Model:
+def parse(text: str, name: str | None = None, memory_budget: int | str | None = None) -> Model:
     """Compile `.net` text; ``name`` is used in messages and as the default model name.
+
+    ``memory_budget`` (bytes, or text like '2G') bounds what the model may build;
+    a step that would exceed it raises BudgetError (``guards.py``).
 
     >>> parse("param a, b, c\\noutput a*b*c").dim
     3
     """
-    model = Model(dsl.parse(text, name))
+    model = Model(dsl.parse(text, name), memory_budget)
     model.source_text = text
     return model
 
 
-def load(path: str | Path) -> Model:
+def load(path: str | Path, memory_budget: int | str | None = None) -> Model:
     """Read and compile a `.net` file.
 
     >>> load("/no/such.net")
@@ -223,6 +245,6 @@ def load(path: str | Path) -> Model:
     conslaw_algebra.errors.ModelFileError: /no/such.net: cannot read the file (No such file or directory)
     """
     text = dsl.read_model_text(path)
-    model = Model(dsl.parse(text, str(path)))
+    model = Model(dsl.parse(text, str(path)), memory_budget)
     model.source_text = text
     return model

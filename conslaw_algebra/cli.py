@@ -1,8 +1,10 @@
-"""The ``conslaw`` command: count, laws, check, info, repl.
+"""The ``conslaw`` command: count, laws, check, info, sweep, paths, simulate, repl.
 
 Formatting and error handling only; the mathematics is in the modules it calls.
 Every user mistake becomes one line ``file:line:col: message`` on stderr and exit
-status 2; no traceback reaches a user.
+status 2; no traceback reaches a user. ``--timeout`` stops a command with one line
+and exit status 124; ``--memory-budget`` bounds what a command may build (refused
+with exit status 2 and the estimate, see ``guards.py``).
 
 >>> main(["info", "/no/such/model.net"])
 2
@@ -14,7 +16,7 @@ import json
 import os
 import sys
 
-from . import api, progress
+from . import api, guards, progress
 from .errors import ConslawError
 
 
@@ -171,6 +173,43 @@ def _point(text: str, dim: int) -> list:
     return values
 
 
+def _step_sizes(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise ConslawError(f"'{text}' is not a list of step sizes like 0.1,0.05",
+                           file="<arguments>") from None
+    if not values:
+        raise ConslawError("--etas needs at least one step size", file="<arguments>")
+    return values
+
+
+def cmd_simulate(args) -> int:
+    from .simulate import simulate
+
+    if args.degree is not None and args.degree < 1:
+        raise ConslawError("--degree must be at least 1", file="<arguments>")
+    if args.etas:
+        etas = _step_sizes(args.etas)
+    else:
+        etas = [0.1 / 2 ** k for k in range(5 if args.steps else 3)]
+    model = api.load(args.model)
+    run = simulate(model, seed=args.seed, horizon=args.horizon, etas=etas, degree=args.degree,
+                   samples=args.samples, loss=args.loss, rtol=args.rtol, scale=args.scale)
+    plot = None
+    if not args.no_plot:
+        plot = run.plot(args.plot or f"{model.name}_simulate.png")
+    if args.json:
+        report = run.to_json()
+        report["plot"] = plot
+        _print_json(report)
+    else:
+        print(run.to_text(scaling=args.steps))
+        if plot:
+            print(f"plot: {plot}")
+    return 0
+
+
 def cmd_repl(args) -> int:
     from .repl import run_repl
     return run_repl(args.model)
@@ -180,15 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="conslaw", description="Exact conservation laws of neural-network training flows.")
     sub = parser.add_subparsers(dest="command", required=True)
+    limits = argparse.ArgumentParser(add_help=False)
+    limits.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="stop after this many seconds (one line, exit status 124)")
+    limits.add_argument("--memory-budget", metavar="SIZE",
+                        help="refuse steps estimated to need more memory, e.g. 2G or 500M "
+                        f"(default: ${guards.ENVIRONMENT}, else half the machine's memory)")
 
-    p = sub.add_parser("count", help="number of independent conservation laws")
+    p = sub.add_parser("count", parents=[limits], help="number of independent conservation laws")
     p.add_argument("model", help="a .net model file")
     p.add_argument("--seed", type=_non_negative, default=0, help="random point and samples (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_count)
 
-    p = sub.add_parser("laws", help="basis of the polynomial laws of degree <= K")
+    p = sub.add_parser("laws", parents=[limits], help="basis of the polynomial laws of degree <= K")
     p.add_argument("model")
     p.add_argument("--degree", type=int, default=2, help="largest degree K (default 2)")
     p.add_argument("--format", choices=("text", "latex", "sage", "json"), default="text")
@@ -198,18 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_laws)
 
-    p = sub.add_parser("check", help="is a polynomial in the parameters conserved?")
+    p = sub.add_parser("check", parents=[limits], help="is a polynomial in the parameters conserved?")
     p.add_argument("model")
     p.add_argument("expression", help='e.g. "W1[0,0]^2 - W2[0,0]^2"')
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_check)
 
-    p = sub.add_parser("info", help="parameters, D, data symbols, features, flow")
+    p = sub.add_parser("info", parents=[limits], help="parameters, D, data symbols, features, flow")
     p.add_argument("model")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_info)
 
-    p = sub.add_parser("sweep", help="count the laws of many models in parallel")
+    p = sub.add_parser("sweep", parents=[limits], help="count the laws of many models in parallel")
     p.add_argument("paths", nargs="*", help=".net files or folders of them")
     p.add_argument("--family", choices=("relu", "linear"), help="a generated family of layered nets")
     p.add_argument("--count", type=_non_negative, default=20, help="models in the family (default 20)")
@@ -224,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=cmd_sweep)
 
-    p = sub.add_parser("paths", help="path-lifting: number of paths, path monomials, path-norm")
+    p = sub.add_parser("paths", parents=[limits], help="path-lifting: number of paths, path monomials, path-norm")
     p.add_argument("model")
     p.add_argument("--max", type=_non_negative, default=100, help="list at most this many (100)")
     p.add_argument("--norm-at", metavar="VALUES", help="parameter values (one for all, or D of "
@@ -233,6 +278,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exponent of the path-norm (default 1)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_paths)
+
+    p = sub.add_parser("simulate", parents=[limits],
+                       help="integrate the flow and gradient descent on random data; laws' drift")
+    p.add_argument("model")
+    p.add_argument("--seed", type=_non_negative, default=0, help="data, loss and start (default 0)")
+    p.add_argument("--horizon", type=float, default=2.0, help="time to integrate (default 2)")
+    p.add_argument("--etas", help="step sizes of the discrete runs (default 0.1,0.05,0.025)")
+    p.add_argument("--steps", action="store_true",
+                   help="show how the drift scales with the step size (default: 5 halvings of 0.1)")
+    p.add_argument("--degree", type=int, help="degree of the laws (default 2; 3 with tau, 5 Nesterov)")
+    p.add_argument("--samples", type=int, default=8, help="data points (default 8)")
+    p.add_argument("--loss", choices=("logcosh", "quadratic"), default="logcosh")
+    p.add_argument("--rtol", type=float, default=1e-10, help="ODE solver tolerance (default 1e-10)")
+    p.add_argument("--scale", type=float, default=0.7, help="size of the random start (default 0.7)")
+    p.add_argument("--plot", metavar="FILE.png", help="where to write the plot "
+                   "(default MODEL_simulate.png)")
+    p.add_argument("--no-plot", action="store_true", help="no plot")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_simulate)
 
     p = sub.add_parser("repl", help="interactive session")
     p.add_argument("model", nargs="?")
@@ -243,8 +307,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
+    previous_budget = os.environ.get(guards.ENVIRONMENT)
     try:
-        return args.run(args)
+        budget = getattr(args, "memory_budget", None)
+        if budget is not None:   # the environment carries it to sweep's worker processes too
+            os.environ[guards.ENVIRONMENT] = str(guards.parse_size(budget))
+        timeout = getattr(args, "timeout", None)
+        if timeout is not None and not timeout > 0:
+            raise ConslawError("--timeout must be a positive number of seconds", file="<arguments>")
+        with guards.time_limit(timeout):
+            return args.run(args)
+    except guards.TimeLimitError as exc:
+        print(f"conslaw: {exc}", file=sys.stderr)
+        return 124
     except ConslawError as exc:
         print(f"conslaw: {exc}", file=sys.stderr)
         return 2
@@ -261,6 +336,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"conslaw: internal error ({type(exc).__name__}: {exc}); please report it with "
               "the model file", file=sys.stderr)
         return 1
+    finally:
+        if previous_budget is None:
+            os.environ.pop(guards.ENVIRONMENT, None)
+        else:
+            os.environ[guards.ENVIRONMENT] = previous_budget
 
 
 if __name__ == "__main__":  # pragma: no cover

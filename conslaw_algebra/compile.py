@@ -19,11 +19,12 @@ from math import prod
 from pathlib import Path
 
 from . import dsl
-from .errors import ConslawError, ModelNameError, ShapeError, UnsupportedError
+from .errors import BudgetError, ConslawError, ModelNameError, ShapeError, UnsupportedError
 from .program import Node, Program, TensorInfo
 
 GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
 FUNCTIONS = ("relu", "sum", "maxpool", "conv1d", "conv2d", "attention") + GENERIC_FUNCTIONS
+MAX_LOWERED_NODES = 2_000_000   # convolutions and max-pooling are lowered to scalar entries
 SIGNATURES = {"conv1d": (2, ()), "conv2d": (2, ()), "attention": (5, ("heads",)),
               "maxpool": (1, ("size",))}   # function: (positional arguments, options)
 
@@ -367,6 +368,7 @@ class _Compiler:
         if e.function == "relu":
             self.gate_sites += 1
             gates = self.data_node(f"gate{self.gate_sites}", shape, "gate")
+            self.prog.sources[len(self.prog.data) - 1] = ("relu", arg, None)
             return self.prog.add(Node("mul", (gates, arg), shape))
         if e.function == "maxpool":
             return self.call_maxpool(arg, options.get("size", 2), e.pos)
@@ -375,7 +377,9 @@ class _Compiler:
     def generic(self, arg: int, function: str, pos) -> int:
         self.generic_sites += 1
         self.prog.carriers.append((arg, f"argument of {function} (line {pos.line})"))
-        return self.data_node(f"{function}{self.generic_sites}", self.shape(arg), "generic")
+        node = self.data_node(f"{function}{self.generic_sites}", self.shape(arg), "generic")
+        self.prog.sources[len(self.prog.data) - 1] = (function, arg, None)
+        return node
 
     # -------------------------------------------- lowered to entries and stacks
     def entry(self, node: int, index: tuple[int, ...]) -> int:
@@ -389,6 +393,13 @@ class _Compiler:
         for t in terms[1:]:
             out = self.prog.add(Node("add", (out, t), ()))
         return out
+
+    def check_lowering(self, scalars: int, function: str, pos):
+        """Refuse, before building them, more scalar nodes than a Program should hold."""
+        if len(self.prog.nodes) + scalars > MAX_LOWERED_NODES:
+            raise self.error(BudgetError, f"{function} would be lowered to about {scalars:,} "
+                             f"scalar operations (limit {MAX_LOWERED_NODES:,}); use smaller "
+                             "tensors", pos)
 
     def product(self, a: int, b: int) -> int:
         return self.prog.add(Node("mul", (a, b), ()))
@@ -405,6 +416,7 @@ class _Compiler:
                              f" got {_show(sw)} and {_show(sx)}", pos)
         out, channels, k = sw
         length = sx[1] - k + 1
+        self.check_lowering(3 * out * length * channels * k, "conv1d", pos)
         scalars = [self.total([self.product(self.entry(w, (o, c, j)), self.entry(x, (c, t + j)))
                                for c in range(channels) for j in range(k)])
                    for o in range(out) for t in range(length)]
@@ -419,6 +431,7 @@ class _Compiler:
                              f"with h >= kh, w >= kw, got {_show(sw)} and {_show(sx)}", pos)
         out, channels, kh, kw = sw
         rows, cols = sx[1] - kh + 1, sx[2] - kw + 1
+        self.check_lowering(3 * out * rows * cols * channels * kh * kw, "conv2d", pos)
         scalars = [self.total([self.product(self.entry(w, (o, c, a, b)),
                                             self.entry(x, (c, r + a, q + b)))
                                for c in range(channels) for a in range(kh) for b in range(kw)])
@@ -433,8 +446,10 @@ class _Compiler:
             raise self.error(ShapeError, f"maxpool(e, size={size}) needs a last dimension "
                              f"divisible by {size}, got {_show(shape)}", pos)
         units = shape[:-1] + (shape[-1] // size,)
+        self.check_lowering(4 * prod(shape), "maxpool", pos)
         self.gate_sites += 1
         gates = self.data_node(f"pool{self.gate_sites}", units + (size,), "gate")
+        self.prog.sources[len(self.prog.data) - 1] = ("maxpool", arg, size)
         scalars = []
         for flat in range(prod(units)):
             index = _unflatten(flat, units)
@@ -462,6 +477,8 @@ class _Compiler:
                              "[d, heads*k], V [d, heads*kv], O [out, heads*kv], got "
                              + ", ".join(_show(s) for s in shapes), pos)
         kq, kv = sq[1] // heads, sv[1] // heads
+        if heads > 1:
+            self.check_lowering(2 * (2 * prod(sq) + prod(sv) + prod(so)), "attention", pos)
         total = None
         for i in range(heads):
             qi, ki, vi, oi = ((q, k, v, o) if heads == 1 else

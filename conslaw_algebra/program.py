@@ -100,6 +100,9 @@ class Program:
     outputs: list[int] = field(default_factory=list)
     carriers: list[tuple[int, str]] = field(default_factory=list)
     metrics: dict[int, int] = field(default_factory=dict)  # param index -> node of its diag(M)
+    # data index of a gate or generic tensor -> (function, argument node, size option):
+    # what the symbol stands for, for evaluators that run the model on real numbers
+    sources: dict[int, tuple[str, int, int | None]] = field(default_factory=dict)
 
     def add(self, node: Node) -> int:
         self.nodes.append(node)
