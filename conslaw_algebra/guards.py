@@ -4,8 +4,8 @@ Before an expensive step the size of what it will build is estimated from the
 compiled Program alone (a pass over its nodes, no expansion), so a request that
 would exceed the memory budget is refused at once, with the estimate and a way
 around it. The estimates are upper-bound style counts times a per-item cost:
-- the feature expansion: terms of all carriers (``symbolic.estimate_terms``), each an
-  exponent vector and a rational coefficient inside FLINT plus its Python grouping;
+- the feature expansion: terms of all carriers (``symbolic.estimate_terms``), each a
+  tuple of variable indices and a rational coefficient plus its Python grouping;
 - the degree-k law system: C(n + k, k) unknown monomials in the n state variables,
   and (terms of all fields) x C(n + k - 1, k - 1) equation entries held as Python
   dictionaries of rationals (at degree 2, where the one-entry rows are skipped
@@ -37,7 +37,7 @@ from .program import Program
 from .symbolic import estimate_terms
 
 ENVIRONMENT = "CONSLAW_MEMORY_BUDGET"
-BYTES_PER_TERM = 160          # a FLINT term and its share of the Python grouping
+BYTES_PER_TERM = 160          # a sparse term and its share of the Python grouping
 BYTES_PER_ENTRY = 200         # one entry {column: fmpq} of a law-system row
 BYTES_PER_UNKNOWN = 220       # a monomial tuple, its column index and its zero mark
 BYTES_PER_NAME = 300          # a parameter's text name, identifier and phase-space names
