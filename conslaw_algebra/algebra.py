@@ -236,12 +236,10 @@ def membership(model, expression: str, degree: int = 2,
     conserved = model.check(expression).conserved
     laws, texts, _ = _model_laws(model, degree)
     h = _state_polynomial(model, expression)
-    polynomial = None
-    if not laws:
-        polynomial = h.context().constant(0) if h.is_zero() else None
-        if h.is_constant():
-            polynomial = fmpq_mpoly_ctx.get(("y", 1), "degrevlex").constant(h.coefficient(0)) \
-                if not h.is_zero() else fmpq_mpoly_ctx.get(("y", 1), "degrevlex").constant(0)
+    if not laws:   # the algebra is QQ: only constants belong to it
+        constants = fmpq_mpoly_ctx.get(("y", 1), "degrevlex")
+        polynomial = (constants.from_dict({(0,): c for _, c in h.terms()})
+                      if h.total_degree() <= 0 else None)
         return MembershipResult(expression, degree, conserved, polynomial is not None, polynomial,
                                 texts)
     presentation = LawPresentation(laws, backend)

@@ -18,15 +18,19 @@ Python 3.11; /work/shared/STACK.md section 3 and ``BENCHMARKS.md``):
   extra the Sage bridge uses, so CI installs it once, without root), polynomials cross
   as exact coefficient dictionaries instead of printed text, and a Groebner basis stays
   in memory for many normal forms. On the models of the tests each Singular call
-  (``syz`` + ``std`` of a module, or a block-order basis) takes 1-10 ms; the cost is
-  the one-time import.
+  (``syz`` + ``std`` of a module, or a block-order basis) takes 1-10 ms; relations
+  among the 6 laws of a [3,3,3] linear net 0.12 s, among the 9 laws of 1 -> 3 -> 1
+  0.015 s; the cost is the one-time import. ``pip install -e '.[test]'`` in a fresh
+  venv took 77 s here (warm pip cache).
 * SymPy stays as the fallback when passagemath is missing, for tiny ideals only
   (at most ``SYMPY_LIMIT`` variables in all): a lex basis, which is an elimination
   order for "parameters > law variables". Syzygies have no fallback.
 
-Where it stops winning: Groebner bases are doubly exponential in the worst case;
-relations among many laws of a large model (dozens of laws, hundreds of parameters)
-can take minutes or not finish.
+Where it stops winning: Groebner bases are doubly exponential in the worst case.
+The 10 laws of a [4,4,4] linear net (42 variables in all) already take 263 s and
+1.6 GB with the block order (Singular's ``eliminate`` and a weighted order: not
+within 90 s; ``slimgb``: not within 120 s), and ``syz`` of the 25 cubic fields of a
+[5,5,4,4,5] linear net (D = 81) does not finish in 500 s.
 
 >>> from flint import fmpq_mpoly_ctx
 >>> t0, t1 = fmpq_mpoly_ctx.get(("t", 2), "degrevlex").gens()

@@ -289,3 +289,12 @@ def test_relations_of_a_three_layer_gram_invariants():
     r = result.relations[0]
     assert r == newton or r == -newton or r * 6 == newton or r * -6 == newton or \
         _sympy_ideal_contains([r], newton)
+
+
+def test_without_laws_only_constants_are_in_the_algebra():
+    model = ca.parse("layers 2 -> 2 -> 2")          # no linear laws (hand: fields are bilinear)
+    gram = "W1[0,0]^2 + W1[0,1]^2 - W2[0,0]^2 - W2[1,0]^2"
+    found = membership(model, gram, degree=1)
+    assert found.conserved and not found.in_algebra and found.laws_text == ()
+    constant = membership(model, "3/2", degree=1)
+    assert constant.in_algebra and constant.polynomial_text() == "3/2"
