@@ -146,6 +146,14 @@ def test_relations_json_of_two_by_two_net_is_empty(tmp_path, capsys):
     assert len(out["laws"]) == 3
 
 
+def test_no_relations_by_jacobian_and_by_groebner_basis():
+    for text in ("layers 2 -> 2 -> 2", "layers 3 -> 3 -> 3"):   # rows 5 and 6: laws = N
+        model = ca.parse(text)
+        result = relations(model, 2)
+        assert result.relations == () and result.backend == "jacobian"
+        assert LawPresentation(list(result.laws)).relations() == []   # the elimination agrees
+
+
 def test_relations_text_names_the_laws(tmp_path, capsys):
     path = tmp_path / "net.net"
     path.write_text("layers 1 -> 2 -> 1\n")
@@ -252,8 +260,8 @@ def test_missing_singular_is_a_clear_error(monkeypatch, tmp_path, capsys):
     path.write_text("layers 2 -> 2 -> 2\n")
     assert main(["laws", str(path), "--minimal"]) == 0      # tiny: the SymPy fallback
     capsys.readouterr()
-    path.write_text("layers 3 -> 3 -> 3\n")
-    assert main(["relations", str(path)]) == 2               # 24 variables: refused
+    path.write_text("layers 1 -> 3 -> 1\n")
+    assert main(["relations", str(path)]) == 2               # 15 variables: refused
     err = capsys.readouterr().err
     assert err.startswith("conslaw: ") and "pip install" in err and len(err.splitlines()) == 1
 
