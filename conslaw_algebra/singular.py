@@ -40,7 +40,7 @@ within 90 s; ``slimgb``: not within 120 s), and ``syz`` of the 25 cubic fields o
 """
 from __future__ import annotations
 
-from flint import fmpq, fmpq_mpoly_ctx
+from flint import fmpq
 
 from .errors import ConslawError
 
