@@ -1,4 +1,4 @@
-"""The ``conslaw`` command: count, laws, check, info, sweep, paths, simulate, repl.
+"""The ``conslaw`` command: count, laws, check, relations, info, sweep, paths, simulate, repl.
 
 Formatting and error handling only; the mathematics is in the modules it calls.
 Every user mistake becomes one line ``file:line:col: message`` on stderr and exit
@@ -46,6 +46,13 @@ def cmd_laws(args) -> int:
     if args.degree < 1:
         raise ConslawError("--degree must be at least 1", file="<arguments>")
     model = api.load(args.model)
+    if args.minimal:
+        from .algebra import generators
+        if args.by_block or args.format not in ("text", "json"):
+            raise ConslawError("--minimal prints text or json", file="<arguments>")
+        result = generators(model, args.degree)
+        _print_json(result.to_json()) if args.format == "json" else print(result.to_text())
+        return 0
     show = progress.wanted(args.quiet)
     if args.by_block:
         from .blocks import block_laws
@@ -75,9 +82,22 @@ def cmd_laws(args) -> int:
 
 def cmd_check(args) -> int:
     model = api.load(args.model)
+    if args.in_algebra:
+        from .algebra import membership
+        found = membership(model, args.expression, args.degree)
+        _print_json(found.to_json()) if args.json else print(found.to_text())
+        return 0 if found.in_algebra else 1
     result = model.check(args.expression)
     _print_json(result.to_json()) if args.json else print(result.to_text())
     return 0 if result.conserved else 1
+
+
+def cmd_relations(args) -> int:
+    from .algebra import relations
+    model = api.load(args.model)
+    result = relations(model, args.degree)
+    _print_json(result.to_json()) if args.json else print(result.to_text())
+    return 0
 
 
 def cmd_info(args) -> int:
@@ -241,13 +261,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by-block", action="store_true",
                    help="laws of each block of interacting parameters (for large models)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--minimal", action="store_true",
+                   help="minimal generators of the algebra of laws (needs Singular)")
     p.set_defaults(run=cmd_laws)
 
     p = sub.add_parser("check", parents=[limits], help="is a polynomial in the parameters conserved?")
     p.add_argument("model")
     p.add_argument("expression", help='e.g. "W1[0,0]^2 - W2[0,0]^2"')
     p.add_argument("--json", action="store_true")
+    p.add_argument("--in-algebra", action="store_true",
+                   help="is it a polynomial in the basis laws? which one? (needs Singular)")
+    p.add_argument("--degree", type=int, default=2,
+                   help="with --in-algebra: the basis laws have degree <= K (default 2)")
     p.set_defaults(run=cmd_check)
+
+    p = sub.add_parser("relations", parents=[limits], help="polynomial relations among the basis laws")
+    p.add_argument("model")
+    p.add_argument("--degree", type=int, default=2, help="laws of degree <= K (default 2)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_relations)
 
     p = sub.add_parser("info", parents=[limits], help="parameters, D, data symbols, features, flow")
     p.add_argument("model")
