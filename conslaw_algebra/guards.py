@@ -37,6 +37,7 @@ from .program import Program
 from .symbolic import estimate_terms
 
 ENVIRONMENT = "CONSLAW_MEMORY_BUDGET"
+REPEAT_SECONDS = 0.1          # the time limit is raised again this often until it lands
 BYTES_PER_TERM = 160          # a sparse term and its share of the Python grouping
 BYTES_PER_ENTRY = 200         # one entry {column: fmpq} of a law-system row
 BYTES_PER_UNKNOWN = 220       # a monomial tuple, its column index and its zero mark
@@ -192,7 +193,9 @@ def time_limit(seconds: float | None):
         raise TimeLimitError(f"stopped after the time limit of {seconds:g} s (--timeout)")
 
     previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # the timer repeats: an exception raised while Python runs a finalizer is dropped
+    # ("exception ignored in __del__"), so a single alarm could be lost
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
     try:
         yield
     finally:

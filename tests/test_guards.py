@@ -111,3 +111,25 @@ def test_timeout_does_not_touch_a_command_that_finishes(capsys):
 def test_cli_rejects_a_bad_timeout(value, capsys):
     assert main(["count", str(EXAMPLES / "product_x1x2x3.net"), "--timeout", value]) == 2
     assert "--timeout must be a positive number" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_time_limit_survives_an_alarm_dropped_in_a_finalizer():
+    """Python drops an exception raised inside __del__; the limit must still stop the
+    computation that follows (the first alarm lands in the finalizer by construction)."""
+    from conslaw_algebra.guards import TimeLimitError, time_limit
+
+    class SlowToDelete:
+        def __del__(self):
+            end = time.perf_counter() + 0.3
+            while time.perf_counter() < end:
+                pass
+
+    started = time.perf_counter()
+    with pytest.raises(TimeLimitError):
+        with time_limit(0.1):
+            obj = SlowToDelete()
+            del obj                                  # the alarm at 0.1 s is dropped here
+            while time.perf_counter() - started < 5:
+                pass
+    assert time.perf_counter() - started < 1.0
