@@ -240,14 +240,7 @@ def _add(a: dict, b: dict, sign: int = 1) -> dict:
 
 def _multiply(a: dict, b: dict) -> dict:
     out: dict = {}
-    for m1, c1 in a.items():
-        for m2, c2 in b.items():
-            m = tuple(sorted(m1 + m2)) if m1 and m2 else (m1 or m2)
-            value = out.get(m, 0) + c1 * c2
-            if value:
-                out[m] = value
-            else:
-                del out[m]
+    _accumulate(out, a, b)
     return out
 
 
