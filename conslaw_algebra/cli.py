@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from . import api, guards, progress
+from . import api, guards, modp, progress
 from .errors import ConslawError
 
 
@@ -347,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         timeout = getattr(args, "timeout", None)
         if timeout is not None and not timeout > 0:
             raise ConslawError("--timeout must be a positive number of seconds", file="<arguments>")
+        if modp.PRIME_ERROR:
+            raise ConslawError(modp.PRIME_ERROR, file="<environment>")
         with guards.time_limit(timeout):
             return args.run(args)
     except guards.TimeLimitError as exc:

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fields import Brackets, Combinations, Field
-from .modp import PRIME, Span
+from .errors import ConslawError
+from .modp import PRIME, PRIME_ERROR, Span
 from .progress import report
 
 _FIRST_BATCH = 16
@@ -74,6 +75,8 @@ def count_laws(system, seed: int = 0) -> LieCount:
     ``system`` provides ``dim``, ``generators(rng, batch)``, ``field_degree`` and
     ``sample_degree`` (see ``flows.py``). The same seed gives the same result.
     """
+    if PRIME_ERROR:
+        raise ConslawError(PRIME_ERROR, file="<environment>")
     rng = np.random.default_rng(seed)
     dim = system.dim
     theta = rng.integers(0, PRIME, dim, dtype=np.int64)

@@ -11,6 +11,9 @@ pivoting whose updates are such products, so a rank costs a few n^3 floating-poi
 operations plus O(n^2 log n) integer work.
 Where it stops winning: tiny matrices (the integer path is used below a size
 threshold), and beyond n of a few tens of thousands, memory (n^2 int64 entries).
+The prime is 2^31 - 1 unless the environment variable CONSLAW_PRIME names another
+prime between 2^24 and 2^31 when the package is imported (to re-run a count modulo a
+second prime; a smaller prime weakens the reported error bound).
 
 >>> import numpy as np
 >>> int(matmul(np.array([[PRIME - 1]]), np.array([[2]]))[0, 0]) == PRIME - 2
@@ -18,10 +21,37 @@ True
 """
 from __future__ import annotations
 
-import numpy as np
-from flint import nmod_mat
+import os
 
-PRIME = 2**31 - 1
+import numpy as np
+from flint import fmpz, nmod_mat
+
+DEFAULT_PRIME = 2**31 - 1
+PRIME_VARIABLE = "CONSLAW_PRIME"
+
+
+def prime_from_environment(text: str | None) -> tuple[int, str | None]:
+    """(the prime to use, or the default, and an error message when ``text`` is bad).
+
+    >>> prime_from_environment(None)
+    (2147483647, None)
+    >>> prime_from_environment("2147483629")
+    (2147483629, None)
+    >>> prime_from_environment("1000")[1]
+    'CONSLAW_PRIME must be a prime between 2^24 and 2^31, got 1000'
+    """
+    if text is None or not text.strip():
+        return DEFAULT_PRIME, None
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not (1 << 24 < value < 1 << 31) or not fmpz(value).is_prime():
+        return DEFAULT_PRIME, f"{PRIME_VARIABLE} must be a prime between 2^24 and 2^31, got {text}"
+    return value, None
+
+
+PRIME, PRIME_ERROR = prime_from_environment(os.environ.get(PRIME_VARIABLE))
 _INNER_CHUNK = 1 << 15          # integer path: keeps int64 partial sums below 2^62
 _FLOAT_CHUNK = 1 << 11          # float path: 2^11 * 2^11 * 2^31 < 2^53
 _FLOAT_THRESHOLD = 1 << 18      # multiply-adds above which BLAS pays off

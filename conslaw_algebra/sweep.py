@@ -33,7 +33,7 @@ def count_task(item: tuple[str, str], seed: int = 0) -> dict:
     except ConslawError as exc:
         return {"model": name, "error": str(exc), "seconds": time.perf_counter() - start}
     return {"model": name, "D": lie.dim, "lie_rank": lie.trace_rank, "laws": lie.laws,
-            "seed": seed, "error_bound": lie.error_bound,
+            "seed": seed, "prime": lie.prime, "error_bound": lie.error_bound,
             "seconds": round(time.perf_counter() - start, 4)}
 
 

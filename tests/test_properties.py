@@ -392,3 +392,34 @@ def test_degree_two_laws_span_the_whole_solution_space(family):
                                         locals={f"t{i}": x for i, x in enumerate(xs)}), *xs)
         vector = sympy.Matrix([expr.coeff_monomial(m) for m in monomials])
         assert system * vector == sympy.zeros(len(equations), 1)
+
+
+# ------------------------------------------------------------------------ (f)
+SECOND_PRIME = 2_147_483_629          # the largest prime below 2^31 - 1
+
+
+@settings(max_examples=3, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(linear_nets(), relu_nets(), polynomial_models()),
+                min_size=4, max_size=6))
+def test_count_does_not_depend_on_the_prime(tmp_path, archs):
+    """The same models counted modulo 2^31 - 1 here and modulo a second prime in a
+    fresh process (the prime is fixed at import, from CONSLAW_PRIME)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    paths = []
+    for k, arch in enumerate(archs):
+        path = tmp_path / f"m{k}_{len(list(tmp_path.iterdir()))}.net"
+        path.write_text(model_text(arch))
+        paths.append(str(path))
+    env = dict(os.environ, CONSLAW_PRIME=str(SECOND_PRIME))
+    script = "import sys; from conslaw_algebra.cli import main; sys.exit(main(sys.argv[1:]))"
+    out = subprocess.run([sys.executable, "-c", script, "sweep", *paths, "--json", "--jobs", "1"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    rows = json.loads(out)
+    assert {row["prime"] for row in rows} == {SECOND_PRIME}
+    here = [build(arch).lie_count() for arch in archs]
+    assert {count.prime for count in here} == {2**31 - 1}
+    assert [row["laws"] for row in rows] == [count.dim - count.trace_rank for count in here]
