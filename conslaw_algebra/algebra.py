@@ -250,6 +250,8 @@ def membership(model, expression: str, degree: int = 2,
         raise ConslawError("--degree must be at least 1", file="<arguments>")
     conserved = model.check(expression).conserved
     laws, texts, _ = _model_laws(model, degree)
+    if not conserved:   # every polynomial in laws is conserved: no Groebner basis needed
+        return MembershipResult(expression, degree, False, False, None, texts)
     h = _state_polynomial(model, expression)
     if not laws:   # the algebra is QQ: only constants belong to it
         constants = fmpq_mpoly_ctx.get(("y", 1), "degrevlex")
