@@ -27,7 +27,11 @@ FEATURE_LISTING_LIMIT = 200_000  # terms; above this ``count`` does not list fea
 
 
 class Model:
-    """A compiled `.net` model: parameters, features and the flow's generators."""
+    """A compiled `.net` model: parameters, features and the flow's generators.
+
+    >>> parse("param a, b\\noutput a*b", name="ab")
+    <Model ab: D=2, gradient flow (Euclidean)>
+    """
 
     sympy_symbols: tuple | None = None   # the user's symbols of a model from ``from_sympy``
     source_text: str | None = None       # the `.net` text it was compiled from

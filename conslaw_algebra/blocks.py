@@ -38,6 +38,10 @@ def interactions(program: Program) -> list[tuple[str, ...]]:
 
     A group is a tensor added, alone and linearly, to a product, with the weights that
     product applies last (``W2 h + b2``: a bias goes with its layer's weights). Tensors that multiply nothing form a block alone.
+
+    >>> import conslaw_algebra as ca
+    >>> interactions(ca.parse("param a, b, c, d\\noutput a*b + c*d").program)
+    [('a', 'b'), ('c', 'd')]
     """
     names = [p.name for p in program.params]
     parent = list(range(len(names)))
@@ -94,6 +98,12 @@ def freeze(program: Program, keep: set[str]) -> tuple[Program, list[int]]:
     it). Both steps can only add generators, never remove one, so every law found is
     a law of the model, and the block's expansion stays the size of the block.
     Returns the program and, for each kept coordinate, its index in the whole model.
+
+    >>> import conslaw_algebra as ca
+    >>> model = ca.parse("layers 1 -> 2 relu -> 1")    # W1[0,0], W1[1,0], W2[0,0], W2[0,1]
+    >>> block, coordinates = freeze(model.program, {"W2"})
+    >>> [p.name for p in block.params], coordinates
+    (['W2'], [2, 3])
     """
     out = Program()
     new_param: dict[int, int] = {}
@@ -177,6 +187,12 @@ def freeze(program: Program, keep: set[str]) -> tuple[Program, list[int]]:
 
 @dataclass(frozen=True)
 class Block:
+    """The laws of one block of tensors (empty and ``skipped`` set when not solved).
+
+    >>> Block(("a", "b"), ()).skipped is None
+    True
+    """
+
     tensors: tuple[str, ...]
     laws: tuple           # fmpq_mpoly in the whole model's variables t0..t{D-1}
     skipped: str | None = None   # why the block was not solved (its expansion is too large)
@@ -184,6 +200,13 @@ class Block:
 
 @dataclass(frozen=True)
 class BlockLaws:
+    """The laws of every block, their independent count and N of the whole model.
+
+    >>> import conslaw_algebra as ca
+    >>> block_laws(ca.parse("layers 1 -> 1 -> 1"), 2).complete
+    True
+    """
+
     blocks: tuple[Block, ...]
     independent: int      # of the union, gradient rank at a random point
     lie_laws: int | None  # N of the whole model (None when not counted)
@@ -199,6 +222,13 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
 
     A block whose expansion would exceed ``block_terms`` terms is skipped and says so;
     the completeness verdict compares the union with N of the whole model either way.
+
+    >>> import conslaw_algebra as ca
+    >>> result = block_laws(ca.parse("param a, b, c, d\\noutput a*b + c*d"), 2)
+    >>> [[str(h) for h in b.laws] for b in result.blocks], result.independent, result.lie_laws
+    ([['t0^2 - t1^2'], ['t2^2 - t3^2']], 2, 3)
+    >>> result.complete          # the third law, a*d - b*c, joins the two blocks
+    False
     """
     if model.flow.kind != "gradient":
         raise UnsupportedError("laws by block are computed for gradient flows")

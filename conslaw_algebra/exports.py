@@ -221,7 +221,13 @@ def _gram_latex(first, side1, second, side2, bias, sign) -> str:
 
 
 def latex_laws(result, matrix_form: bool = True) -> str:
-    """The laws as one ``aligned`` block, Gram-difference matrices as matrix equations."""
+    """The laws as one ``aligned`` block, Gram-difference matrices as matrix equations.
+
+    >>> import conslaw_algebra as ca
+    >>> result = ca.parse("param a, b\\noutput a*b").laws(2)
+    >>> latex_laws(result).splitlines()[1]
+    'h_{1} &= a^{2} - b^{2}'
+    """
     matrices, rest = matrix_laws(result) if matrix_form else ([], list(result.laws))
     lines = []
     for k, (left, size, count) in enumerate(matrices, start=1):
@@ -259,7 +265,11 @@ def sympy_laws(result, symbols=None) -> list:
 
 
 def sage_module():
-    """Sage's namespace: ``sage.all`` or passagemath's ``sage.all__sagemath_singular``."""
+    """Sage's namespace: ``sage.all`` or passagemath's ``sage.all__sagemath_singular``.
+
+    >>> sage_module().QQ(3) / 6
+    1/2
+    """
     for name in ("sage.all", "sage.all__sagemath_singular"):
         try:
             return __import__(name, fromlist=["PolynomialRing"])
@@ -270,7 +280,13 @@ def sage_module():
 
 
 def sage_laws(result) -> list:
-    """The laws as Sage polynomials over QQ in the identifiers (``W1_0_1``)."""
+    """The laws as Sage polynomials over QQ in the identifiers (``W1_0_1``).
+
+    >>> import conslaw_algebra as ca
+    >>> result = ca.parse("param a, b\\noutput a*b").laws(2)
+    >>> sage_laws(result)
+    [a^2 - b^2]
+    """
     sage = sage_module()
     ring = sage.PolynomialRing(sage.QQ, list(result.identifiers), order="degrevlex")
     return [ring({tuple(exps): sage.QQ((int(c.p), int(c.q))) for exps, c in h.terms()})
@@ -283,7 +299,14 @@ def _plain_gradient(model) -> bool:
 
 
 def sage_script(model, result) -> str:
-    """A standalone ``.sage`` file that re-checks the laws in Sage."""
+    """A standalone ``.sage`` file that re-checks the laws in Sage.
+
+    >>> import conslaw_algebra as ca
+    >>> model = ca.parse("param a, b\\noutput a*b")
+    >>> script = sage_script(model, model.laws(2)).splitlines()
+    >>> script[2], "    a^2 - b^2," in script
+    ("R = PolynomialRing(QQ, ['a', 'b'], order='degrevlex')", True)
+    """
     idents = list(result.identifiers)
     lines = [f"# Conservation laws of {result.model}, degree <= {result.degree}, from conslaw.",
              f"# Run: sage {result.model}.sage   (checks every law against every generator field)",

@@ -25,7 +25,15 @@ from .modp import PRIME, matmul
 
 
 class Field:
-    """A batch of ``batch`` vector fields; ``level`` = bracket nesting + 1."""
+    """A batch of ``batch`` vector fields; ``level`` = bracket nesting + 1.
+
+    >>> class Linear(Field):          # the fields x -> A x for a batch of matrices A
+    ...     def __init__(self, mats): self.mats, self.batch = mats, len(mats)
+    ...     def eval(self, point): return np.einsum("bij,kbj->kbi", self.mats, point) % PRIME
+
+    >>> Linear(np.array([[[1, 2], [3, 4]]])).eval(np.array([[[1, 1]]])).tolist()
+    [[[3, 7]]]
+    """
 
     batch: int = 1
     level: int = 1
@@ -38,7 +46,17 @@ class Field:
 
 
 class Brackets(Field):
-    """[X_b, Y_b] for b in the batch."""
+    """[X_b, Y_b] for b in the batch.
+
+    >>> class Linear(Field):          # the fields x -> A x for a batch of matrices A
+    ...     def __init__(self, mats): self.mats, self.batch = mats, len(mats)
+    ...     def eval(self, point): return np.einsum("bij,kbj->kbi", self.mats, point) % PRIME
+
+    >>> X = Linear(np.array([[[1, 2], [3, 4]]]))
+    >>> bracket = Brackets(X, X)                   # a field commutes with itself
+    >>> bracket.level, bracket.eval(np.array([[[1, 1]]])).tolist()
+    (2, [[[0, 0]]])
+    """
 
     def __init__(self, x: Field, y: Field):
         if x.batch != y.batch:
@@ -61,7 +79,16 @@ class Brackets(Field):
 
 
 class Combinations(Field):
-    """Row b is sum_i coefficients[b, i] * (the i-th field of the sources, stacked)."""
+    """Row b is sum_i coefficients[b, i] * (the i-th field of the sources, stacked).
+
+    >>> class Linear(Field):          # the fields x -> A x for a batch of matrices A
+    ...     def __init__(self, mats): self.mats, self.batch = mats, len(mats)
+    ...     def eval(self, point): return np.einsum("bij,kbj->kbi", self.mats, point) % PRIME
+
+    >>> pair = Linear(np.array([[[1, 0], [0, 0]], [[0, 0], [0, 1]]]))   # diag(1, 0), diag(0, 1)
+    >>> Combinations([pair], np.array([[2, 3]])).eval(np.array([[[1, 1]]])).tolist()  # diag(2, 3) x
+    [[[2, 3]]]
+    """
 
     def __init__(self, sources: list[Field], coefficients: np.ndarray):
         self.sources = sources

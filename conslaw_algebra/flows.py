@@ -59,7 +59,13 @@ class _Base:
 
 
 def apply_metric(gradients, metric: dict):
-    """Multiply component j of every field by the metric entry of variable j (terms)."""
+    """Multiply component j of every field by the metric entry of variable j (terms).
+
+    >>> from conslaw_algebra.symbolic import theta_ring
+    >>> a, b = theta_ring(2).gens()
+    >>> apply_metric([[(0, [((1,), 1)]), (1, [((0,), 1)])]], {0: a})   # diag(a, 1) grad(a*b)
+    [[(0, [((0, 1), 1)]), (1, [((0,), 1)])]]
+    """
     if not metric:
         return gradients
     metric_terms = {}
@@ -76,7 +82,14 @@ def apply_metric(gradients, metric: dict):
 
 
 class GradientFlow(_Base):
-    """theta' = -M(theta) grad E(theta)."""
+    """theta' = -M(theta) grad E(theta).
+
+    >>> from conslaw_algebra.dsl import parse
+    >>> from conslaw_algebra.compile import compile_program
+    >>> prog, _ = compile_program(parse("param a, b, c\\noutput a*b*c"))
+    >>> GradientFlow(prog).dim
+    3
+    """
 
     def __init__(self, program: Program, spec: FlowSpec = FlowSpec()):
         super().__init__(program, spec)
@@ -96,7 +109,14 @@ class GradientFlow(_Base):
 
 
 class MomentumFlow(_Base):
-    """theta'' + tau theta' = -M grad E, on the phase space (s, theta, v)."""
+    """theta'' + tau theta' = -M grad E, on the phase space (s, theta, v).
+
+    >>> from conslaw_algebra.dsl import parse
+    >>> from conslaw_algebra.compile import compile_program
+    >>> prog, _ = compile_program(parse("param a, b, c\\noutput a*b*c"))
+    >>> MomentumFlow(prog, FlowSpec("momentum")).dim     # (s, theta, theta'): 1 + 3 + 3
+    7
+    """
 
     def __init__(self, program: Program, spec: FlowSpec):
         super().__init__(program, spec)
@@ -199,7 +219,14 @@ class _PhaseSamples(Field):
 
 
 def flow_system(program: Program, spec: FlowSpec):
-    """The generator family of the declared flow."""
+    """The generator family of the declared flow.
+
+    >>> from conslaw_algebra.dsl import parse
+    >>> from conslaw_algebra.compile import compile_program
+    >>> prog, _ = compile_program(parse("param a, b, c\\noutput a*b*c"))
+    >>> type(flow_system(prog, FlowSpec("momentum"))).__name__
+    'MomentumFlow'
+    """
     if spec.kind == "momentum":
         return MomentumFlow(program, spec)
     return GradientFlow(program, spec)

@@ -74,7 +74,11 @@ def parse_size(text: str) -> int:
 
 
 def human(size: float) -> str:
-    """Bytes as B, KiB, MiB, GiB or TiB with one decimal."""
+    """Bytes as B, KiB, MiB, GiB or TiB with one decimal.
+
+    >>> human(512), human(1536), human(3 * 2**30)
+    ('512 B', '1.5 KiB', '3.0 GiB')
+    """
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024:
             return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
@@ -83,7 +87,11 @@ def human(size: float) -> str:
 
 
 def machine_memory() -> int:
-    """Physical memory in bytes (4 GiB when the system does not say)."""
+    """Physical memory in bytes (4 GiB when the system does not say).
+
+    >>> machine_memory() >= 2**20
+    True
+    """
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
@@ -131,7 +139,12 @@ def expansion_bytes(program: Program) -> int:
 
 
 def field_terms(program: Program, momentum: bool) -> int:
-    """Terms of all generator fields: each feature term of degree d gives <= d."""
+    """Terms of all generator fields: each feature term of degree d gives <= d.
+
+    >>> from conslaw_algebra.api import parse
+    >>> field_terms(parse("param a, b, c\\noutput a*b*c").program, momentum=False)  # 1 term, degree 3
+    3
+    """
     degree = max([program.theta_degrees()[c] for c, _ in program.carriers], default=1)
     terms = estimate_terms(program) * max(1, degree)
     if program.metrics:

@@ -44,12 +44,22 @@ def _combine(x: np.ndarray, y: np.ndarray, product) -> np.ndarray:
 
 
 def multiply(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Elementwise product of two jets (numpy broadcasting on the other axes)."""
+    """Elementwise product of two jets (numpy broadcasting on the other axes).
+
+    >>> multiply(np.array([[3], [1]]), np.array([[2], [5]]))[:, 0].tolist()  # (3+e)(2+5e) = 6+17e
+    [6, 17]
+    """
     return _combine(x, y, np.multiply)
 
 
 def matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Matrix product of two jets of matrices (last two axes)."""
+    """Matrix product of two jets of matrices (last two axes).
+
+    >>> x = np.array([[[1, 0], [0, 1]], [[0, 1], [0, 0]]])    # I + e N
+    >>> y = np.array([[[1, 2], [3, 4]], [[0, 0], [0, 0]]])    # C
+    >>> matmul(x, y).tolist()                                 # C + e N C
+    [[[1, 2], [3, 4]], [[3, 4], [0, 0]]]
+    """
     if x.shape[0] == 1 or y.shape[0] == 1:
         return _matmul(x, y)
     return _combine(x, y, _matmul)
@@ -83,6 +93,10 @@ def add(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def subtract(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Difference of two jets."""
+    """Difference of two jets.
+
+    >>> subtract(np.array([[3], [1]]), np.array([[2], [5]]))[:, 0].tolist()  # 1 - 4e, mod PRIME
+    [1, 2147483643]
+    """
     width = max(x.shape[0], y.shape[0])
     return (widen(x, width) - widen(y, width)) % PRIME

@@ -72,7 +72,12 @@ def _monomials(dim: int, low: int, high: int):
 
 
 def build_system(fields, dim: int, degree: int):
-    """Rows {row key: {unknown: coefficient}} and the list of unknown monomials."""
+    """Rows {row key: {unknown: coefficient}} and the list of unknown monomials.
+
+    >>> rows, unknowns = build_system([[(0, [((1,), 1)]), (1, [((0,), 1)])]], dim=2, degree=2)
+    >>> unknowns          # the monomials t0, t1, t0^2, t0*t1, t1^2 of degree 1..2
+    [(0,), (1,), (0, 0), (0, 1), (1, 1)]
+    """
     unknowns = list(_monomials(dim, 1, degree))
     column = {m: c for c, m in enumerate(unknowns)}
     cofactors = list(_monomials(dim, 0, degree - 1))
@@ -301,6 +306,11 @@ def polynomial_laws(fields, ring, degree: int) -> list[fmpq_mpoly]:
     variables of ``ring`` (see ``gradient_fields``). Exact over QQ; each law has coprime
     integer coefficients and a positive leading coefficient; the order is by degree,
     then by leading monomial.
+
+    >>> from conslaw_algebra.api import parse
+    >>> model = parse("param a, b\\noutput a*b")       # one feature, t0*t1
+    >>> [str(h) for h in polynomial_laws(model.fields, model.state_ring, 2)]
+    ['t0^2 - t1^2']
     """
     dim = ring.nvars()
     fields = list({repr(f): f for f in fields}.values())   # a repeated field adds no equation
@@ -341,7 +351,12 @@ def _law_key(law: dict[int, int], unknowns):
 
 
 def field_polynomials(field, ring) -> dict[int, fmpq_mpoly]:
-    """A field given by terms as {component: polynomial of ``ring``}."""
+    """A field given by terms as {component: polynomial of ``ring``}.
+
+    >>> from conslaw_algebra.symbolic import theta_ring
+    >>> field_polynomials([(0, [((1,), 1)]), (1, [((0,), 1)])], theta_ring(2))   # grad(t0*t1)
+    {0: t1, 1: t0}
+    """
     dim = ring.nvars()
     out = {}
     for j, terms in field:

@@ -47,7 +47,11 @@ _CONFIRMING_ROUNDS = 2
 
 @dataclass(frozen=True)
 class LieCount:
-    """The outcome of a count, with everything needed to reproduce and trust it."""
+    """The outcome of a count, with everything needed to reproduce and trust it.
+
+    >>> LieCount(dim=3, generator_rank=1, trace_rank=1, seed=0, prime=7, error_bound=0.0).laws
+    2
+    """
 
     dim: int                 # D (dimension of the state space)
     generator_rank: int      # dim W(theta)
@@ -74,6 +78,11 @@ def count_laws(system, seed: int = 0) -> LieCount:
 
     ``system`` provides ``dim``, ``generators(rng, batch)``, ``field_degree`` and
     ``sample_degree`` (see ``flows.py``). The same seed gives the same result.
+
+    >>> from conslaw_algebra.api import parse
+    >>> count = count_laws(parse("param a, b, c\\noutput a*b*c").system, seed=0)
+    >>> count.dim, count.trace_rank, count.laws      # a^2 - b^2 and b^2 - c^2
+    (3, 1, 2)
     """
     if PRIME_ERROR:
         raise ConslawError(PRIME_ERROR, file="<environment>")

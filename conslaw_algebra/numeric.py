@@ -64,7 +64,14 @@ def _promote(value: np.ndarray, rank: int, side: str) -> np.ndarray:
 
 
 class Evaluator:
-    """Forward and reverse passes of a Program over jets modulo PRIME."""
+    """Forward and reverse passes of a Program over jets modulo PRIME.
+
+    >>> from conslaw_algebra.api import parse
+    >>> evaluator = Evaluator(parse("param a, b\\ninput x\\noutput a*b*x").program)
+    >>> values = evaluator.forward(np.array([[[2, 3]]]), Sample((np.array([[5]]),), ()))
+    >>> int(values[-1][0, 0])                      # a*b*x at a = 2, b = 3, x = 5
+    30
+    """
 
     def __init__(self, program: Program):
         self.program = program

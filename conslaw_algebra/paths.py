@@ -24,14 +24,26 @@ from .symbolic import estimate_terms
 
 
 def path_monomials(model) -> list:
-    """Every path monomial (with its coefficient), feature by feature."""
+    """Every path monomial (with its coefficient), feature by feature.
+
+    >>> import conslaw_algebra as ca
+    >>> model = ca.parse("layers 1 -> 2 relu -> 1")    # W1[0,0], W1[1,0], W2[0,0], W2[0,1]
+    >>> path_monomials(model)                          # one path through each hidden unit
+    [t0*t2, t1*t3]
+    """
     ring = model.expansion.ring
     return [ring.from_dict({exps: c}) for f in model.features for exps, c in f.terms()]
 
 
 def count_paths(model, limit: int = 200_000) -> tuple[int, bool]:
     """(number of paths, exact?): exact from the expansion when it has at most
-    ``limit`` terms, otherwise the expansion's term count, an upper bound."""
+    ``limit`` terms, otherwise the expansion's term count, an upper bound.
+
+    >>> import conslaw_algebra as ca
+    >>> model = ca.parse("layers 1 -> 2 relu -> 1")    # W1[0,0], W1[1,0], W2[0,0], W2[0,1]
+    >>> count_paths(model)
+    (2, True)
+    """
     estimate = estimate_terms(model.program)
     if estimate <= limit:
         return sum(len(f) for f in model.features), True
@@ -42,6 +54,11 @@ def path_norm(model, point, q: int = 1) -> Fraction:
     """sum_p |Phi_p(theta)|^q at ``point`` (the parameters in order, rationals), exactly.
 
     The path-norm is this value to the power 1/q.
+
+    >>> import conslaw_algebra as ca
+    >>> model = ca.parse("layers 1 -> 2 relu -> 1")    # W1[0,0], W1[1,0], W2[0,0], W2[0,1]
+    >>> path_norm(model, [1, 2, 3, -4]), path_norm(model, [1, 2, 3, -4], q=2)   # |1*3| + |2*(-4)|
+    (Fraction(11, 1), Fraction(73, 1))
     """
     if len(point) != model.dim:
         raise ValueError(f"the point needs {model.dim} coordinates, got {len(point)}")

@@ -92,6 +92,12 @@ class Program:
 
     ``carriers`` are the nodes whose entries are expanded into features: every
     output, and the argument of every generic (non-polynomial) function.
+
+    >>> from conslaw_algebra.dsl import parse
+    >>> from conslaw_algebra.compile import compile_program
+    >>> prog, _ = compile_program(parse("param a, b\\ninput x\\noutput a*b*x"))
+    >>> [n.op for n in prog.nodes], prog.carriers
+    (['param', 'param', 'data', 'mul', 'mul'], [(4, 'output 1')])
     """
 
     nodes: list[Node] = field(default_factory=list)

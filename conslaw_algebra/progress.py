@@ -61,13 +61,30 @@ class _Line:
 
 
 def report(task: str, done: int, total: int | None = None) -> None:
-    """Tell the current progress line (if any) that ``done`` of ``total`` steps are done."""
+    """Tell the current progress line (if any) that ``done`` of ``total`` steps are done.
+
+    >>> import io
+    >>> stream = io.StringIO()
+    >>> with enabled(stream, interval=0, delay=0):
+    ...     report("blocks", 1, 4)
+    >>> stream.getvalue().split("  ")[0]
+    '\\rblocks [#####...............] 1/4'
+    """
     if _active is not None:
         _active.draw(task, done, total)
 
 
 def pause() -> None:
-    """Erase the progress line before other output; the next report draws it again."""
+    """Erase the progress line before other output; the next report draws it again.
+
+    >>> import io
+    >>> stream = io.StringIO()
+    >>> with enabled(stream, interval=0, delay=0):
+    ...     report("blocks", 1, 4)
+    ...     pause()
+    >>> stream.getvalue().split("\\r")[-2].strip()   # the line is overwritten by blanks
+    ''
+    """
     if _active is not None:
         _active.clear()
 

@@ -29,7 +29,13 @@ def latex_name(name: str) -> str:
 
 
 def render(poly, names: list[str], style: str = "text") -> str:
-    """The polynomial with variable i printed as ``names[i]``."""
+    """The polynomial with variable i printed as ``names[i]``.
+
+    >>> from conslaw_algebra.symbolic import theta_ring
+    >>> a, b = theta_ring(2).gens()
+    >>> render(a**2 - 3*a*b, ["a", "b"]), render(a**2 - b**2, ["a", "b"], "latex")
+    ('a^2 - 3*a*b', 'a^{2} - b^{2}')
+    """
     pieces = []
     for exps, coeff in poly.terms():
         factors = []

@@ -104,7 +104,15 @@ def logical_lines(text: str) -> list[str]:
 
 
 class Session:
-    """The model being built and the commands on it; output goes to ``say``."""
+    """The model being built and the commands on it; output goes to ``say``.
+
+    >>> out = []
+    >>> session = Session(out.append)
+    >>> for line in ["param a, b", "output a*b", "laws 2"]:
+    ...     session.handle(line)
+    >>> "a^2 - b^2" in out[-1]
+    True
+    """
 
     def __init__(self, say):
         self.say = say
@@ -352,7 +360,15 @@ def _prompt_loop(session: Session) -> int:
 
 
 def run_repl(path: str | None, stdin=None, stdout=None) -> int:
-    """Run the session; a line editor on a terminal, plain lines otherwise."""
+    """Run the session; a line editor on a terminal, plain lines otherwise.
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> run_repl(None, io.StringIO("param a, b\\noutput a*b\\nlaws 2\\n"), out)
+    0
+    >>> "h1 = a^2 - b^2" in out.getvalue()
+    True
+    """
     stdout = stdout or sys.stdout
 
     def say(text: str) -> None:

@@ -22,7 +22,12 @@ def _bound(value: float) -> str:
 
 @dataclass(frozen=True)
 class CountResult:
-    """N = D - dim Lie(W)(theta) with its provenance."""
+    """N = D - dim Lie(W)(theta) with its provenance.
+
+    >>> from conslaw_algebra.api import parse
+    >>> parse("param a, b, c\\noutput a*b*c").count_laws().laws
+    2
+    """
 
     model: str
     flow: str
@@ -81,7 +86,12 @@ class CountResult:
 
 @dataclass(frozen=True)
 class LawsResult:
-    """A basis of the polynomial laws of degree <= ``degree``, exact and verified."""
+    """A basis of the polynomial laws of degree <= ``degree``, exact and verified.
+
+    >>> from conslaw_algebra.api import parse
+    >>> parse("param a, b\\noutput a*b").laws(2).to_text().splitlines()[1]
+    '  h1 = a^2 - b^2'
+    """
 
     model: str
     degree: int
@@ -186,7 +196,13 @@ class LawsResult:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """Whether a polynomial is conserved, with a generator that breaks it if not."""
+    """Whether a polynomial is conserved, with a generator that breaks it if not.
+
+    >>> from conslaw_algebra.api import parse
+    >>> model = parse("param a, b\\noutput a*b")
+    >>> model.check("a^2 - b^2").conserved, model.check("a*b").conserved
+    (True, False)
+    """
 
     expression: str
     conserved: bool
@@ -216,7 +232,14 @@ class CheckResult:
 
 
 def block_laws_json(result, names, degree: int) -> dict:
-    """JSON view of ``blocks.BlockLaws``."""
+    """JSON view of ``blocks.BlockLaws``.
+
+    >>> from conslaw_algebra.api import parse
+    >>> from conslaw_algebra.blocks import block_laws
+    >>> model = parse("layers 1 -> 1 -> 1")
+    >>> block_laws_json(block_laws(model, 2), model.names, 2)["blocks"]
+    [{'parameters': ['W1', 'W2'], 'laws': ['W1[0,0]^2 - W2[0,0]^2'], 'skipped': None}]
+    """
     return {
         "degree": degree,
         "blocks": [{"parameters": list(b.tensors), "laws": [render(h, list(names)) for h in b.laws],
@@ -227,7 +250,14 @@ def block_laws_json(result, names, degree: int) -> dict:
 
 
 def block_laws_text(result, names, model: str, degree: int) -> str:
-    """Text view of ``blocks.BlockLaws``."""
+    """Text view of ``blocks.BlockLaws``.
+
+    >>> from conslaw_algebra.api import parse
+    >>> from conslaw_algebra.blocks import block_laws
+    >>> model = parse("layers 1 -> 1 -> 1")
+    >>> print(block_laws_text(block_laws(model, 2), model.names, "tiny", 2).splitlines()[2])
+      h1 = W1[0,0]^2 - W2[0,0]^2
+    """
     lines = [f"polynomial laws of {model} by block, degree <= {degree} (exact over QQ)"]
     k = 0
     for block in result.blocks:

@@ -215,6 +215,13 @@ def integrate(problem: Problem, horizon: float, rtol: float = 1e-10, atol: float
     step without end. After ``max_evaluations`` evaluations of the field the
     integration stops at the last output time reached, and ``Trajectory.stopped``
     says so (the laws are still evaluated up to there).
+
+    >>> from conslaw_algebra.api import parse
+    >>> problem = make_problem(parse("param a, b\\ninput x\\noutput a*b*x"), seed=0)
+    >>> run = integrate(problem, 0.5, points=3)
+    >>> h = run.theta[:, 0]**2 - run.theta[:, 1]**2          # the law a^2 - b^2
+    >>> run.times.tolist(), bool(abs(h - h[0]).max() < 1e-8)
+    ([0.0, 0.25, 0.5], True)
     """
     try:
         from scipy.integrate import solve_ivp
@@ -265,7 +272,15 @@ def integrate(problem: Problem, horizon: float, rtol: float = 1e-10, atol: float
 
 
 def descend(problem: Problem, eta: float, horizon: float) -> Trajectory:
-    """Gradient descent (or heavy ball) with step eta, for round(horizon / eta) steps."""
+    """Gradient descent (or heavy ball) with step eta, for round(horizon / eta) steps.
+
+    >>> from conslaw_algebra.api import parse
+    >>> problem = make_problem(parse("param a, b\\ninput x\\noutput a*b*x"), seed=0)
+    >>> run = descend(problem, 0.1, 1.0)
+    >>> h = run.theta[:, 0]**2 - run.theta[:, 1]**2   # each step multiplies it by 1 - (eta*g)^2
+    >>> len(run.times), bool(abs(h[-1]) < abs(h[0]))
+    (11, True)
+    """
     steps = max(1, int(round(horizon / eta)))
     theta = problem.theta0.copy()
     velocity = problem.velocity0.copy() if problem.kind == "momentum" else None
@@ -481,7 +496,15 @@ def default_degree(flow) -> int:
 def simulate(model, seed: int = 0, horizon: float = 2.0, etas=(0.1, 0.05, 0.025),
              degree: int | None = None, samples: int = 8, loss: str = "logcosh",
              rtol: float = 1e-10, scale: float = 0.7) -> Simulation:
-    """Integrate the flow and the discrete schemes; evaluate every law along each run."""
+    """Integrate the flow and the discrete schemes; evaluate every law along each run.
+
+    >>> from conslaw_algebra.api import parse
+    >>> run = simulate(parse("param a, b\\ninput x\\noutput a*b*x"), horizon=0.5, etas=(0.1,),
+    ...                samples=2)
+    >>> law = run.laws[0]
+    >>> law.text, law.flow_drift < 1e-8, law.step_drifts[0.1] > 1e-6   # kept by the flow only
+    ('a^2 - b^2', True, True)
+    """
     if horizon <= 0 or not math.isfinite(horizon):
         raise ConslawError("--horizon must be a positive number", file="<arguments>")
     etas = tuple(sorted({float(e) for e in etas}, reverse=True))

@@ -22,7 +22,14 @@ from .families import layered_text, random_layered
 
 
 def count_task(item: tuple[str, str], seed: int = 0) -> dict:
-    """Count one model given as (name, text); never raises for a bad model."""
+    """Count one model given as (name, text); never raises for a bad model.
+
+    >>> row = count_task(("ab", "param a, b\\noutput a*b"))
+    >>> row["D"], row["laws"]
+    (2, 1)
+    >>> "error" in count_task(("bad", "output 1 +"))
+    True
+    """
     from .api import parse
 
     name, text = item
@@ -38,7 +45,15 @@ def count_task(item: tuple[str, str], seed: int = 0) -> dict:
 
 
 def folder_models(path: str | Path) -> list[tuple[str, str]]:
-    """All ``*.net`` files of a folder (or one file), sorted by name."""
+    """All ``*.net`` files of a folder (or one file), sorted by name.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "b.net").write_text("param a, b\\noutput a*b")
+    >>> _ = (folder / "a.net").write_text("layers 1 -> 1 -> 1")
+    >>> [Path(name).name for name, _ in folder_models(folder)]
+    ['a.net', 'b.net']
+    """
     path = Path(path)
     files = sorted(path.glob("*.net")) if path.is_dir() else [path]
     if not files or not all(f.is_file() for f in files):
@@ -65,7 +80,13 @@ def family_models(kind: str, count: int, seed: int, widths=(2, 9), depth=(2, 4),
 
 def run_sweep(models: list[tuple[str, str]], jobs: int | None = None, seed: int = 0,
               scheduler: str | None = None, progress=None) -> list[dict]:
-    """Count every model; ``progress(done, total, row)`` is called as rows arrive."""
+    """Count every model; ``progress(done, total, row)`` is called as rows arrive.
+
+    >>> rows = run_sweep([("ab", "param a, b\\noutput a*b"), ("abc", "param a, b, c\\noutput a*b*c")],
+    ...                  jobs=1)
+    >>> [(r["model"], r["laws"]) for r in rows]
+    [('ab', 1), ('abc', 2)]
+    """
     total = len(models)
     rows: list[dict | None] = [None] * total
 
@@ -101,7 +122,11 @@ def run_sweep(models: list[tuple[str, str]], jobs: int | None = None, seed: int 
 
 
 def progress_printer(stream=None):
-    """A progress callback writing one line per finished model to ``stream``."""
+    """A progress callback writing one line per finished model to ``stream``.
+
+    >>> progress_printer(sys.stdout)(1, 2, {"model": "ab", "laws": 1, "seconds": 0.5})
+    [1/2] ab: N = 1 (0.50 s)
+    """
     stream = stream or sys.stderr
 
     def show(done, total, row):
@@ -112,7 +137,13 @@ def progress_printer(stream=None):
 
 
 def format_table(rows: list[dict]) -> str:
-    """The sweep as a plain-text table."""
+    """The sweep as a plain-text table.
+
+    >>> print(format_table([{"model": "ab", "D": 2, "lie_rank": 1, "laws": 1, "seconds": 0.5}]))
+    model        D     rank       N   seconds
+    ab           2        1       1      0.50
+    1 models, 0.50 s of computation
+    """
     width = max([5] + [len(r["model"]) for r in rows])
     lines = [f"{'model':<{width}}  {'D':>7}  {'rank':>7}  {'N':>6}  {'seconds':>8}"]
     for r in rows:

@@ -35,7 +35,11 @@ from .program import Program
 
 @dataclass(frozen=True)
 class Feature:
-    """One feature: the coefficient of a data monomial in a carrier."""
+    """One feature: the coefficient of a data monomial in a carrier.
+
+    >>> Feature((((0, 1), 2),), "output 1", "x[0]", theta_ring(2)).poly
+    2*t0*t1
+    """
 
     terms: tuple   # ((sorted parameter indices with repetition, coefficient), ...)
     carrier: str
@@ -50,6 +54,14 @@ class Feature:
 
 @dataclass(frozen=True)
 class Expansion:
+    """The features of a model, as polynomials of ``ring``.
+
+    >>> from conslaw_algebra.dsl import parse
+    >>> from conslaw_algebra.compile import compile_program
+    >>> expand_features(compile_program(parse("param a, b\\noutput a*b"))[0]).ring.gens()
+    (t0, t1)
+    """
+
     ring: fmpq_mpoly_ctx   # theta only: variables t0..t{D-1}
     features: tuple[Feature, ...]
     metric: dict = None    # theta variable -> its diagonal metric entry (only where declared)
@@ -99,6 +111,12 @@ def expand_features(program: Program, max_terms: int = 2_000_000) -> Expansion:
     """Expand every carrier and collect the features, in a deterministic order.
 
     Raises :class:`BudgetError` when the expansion would exceed ``max_terms`` terms.
+
+    >>> from conslaw_algebra.dsl import parse
+    >>> from conslaw_algebra.compile import compile_program
+    >>> prog, _ = compile_program(parse("param a, b, c\\ninput x\\noutput a*b*x + c"))
+    >>> [(f.monomial, str(f.poly)) for f in expand_features(prog).features]
+    [('x', 't0*t1'), ('1', 't2')]
     """
     estimate = estimate_terms(program)
     if estimate > max_terms:

@@ -175,7 +175,13 @@ def from_sympy(outputs, parameters, data=None, name: str = "sympy_model"):
 
 
 def expression_text(expr, model) -> str:
-    """A SymPy expression in a model's symbols as a `.net` polynomial for ``check``."""
+    """A SymPy expression in a model's symbols as a `.net` polynomial for ``check``.
+
+    >>> import sympy
+    >>> from conslaw_algebra.api import parse
+    >>> expression_text(sympy.Symbol("W1_0_0")**2 + 1, parse("layers 1 -> 1 -> 1"))
+    'W1[0,0]^2 + 1'
+    """
     import sympy
 
     symbols = getattr(model, "sympy_symbols", None)

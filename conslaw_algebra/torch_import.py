@@ -156,6 +156,12 @@ def from_torch(module, input_shape=None, name: str = "torch_model"):
     ``input_shape`` (one sample, no batch axis) is needed when the first layer is a
     convolution, e.g. ``(channels, length)``. ``model.torch_names`` maps PyTorch's
     parameter names to the model's (``'0.weight' -> 'W1'``).
+
+    Importing PyTorch takes seconds, so this example shows the input line the import
+    writes for a given ``input_shape`` (the module's docstring builds a whole model):
+
+    >>> "input x" + _shape(_first_shape([], (3, 8)))
+    'input x[3,8]'
     """
     from .api import parse
 
