@@ -48,10 +48,11 @@ def folder_models(path: str | Path) -> list[tuple[str, str]]:
     """All ``*.net`` files of a folder (or one file), sorted by name.
 
     >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> _ = (folder / "b.net").write_text("param a, b\\noutput a*b")
-    >>> _ = (folder / "a.net").write_text("layers 1 -> 1 -> 1")
-    >>> [Path(name).name for name, _ in folder_models(folder)]
+    >>> with tempfile.TemporaryDirectory() as name:
+    ...     folder = Path(name)
+    ...     _ = (folder / "b.net").write_text("param a, b\\noutput a*b")
+    ...     _ = (folder / "a.net").write_text("layers 1 -> 1 -> 1")
+    ...     [Path(model).name for model, _ in folder_models(folder)]
     ['a.net', 'b.net']
     """
     path = Path(path)
