@@ -44,10 +44,10 @@ Rahkooy et al.), applied to a family of fields:
    integers, leading monomial first), so the two engines can be compared term by term.
 
 Where it stops winning. Without the degree bound, ``syz`` of the 25 cubic fields of a
-[5,5,4,4,5] linear net (D = 81) did not finish in 500 s; with it, 1.6 s. On the 62
-first-order ground-truth rows with D = 42..306 the engine takes 0.02-5 s per row
-(47,385 fields of a biased ReLU net with D = 306: about 15 s, of which most is moving
-the fields into Singular in Python), about 60 s for all of them
+[5,5,4,4,5] linear net (D = 81) did not finish in 500 s; with it, 0.6-2 s. On the 62
+first-order ground-truth rows with D = 42..306 the engine takes 0.02-5 s per row, except
+the 47,385 fields of a biased ReLU net with D = 306 (row D1.23): 25-29 s, most of it
+moving the fields into Singular and finding the blocks in Python; 64-66 s for all 62
 (BENCHMARKS.md, "The algebra of laws"). Inhomogeneous fields still take the unbounded
 path, whose cost grows like a full Groebner basis (they could be homogenized with an
 extra variable; not done). The spanning set has (generators of degree <= k - 1) x
