@@ -30,7 +30,8 @@ Where it stops winning: Groebner bases are doubly exponential in the worst case.
 The 10 laws of a [4,4,4] linear net (42 variables in all) already take 263 s and
 1.6 GB with the block order (Singular's ``eliminate`` and a weighted order: not
 within 90 s; ``slimgb``: not within 120 s), and ``syz`` of the 25 cubic fields of a
-[5,5,4,4,5] linear net (D = 81) does not finish in 500 s.
+[5,5,4,4,5] linear net (D = 81) does not finish in 500 s; its part of degree <= 1,
+all the law engine needs, takes 0.6-2 s under a degree bound (``graded_syzygies``).
 
 >>> from flint import fmpq_mpoly_ctx
 >>> t0, t1 = fmpq_mpoly_ctx.get(("t", 2), "degrevlex").gens()
@@ -39,6 +40,8 @@ within 90 s; ``slimgb``: not within 120 s), and ``syz`` of the 25 cubic fields o
 ['t0^2 - t1']
 """
 from __future__ import annotations
+
+from itertools import compress
 
 from flint import fmpq
 
@@ -98,7 +101,7 @@ def sage_ring(nvars: int, blocks: tuple[int, ...] | None = None, prefix: str = "
         order = sage_all.TermOrder("degrevlex", blocks[0])
         for size in blocks[1:]:
             order = order + sage_all.TermOrder("degrevlex", size)
-    return sage_all.PolynomialRing(sage_all.QQ, names, order=order)
+    return sage_all.PolynomialRing(sage_all.QQ, len(names), names, order=order)
 
 
 def to_sage(poly, ring, offset: int = 0):
@@ -165,6 +168,88 @@ def module_standard_basis(rows: list[dict], dim: int, ctx) -> list[list]:
         return []
     basis = singular_function("std")(syzygies)
     return [[from_sage(c, ctx) for c in vector] for vector in basis if not vector.is_zero()]
+
+
+def graded_syzygies(rows: list[dict], dim: int, ctx, top: int) -> list[list]:
+    """Homogeneous syzygies of degree <= ``top`` that span (over QQ[t], with multipliers
+    keeping the degree <= ``top``) every syzygy of degree <= ``top``, for rows that are
+    each homogeneous (all entries of a row of one degree d_i; ``row_degree``).
+
+    Singular's ``syz`` under the option ``degBound`` = top + max d_i: for homogeneous
+    input a degree-bounded standard basis is exact in every degree up to the bound
+    (Singular manual, ``option``). ``syz`` makes the extended generators
+    (column_j, e_j) homogeneous with nonnegative component weights, so e_j weighs
+    max d_i and a syzygy of degree e sits in degree e + max d_i <= the bound
+    (measured: with the bound ``top`` alone, syzygies of degree ``top`` are lost).
+    The option is restored afterwards, also on error.
+
+    >>> from flint import fmpq_mpoly_ctx
+    >>> ctx = fmpq_mpoly_ctx.get(("t", 2), "degrevlex"); u, v = ctx.gens()
+    >>> [[str(c) for c in g] for g in graded_syzygies([{0: v, 1: u}], 2, ctx, 1)]
+    [['t0', '-t1']]
+    """
+    sage_all, singular_function = _sage()
+    if not rows:
+        return [[ctx.constant(1) if i == j else ctx.constant(0) for i in range(dim)]
+                for j in range(dim)]
+    degrees = [row_degree(row) for row in rows]
+    if None in degrees:
+        raise ValueError("graded_syzygies needs homogeneous rows")
+    from sage.libs.singular.option import opt
+    ring = sage_ring(dim)
+    gens, rationals = ring.gens(), sage_all.QQ
+    entries = {(i, j): _sparse_to_sage(p, gens, rationals, ring)
+               for i, row in enumerate(rows) for j, p in row.items()}
+    matrix = sage_all.matrix(ring, len(rows), dim, entries, sparse=False)
+    bound = top + max(degrees)
+    previous = opt["deg_bound"]
+    opt["deg_bound"] = bound
+    try:
+        syzygies = singular_function("syz")(matrix)
+    finally:
+        opt["deg_bound"] = previous
+    out = []
+    for vector in syzygies:
+        if vector.is_zero():
+            continue
+        if max(c.degree() for c in vector if not c.is_zero()) <= top:
+            out.append([from_sage(c, ctx) for c in vector])
+    return out
+
+
+def _sparse_to_sage(poly, gens, rationals, ring):
+    """``to_sage`` for sparse polynomials in many variables: each term as a product of
+    generators (building a full exponent tuple per term costs O(variables))."""
+    total = ring(0)
+    for exps, coeff in poly.terms():
+        term = ring(rationals((int(coeff.p), int(coeff.q))))
+        for var in compress(range(len(exps)), exps):
+            power = int(exps[var])
+            term *= gens[var] if power == 1 else gens[var] ** power
+        total += term
+    return total
+
+
+def row_degree(row: dict) -> int | None:
+    """The common total degree of the nonzero entries of a row, None when they are not
+    all homogeneous of one degree (or the row is zero).
+
+    >>> from flint import fmpq_mpoly_ctx
+    >>> u, v = fmpq_mpoly_ctx.get(("t", 2), "degrevlex").gens()
+    >>> row_degree({0: u * v, 1: v**2}), row_degree({0: u, 1: v**2})
+    (2, None)
+    """
+    degrees = set()
+    for p in row.values():
+        if p.is_zero():
+            continue
+        if len(p) == 1:
+            degrees.add(p.total_degree())
+        else:
+            degrees.update(sum(e) for e in p.monoms())
+        if len(degrees) > 1:
+            return None
+    return degrees.pop() if degrees else None
 
 
 def groebner_basis(polys: list, eliminate: int, backend: str | None = None) -> list:
