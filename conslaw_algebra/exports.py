@@ -84,12 +84,7 @@ class _Span:
         for pivot, row in self.rows:
             c = vector.get(pivot)
             if c:
-                for m, v in row.items():
-                    value = vector.get(m, 0) - c * v
-                    if value:
-                        vector[m] = value
-                    else:
-                        vector.pop(m, None)
+                _subtract_multiple(vector, c, row)
         return vector
 
     def add(self, vector: dict) -> bool:
@@ -104,12 +99,7 @@ class _Span:
             c = other.get(pivot)
             if c:
                 merged = dict(other)
-                for m, v in row.items():
-                    value = merged.get(m, 0) - c * v
-                    if value:
-                        merged[m] = value
-                    else:
-                        merged.pop(m, None)
+                _subtract_multiple(merged, c, row)
                 self.rows[k] = (p, merged)
         self.rows.append((pivot, row))
         return True
@@ -117,6 +107,16 @@ class _Span:
     def contains(self, vector: dict) -> bool:
         return not self.reduce(vector)
 
+
+
+def _subtract_multiple(vector: dict, c, row: dict) -> None:
+    """vector -= c * row, in place, dropping zeros."""
+    for m, v in row.items():
+        value = vector.get(m, 0) - c * v
+        if value:
+            vector[m] = value
+        else:
+            vector.pop(m, None)
 
 def _as_vector(poly) -> dict:
     return {tuple(exps): Fraction(int(c.p), int(c.q)) for exps, c in poly.terms()}

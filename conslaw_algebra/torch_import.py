@@ -64,6 +64,14 @@ def net_text(module, input_shape=None, name: str = "torch_model") -> tuple[str, 
         return f"h{lets}"
 
     pending = None   # an expression not yet bound to a name
+
+    def new_weight(key, weight_shape) -> int:
+        """Declare the next weight tensor W<k> for layer ``key``; returns k."""
+        nonlocal count
+        count += 1
+        params.append(f"W{count}{_shape(weight_shape)}")
+        names[f"{key}.weight"] = f"W{count}"
+        return count
     for key, layer in layers:
         where = f"layer {key} ({type(layer).__name__})"
         current = pending if pending is not None else value
@@ -71,11 +79,8 @@ def net_text(module, input_shape=None, name: str = "torch_model") -> tuple[str, 
             if len(shape) != 1 or shape[0] != layer.in_features:
                 raise UnsupportedError(f"{where} expects {layer.in_features} inputs, gets shape "
                                        f"{list(shape)}")
-            count += 1
-            params.append(f"W{count}{_shape(layer.weight.shape)}")
-            names[f"{key}.weight"] = f"W{count}"
-            if pending is not None:
-                current = bind(pending)
+            new_weight(key, layer.weight.shape)
+            current = bind(pending) if pending is not None else current
             expression = f"W{count} @ {current}"
             if layer.bias is not None:
                 params.append(f"b{count}{_shape(layer.bias.shape)}")
@@ -95,11 +100,8 @@ def net_text(module, input_shape=None, name: str = "torch_model") -> tuple[str, 
             if len(shape) != dims + 1 or shape[0] != layer.in_channels:
                 raise UnsupportedError(f"{where} expects {layer.in_channels} channels and "
                                        f"{dims} spatial axes, gets shape {list(shape)}")
-            count += 1
-            params.append(f"W{count}{_shape(layer.weight.shape)}")
-            names[f"{key}.weight"] = f"W{count}"
-            if pending is not None:
-                current = bind(pending)
+            new_weight(key, layer.weight.shape)
+            current = bind(pending) if pending is not None else current
             pending = f"conv{dims}d(W{count}, {current})"
             kernel = layer.kernel_size
             shape = (layer.out_channels,) + tuple(n - k + 1 for n, k in zip(shape[1:], kernel))
