@@ -30,6 +30,7 @@ from .errors import UnsupportedError
 from .fields import Field
 from .modp import PRIME, residue
 from .numeric import Evaluator, Sample
+from .laws import sparse_terms
 from .program import Program
 
 
@@ -68,10 +69,7 @@ def apply_metric(gradients, metric: dict):
     """
     if not metric:
         return gradients
-    metric_terms = {}
-    for j, poly in metric.items():
-        metric_terms[j] = [(tuple(i for i, e in enumerate(exps) for _ in range(e)), c)
-                           for exps, c in poly.terms()]
+    metric_terms = {j: sparse_terms(poly) for j, poly in metric.items()}
 
     def times(j, terms):
         if j not in metric_terms:

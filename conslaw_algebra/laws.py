@@ -27,11 +27,18 @@ import numpy as np
 from flint import fmpq, fmpq_mpoly, fmpz
 
 from .modp import rank, residue
+from .symbolic import ring_polynomial
 from .progress import report
 
 
-def _sparse_terms(poly: fmpq_mpoly):
-    """Terms as (sorted tuple of variable indices with repetition, coefficient)."""
+def sparse_terms(poly: fmpq_mpoly):
+    """Terms as (sorted tuple of variable indices with repetition, coefficient).
+
+    >>> from conslaw_algebra.symbolic import theta_ring
+    >>> t0, t1 = theta_ring(2).gens()
+    >>> sparse_terms(3 * t0**2 * t1)
+    [((0, 0, 1), 3)]
+    """
     terms = list(poly.terms())
     if not terms:
         return []
@@ -53,7 +60,7 @@ def gradient_fields(features) -> list[list[tuple[int, list]]]:
     """
     fields = []
     for psi in features:
-        terms = _sparse_terms(psi) if isinstance(psi, fmpq_mpoly) else psi
+        terms = sparse_terms(psi) if isinstance(psi, fmpq_mpoly) else psi
         components: dict[int, list] = {}
         for index, coeff in terms:
             for position, var in enumerate(index):
@@ -331,18 +338,7 @@ def polynomial_laws(fields, ring, degree: int) -> list[fmpq_mpoly]:
         kernel = _echelon(_block_kernel(cols, block), cols, unknowns)
         laws.extend(_primitive(vector, unknowns) for vector in kernel)
     laws.sort(key=lambda law: _law_key(law, unknowns))
-    return [_to_poly(law, unknowns, ring) for law in laws]
-
-
-def _to_poly(law: dict[int, int], unknowns, ring) -> fmpq_mpoly:
-    dim = ring.nvars()
-    terms = {}
-    for c, v in law.items():
-        exps = [0] * dim
-        for var in unknowns[c]:
-            exps[var] += 1
-        terms[tuple(exps)] = v
-    return ring.from_dict(terms)
+    return [ring_polynomial(ring, {unknowns[c]: v for c, v in law.items()}) for law in laws]
 
 
 def _law_key(law: dict[int, int], unknowns):
@@ -357,18 +353,7 @@ def field_polynomials(field, ring) -> dict[int, fmpq_mpoly]:
     >>> field_polynomials([(0, [((1,), 1)]), (1, [((0,), 1)])], theta_ring(2))   # grad(t0*t1)
     {0: t1, 1: t0}
     """
-    dim = ring.nvars()
-    out = {}
-    for j, terms in field:
-        exps = {}
-        for index, coeff in terms:
-            key = [0] * dim
-            for var in index:
-                key[var] += 1
-            key = tuple(key)
-            exps[key] = exps.get(key, 0) + coeff
-        out[j] = ring.from_dict({k: v for k, v in exps.items() if v}) if exps else ring.constant(0)
-    return out
+    return {j: ring_polynomial(ring, terms) for j, terms in field}
 
 
 def first_violation(h: fmpq_mpoly, polynomial_fields: list[dict]):

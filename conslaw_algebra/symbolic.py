@@ -49,7 +49,7 @@ class Feature:
     @cached_property
     def poly(self) -> fmpq_mpoly:
         """The feature as a polynomial of ``ring``."""
-        return _to_ring(self.ring, self.terms)
+        return ring_polynomial(self.ring, self.terms)
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def expand_features(program: Program, max_terms: int = 2_000_000) -> Expansion:
         info = program.params[index]
         entries = values[node] * (info.size if not program.nodes[node].shape else 1)
         for k, entry in enumerate(entries):
-            metric[info.offset + k] = _to_ring(ring, _theta_part(entry, dim))
+            metric[info.offset + k] = ring_polynomial(ring, _theta_part(entry, dim))
     features: list[Feature] = []
     for carrier, label in program.carriers:
         shape = program.nodes[carrier].shape
@@ -191,17 +191,23 @@ def _theta_part(entry: dict, dim: int) -> dict:
     return {m: c for m, c in entry.items() if not m or m[-1] < dim}
 
 
-def _to_ring(ring: fmpq_mpoly_ctx, terms) -> fmpq_mpoly:
-    """A polynomial of ``ring`` from sparse terms {variable indices with repetition: c}."""
+def ring_polynomial(ring: fmpq_mpoly_ctx, terms) -> fmpq_mpoly:
+    """A polynomial of ``ring`` from sparse terms: (variable indices with repetition, c)
+    pairs or a dict of them; repeated monomials add up.
+
+    >>> ring_polynomial(theta_ring(3), [((0, 0, 2), 3), ((1,), -1), ((1,), 2)])
+    3*t0^2*t2 + t1
+    """
     items = terms.items() if isinstance(terms, dict) else terms
     dim = ring.nvars()
-    dense = {}
+    dense: dict[tuple, object] = {}
     for monomial, coeff in items:
         exps = [0] * dim
         for var in monomial:
             exps[var] += 1
-        dense[tuple(exps)] = coeff
-    return ring.from_dict(dense)
+        key = tuple(exps)
+        dense[key] = dense.get(key, 0) + coeff
+    return ring.from_dict({k: v for k, v in dense.items() if v})
 
 
 def _evaluate_all(program: Program) -> list[list[dict]]:
@@ -222,7 +228,7 @@ def parameter_polynomial(program: Program, node: int) -> fmpq_mpoly:
     """
     dim = program.num_params
     value = _evaluate_all(program)[node][0]
-    return _to_ring(theta_ring(dim), _theta_part(value, dim))
+    return ring_polynomial(theta_ring(dim), _theta_part(value, dim))
 
 
 def _index_label(flat: int, shape) -> str:
