@@ -154,6 +154,19 @@ class Model:
         program, node = compile_expression(self.ast, text)
         return parameter_polynomial(program, node)
 
+    def to_state(self, h):
+        """A polynomial in the parameters as one in the state variables: the same for a
+        gradient flow; theta_j is variable 1 + j of the phase space of a momentum flow.
+
+        >>> model = parse("param a, b\\noutput a*b\\nflow momentum")
+        >>> model.to_state(model.parse_polynomial("a^2 - b"))
+        t1^2 - t2
+        """
+        if self.flow.kind != "momentum":
+            return h
+        return self.state_ring.from_dict({(0,) + tuple(e) + (0,) * self.dim: c
+                                          for e, c in h.terms()})
+
     def check(self, expression) -> CheckResult:
         """Is this polynomial in the parameters conserved for every data set and loss?
 
@@ -163,10 +176,7 @@ class Model:
         if not isinstance(expression, str):
             from .sympy_bridge import expression_text
             expression = expression_text(expression, self)
-        h = self.parse_polynomial(expression)
-        ring = self.state_ring
-        if self.flow.kind == "momentum":   # theta_j is variable 1 + j of the phase space
-            h = ring.from_dict({(0,) + exps + (0,) * self.dim: c for exps, c in h.terms()})
+        h = self.to_state(self.parse_polynomial(expression))
         found = first_violation(h, self.polynomial_fields)
         if found is None:
             return CheckResult(expression, True)

@@ -27,18 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .numeric import lift, promote
 from .program import Program
-
-
-def _lift(value: np.ndarray, rank: int) -> np.ndarray:
-    """Give a batch of scalars trailing unit axes so it broadcasts against tensors."""
-    return value.reshape(value.shape + (1,) * rank) if rank else value
-
-
-def _promote(value: np.ndarray, rank: int, side: str) -> np.ndarray:
-    if rank == 2:
-        return value
-    return value[..., None, :] if side == "left" else value[..., :, None]
 
 
 def _softmax(value: np.ndarray, scalar: bool) -> np.ndarray:
@@ -121,12 +111,12 @@ class FloatModel:
         args = [values[a] for a in node.args]
         ranks = [len(self.program.nodes[a].shape) for a in node.args]
         if op in ("add", "sub", "mul"):
-            a, b = (_lift(v, len(shape) if r == 0 else 0) for v, r in zip(args, ranks))
+            a, b = (lift(v, len(shape) if r == 0 else 0) for v, r in zip(args, ranks))
             return a + b if op == "add" else a - b if op == "sub" else a * b
         if op == "neg":
             return -args[0]
         if op == "matmul":
-            product = np.matmul(_promote(args[0], ranks[0], "left"), _promote(args[1], ranks[1], "right"))
+            product = np.matmul(promote(args[0], ranks[0], "left"), promote(args[1], ranks[1], "right"))
             if ranks[0] == 1:
                 product = product[..., 0, :]
             if ranks[1] == 1:
@@ -232,16 +222,16 @@ class FloatModel:
             accumulate(node.args[0], -g)
         elif op == "mul":
             a, b = node.args
-            va = _lift(values[a], rank if arg_ranks[0] == 0 else 0)
-            vb = _lift(values[b], rank if arg_ranks[1] == 0 else 0)
+            va = lift(values[a], rank if arg_ranks[0] == 0 else 0)
+            vb = lift(values[b], rank if arg_ranks[1] == 0 else 0)
             for target, other, r in ((a, vb, arg_ranks[0]), (b, va, arg_ranks[1])):
                 if self.depends[target]:
                     accumulate(target, reduce(g * other, r))
         elif op == "matmul":
             a, b = node.args
             ra, rb = arg_ranks
-            left = _promote(values[a], ra, "left")
-            right = _promote(values[b], rb, "right")
+            left = promote(values[a], ra, "left")
+            right = promote(values[b], rb, "right")
             grad = g
             if ra == 1:
                 grad = grad[..., None, :] if rb == 2 else grad[..., None, None]
@@ -271,7 +261,7 @@ class FloatModel:
                     accumulate(arg, flat[:, position])
         elif op == "sum":
             source_shape = self.program.nodes[node.args[0]].shape
-            accumulate(node.args[0], np.broadcast_to(_lift(g, len(source_shape)),
+            accumulate(node.args[0], np.broadcast_to(lift(g, len(source_shape)),
                                                      g.shape[:1] + source_shape).copy())
         else:
             raise AssertionError(op)

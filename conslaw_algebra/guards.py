@@ -145,11 +145,16 @@ def field_terms(program: Program, momentum: bool) -> int:
     >>> field_terms(parse("param a, b, c\\noutput a*b*c").program, momentum=False)  # 1 term, degree 3
     3
     """
-    degree = max([program.theta_degrees()[c] for c, _ in program.carriers], default=1)
-    terms = estimate_terms(program) * max(1, degree)
+    terms = estimate_terms(program) * max(1, _carrier_degree(program))
     if program.metrics:
         terms *= 4
     return terms + (3 * program.num_params + 1 if momentum else 0)
+
+
+def _carrier_degree(program: Program) -> int:
+    """The largest degree in theta of a carrier (one pass over the nodes)."""
+    degrees = program.theta_degrees()
+    return max([degrees[c] for c, _ in program.carriers], default=1)
 
 
 def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
@@ -168,8 +173,7 @@ def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
     if degree == 2 and not momentum:
         # rows with one entry are skipped without being listed: the screening works per
         # term and per variable of the term, so it grows with terms x degree, not x n
-        depth = max([program.theta_degrees()[c] for c, _ in program.carriers], default=1)
-        entries = terms * (depth + 2)
+        entries = terms * (_carrier_degree(program) + 2)
     else:
         entries = terms * cofactors
     return unknowns * BYTES_PER_UNKNOWN + entries * BYTES_PER_ENTRY

@@ -46,8 +46,12 @@ class Sample:
                       tuple(w[:, indices] for w in self.weights))
 
 
-def _lift(value: np.ndarray, rank: int) -> np.ndarray:
-    """Give a scalar jet trailing unit axes so it broadcasts against a tensor."""
+def lift(value: np.ndarray, rank: int) -> np.ndarray:
+    """Give a batch of scalars trailing unit axes so it broadcasts against a tensor.
+
+    >>> lift(np.zeros((2, 3)), 2).shape
+    (2, 3, 1, 1)
+    """
     return value.reshape(value.shape + (1,) * rank) if rank else value
 
 
@@ -57,7 +61,12 @@ def _sum_trailing(value: np.ndarray, rank: int) -> np.ndarray:
     return value.reshape(value.shape[:2] + (-1,)).sum(-1) % PRIME
 
 
-def _promote(value: np.ndarray, rank: int, side: str) -> np.ndarray:
+def promote(value: np.ndarray, rank: int, side: str) -> np.ndarray:
+    """A vector operand of ``@`` as a matrix: a row on the left, a column on the right.
+
+    >>> promote(np.zeros((1, 1, 3)), 1, "right").shape
+    (1, 1, 3, 1)
+    """
     if rank == 2:
         return value
     return value[..., None, :] if side == "left" else value[..., :, None]
@@ -112,7 +121,7 @@ class Evaluator:
         args = [values[a] for a in node.args]
         ranks = [len(self.program.nodes[a].shape) for a in node.args]
         if op in ("add", "sub", "mul"):
-            a, b = (_lift(v, len(shape) if r == 0 else 0) for v, r in zip(args, ranks))
+            a, b = (lift(v, len(shape) if r == 0 else 0) for v, r in zip(args, ranks))
             if op == "add":
                 return jets.add(a, b)
             if op == "sub":
@@ -121,8 +130,8 @@ class Evaluator:
         if op == "neg":
             return (-args[0]) % PRIME
         if op == "matmul":
-            a = _promote(args[0], ranks[0], "left")
-            b = _promote(args[1], ranks[1], "right")
+            a = promote(args[0], ranks[0], "left")
+            b = promote(args[1], ranks[1], "right")
             product = jets.matmul(a, b)
             if ranks[0] == 1:
                 product = product[..., 0, :]
@@ -204,7 +213,7 @@ class Evaluator:
             for index, node in self.program.metrics.items():
                 info = self.program.params[index]
                 value = values[node]
-                value = _lift(value, len(info.shape)) if not nodes[node].shape else value
+                value = lift(value, len(info.shape)) if not nodes[node].shape else value
                 value = np.broadcast_to(value, value.shape[:2] + info.shape).reshape(
                     value.shape[0], value.shape[1], -1)
                 block = out[..., info.offset:info.offset + info.size]
@@ -223,8 +232,8 @@ class Evaluator:
             accumulate(node.args[0], (-g) % PRIME)
         elif op == "mul":
             a, b = node.args
-            va = _lift(values[a], rank if arg_ranks[0] == 0 else 0)
-            vb = _lift(values[b], rank if arg_ranks[1] == 0 else 0)
+            va = lift(values[a], rank if arg_ranks[0] == 0 else 0)
+            vb = lift(values[b], rank if arg_ranks[1] == 0 else 0)
             for target, other, r in ((a, vb, arg_ranks[0]), (b, va, arg_ranks[1])):
                 if self.needs_gradient[target]:
                     part = jets.multiply(g, other)
@@ -232,8 +241,8 @@ class Evaluator:
         elif op == "matmul":
             a, b = node.args
             ra, rb = arg_ranks
-            left = _promote(values[a], ra, "left")
-            right = _promote(values[b], rb, "right")
+            left = promote(values[a], ra, "left")
+            right = promote(values[b], rb, "right")
             grad = g
             if ra == 1:
                 grad = grad[..., None, :] if rb == 2 else grad[..., None, None]
@@ -262,7 +271,7 @@ class Evaluator:
                     accumulate(arg, flat[..., position])
         elif op == "sum":
             source_shape = self.program.nodes[node.args[0]].shape
-            lifted = _lift(g, len(source_shape))
+            lifted = lift(g, len(source_shape))
             accumulate(node.args[0], np.broadcast_to(lifted, g.shape[:2] + source_shape).copy())
         else:
             raise AssertionError(op)

@@ -87,10 +87,12 @@ def logical_lines(text: str) -> list[str]:
 
     >>> logical_lines("output relu(a\\n  * b)\\ncount")
     ['output relu(a * b)', 'count']
+    >>> logical_lines("output relu(a  # first factor\\n  * b)")
+    ['output relu(a * b)']
     """
     lines, pending = [], ""
     for raw in text.splitlines():
-        piece = raw.split("#", 1)[0].rstrip() if "#" in raw and pending else raw.rstrip()
+        piece = raw.split("#", 1)[0].rstrip()          # '#' starts a comment everywhere
         goes_on = piece.endswith("\\")
         piece = piece[:-1] if goes_on else piece
         pending = f"{pending} {piece.strip()}".strip()
@@ -199,15 +201,9 @@ class Session:
         self.say(self.model().check(rest).to_text())
 
     def do_relations(self, rest: str) -> None:
-        try:
-            from . import algebra
-        except ImportError:
-            self.say("relations: not available in this version (it comes with the algebra "
-                     "module)")
-            return
+        from .algebra import relations   # loads Singular only when asked
         degree = _number(rest, "relations K", self.last_degree, least=1)
-        result = algebra.relations(self.model(), degree)
-        self.say(result.to_text() if hasattr(result, "to_text") else str(result))
+        self.say(relations(self.model(), degree).to_text())
 
     def do_info(self, rest: str) -> None:
         self.say("\n".join(f"{k}: {v}" for k, v in self.model().info().items()))

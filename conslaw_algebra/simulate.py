@@ -251,6 +251,7 @@ def integrate(problem: Problem, horizon: float, rtol: float = 1e-10, atol: float
         state = problem.theta0.copy()
     states, stopped, reason = [state], None, None
     for left, right in zip(times[:-1], times[1:]):
+        evaluations[0] = 0              # the budget is per output interval
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 solution = solve_ivp(rhs, (left, right), state, method="DOP853", rtol=rtol,
@@ -526,10 +527,8 @@ def simulate(model, seed: int = 0, horizon: float = 2.0, etas=(0.1, 0.05, 0.025)
         traced.append((f"h{k}", law, "flow", True, model.flow.kind == "momentum"))
     if model.flow.kind == "momentum":
         plain = gradient_flow_model(model)
-        ring = model.state_ring
         for k, law in enumerate(plain.laws(2, seed=seed).laws, start=1):
-            lifted = ring.from_dict({(0,) + e + (0,) * model.dim: c for e, c in law.terms()})
-            conserved = first_violation(lifted, model.polynomial_fields) is None
+            conserved = first_violation(model.to_state(law), model.polynomial_fields) is None
             traced.append((f"g{k}", law, "gradient-flow", conserved, False))
 
     problem = make_problem(model, seed, samples, loss, scale)

@@ -230,6 +230,8 @@ def test_minimal_generators_drop_products_of_lower_degree_laws():
     assert result.basis_count == 3
     assert result.generators[0] == "a - c"
     assert len(result.generators) == 2
+    # grad(a*b + b*c) = (b, a + c, b): a^2 - b^2 + c^2 pairs to 2ab - 2b(a + c) + 2cb = 0
+    assert result.generators[1] == "a^2 - b^2 + c^2"
 
 
 def test_minimal_generators_of_linear_net_are_the_gram_entries(tmp_path, capsys):
