@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from conslaw_algebra.families import layered_text
+from conslaw_algebra.tools.families import layered_text
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUND_TRUTH = json.loads((ROOT / "tests" / "data" / "ground_truth.json").read_text())

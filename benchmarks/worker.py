@@ -16,8 +16,8 @@ def run(case: dict) -> dict:
     kind = case["kind"]
     if kind == "process":   # a whole `conslaw count` command, interpreter start included
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "conslaw_algebra.cli", "count", case["path"],
-                              "--json"], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-m", "conslaw_algebra.views.cli", "count",
+                              case["path"], "--json"], capture_output=True, text=True, check=True)
         seconds = time.perf_counter() - start
         return {"seconds": seconds, "laws": json.loads(out.stdout)["laws"]}
     results = []

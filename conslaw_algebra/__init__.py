@@ -5,8 +5,8 @@
 3
 """
 from .api import Model, load, parse
-from .sympy_bridge import from_sympy
-from .torch_import import from_torch
+from .bridges.sympy_bridge import from_sympy
+from .bridges.torch_import import from_torch
 from .errors import (BudgetError, ConslawError, ModelFileError, ModelNameError, ModelSyntaxError,
                      ShapeError, UnsupportedError)
 

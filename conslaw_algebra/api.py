@@ -12,16 +12,17 @@ from functools import cached_property
 from math import comb
 from pathlib import Path
 
-from . import dsl, guards
-from .compile import compile_expression, compile_program
-from .flows import apply_metric, flow_system
-from .laws import (field_polynomials, first_violation, gradient_fields, independent_count,
-                   polynomial_laws)
-from .lie import LieCount, count_laws
-from .render import render
-from .results import CheckResult, CountResult, LawsResult
-from .symbolic import (Expansion, estimate_terms, expand_features, parameter_polynomial,
-                       theta_ring)
+from .language import parser as dsl
+from .analyses import guards
+from .language.compiler import compile_expression, compile_program
+from .flows.system import apply_metric, flow_system
+from .analyses.laws import (field_polynomials, first_violation, gradient_fields,
+                            independent_count, polynomial_laws)
+from .analyses.lie import LieCount, count_laws
+from .exact.render import render
+from .analyses.results import CheckResult, CountResult, LawsResult
+from .evaluation.expand import (Expansion, estimate_terms, expand_features,
+                                parameter_polynomial, theta_ring)
 
 FEATURE_LISTING_LIMIT = 200_000  # terms; above this ``count`` does not list features
 
@@ -146,7 +147,7 @@ class Model:
 
     def block_laws(self, degree: int = 2, seed: int = 0):
         """Laws of each block of interacting parameter tensors (``blocks.py``)."""
-        from .blocks import block_laws
+        from .analyses.blocks import block_laws
         return block_laws(self, degree, seed=seed)
 
     def parse_polynomial(self, text: str):
@@ -174,7 +175,7 @@ class Model:
         for a model from ``from_sympy``, else in symbols named ``W1_0_1``).
         """
         if not isinstance(expression, str):
-            from .sympy_bridge import expression_text
+            from .bridges.sympy_bridge import expression_text
             expression = expression_text(expression, self)
         h = self.to_state(self.parse_polynomial(expression))
         found = first_violation(h, self.polynomial_fields)

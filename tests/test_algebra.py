@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import conslaw_algebra as ca
-from conslaw_algebra import singular
-from conslaw_algebra.algebra import (LawPresentation, generators, membership,
-                                     minimal_generators, relations)
-from conslaw_algebra.cli import main
+from conslaw_algebra.exact import singular
+from conslaw_algebra.analyses.relations import (LawPresentation, generators, membership,
+                                                minimal_generators, relations)
+from conslaw_algebra.views.cli import main
 from conslaw_algebra.errors import ConslawError
-from conslaw_algebra.laws import (field_polynomials, gradient_fields, independent_count,
-                                  polynomial_laws)
-from conslaw_algebra.syzygy_laws import syzygy_laws
+from conslaw_algebra.analyses.laws import (field_polynomials, gradient_fields,
+                                           independent_count, polynomial_laws)
+from conslaw_algebra.analyses.syzygy_laws import syzygy_laws
 
 from models import GROUND_TRUTH, icnn_text, model_text, nmf_text
 

@@ -133,13 +133,13 @@ def test_laws_by_block_reach_the_known_count(text, expected):
     result = model.block_laws(2)
     assert result.independent == expected == result.lie_laws and result.complete
     polynomial_fields = model.polynomial_fields
-    from conslaw_algebra.laws import first_violation
+    from conslaw_algebra.analyses.laws import first_violation
     assert all(first_violation(h, polynomial_fields) is None for b in result.blocks for h in b.laws)
 
 
 def test_block_laws_cli(tmp_path, capsys):
     import json
-    from conslaw_algebra.cli import main
+    from conslaw_algebra.views.cli import main
     path = tmp_path / "m.net"
     path.write_text("layers 2 -> 3 relu -> 2\n")
     assert main(["laws", str(path), "--by-block", "--format", "json"]) == 0

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from conslaw_algebra.cli import main
+from conslaw_algebra.views.cli import main
 
 LOCATION = re.compile(r":(\d+):(\d+): ")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import conslaw_algebra as ca
-from conslaw_algebra.cli import main
+from conslaw_algebra.views.cli import main
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.net"))
 REQUIRED = {"linear_3layer.net", "matrix_factorization.net", "relu_2layer.net",

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import conslaw_algebra as ca
-from conslaw_algebra.cli import main
+from conslaw_algebra.views.cli import main
 
 from models import GROUND_TRUTH, icnn_text, layers_text, nmf_text
 

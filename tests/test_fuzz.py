@@ -21,8 +21,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conslaw_algebra import api, dsl
-from conslaw_algebra.compile import compile_program
+from conslaw_algebra import api
+from conslaw_algebra.language import parser as dsl
+from conslaw_algebra.language.compiler import compile_program
 from conslaw_algebra.errors import ConslawError
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.net"))

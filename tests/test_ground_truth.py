@@ -8,7 +8,7 @@ import json
 import pytest
 
 import conslaw_algebra as ca
-from conslaw_algebra.cli import main
+from conslaw_algebra.views.cli import main
 
 from models import gradient_rows, model_text, sweep_field_counts
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import conslaw_algebra as ca
-from conslaw_algebra import guards
-from conslaw_algebra.cli import main
+from conslaw_algebra.analyses import guards
+from conslaw_algebra.views.cli import main
 from conslaw_algebra.errors import BudgetError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -117,7 +117,7 @@ def test_cli_rejects_a_bad_timeout(value, capsys):
 def test_time_limit_survives_an_alarm_dropped_in_a_finalizer():
     """Python drops an exception raised inside __del__; the limit must still stop the
     computation that follows (the first alarm lands in the finalizer by construction)."""
-    from conslaw_algebra.guards import TimeLimitError, time_limit
+    from conslaw_algebra.analyses.guards import TimeLimitError, time_limit
 
     class SlowToDelete:
         def __del__(self):

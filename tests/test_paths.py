@@ -7,8 +7,8 @@ from math import prod
 import pytest
 
 import conslaw_algebra as ca
-from conslaw_algebra.cli import main
-from conslaw_algebra.paths import count_paths, path_norm
+from conslaw_algebra.views.cli import main
+from conslaw_algebra.analyses.paths import count_paths, path_norm
 
 from models import layers_text
 

@@ -367,7 +367,7 @@ def feature_families(draw):
 def test_degree_two_laws_span_the_whole_solution_space(family):
     """The solver's laws of degree <= 2 span exactly the kernel of the full linear
     system, which SymPy builds and solves here from <grad h, grad psi> = 0."""
-    from conslaw_algebra.laws import gradient_fields, polynomial_laws
+    from conslaw_algebra.analyses.laws import gradient_fields, polynomial_laws
     dim, features = family
     xs = sympy.symbols(f"x0:{dim}")
     monomials = [xs[i] for i in range(dim)] + [xs[i] * xs[j] for i in range(dim)
@@ -415,7 +415,7 @@ def test_count_does_not_depend_on_the_prime(tmp_path, archs):
         path.write_text(model_text(arch))
         paths.append(str(path))
     env = dict(os.environ, CONSLAW_PRIME=str(SECOND_PRIME))
-    script = "import sys; from conslaw_algebra.cli import main; sys.exit(main(sys.argv[1:]))"
+    script = "import sys; from conslaw_algebra.views.cli import main; sys.exit(main(sys.argv[1:]))"
     out = subprocess.run([sys.executable, "-c", script, "sweep", *paths, "--json", "--jobs", "1"],
                          env=env, capture_output=True, text=True, check=True).stdout
     rows = json.loads(out)

@@ -14,7 +14,7 @@ import sympy
 
 import conslaw_algebra as ca
 from conslaw_algebra import progress
-from conslaw_algebra.cli import main
+from conslaw_algebra.views.cli import main
 
 
 def _conserved_by(h, phi, params) -> bool:

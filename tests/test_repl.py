@@ -27,7 +27,7 @@ def _env(tmp_path) -> dict:
 
 
 def _spawn(tmp_path, *args):
-    child = pexpect.spawn(sys.executable, ["-m", "conslaw_algebra.cli", "repl", *args],
+    child = pexpect.spawn(sys.executable, ["-m", "conslaw_algebra.views.cli", "repl", *args],
                           env=_env(tmp_path), cwd=str(tmp_path), encoding="utf-8", timeout=60,
                           dimensions=(40, 200))
     child.expect("conslaw>")
@@ -135,7 +135,7 @@ def test_piped_session_survives_every_kind_of_error(tmp_path):
         "quit",
         "count",                       # never reached
     ]) + "\n"
-    done = subprocess.run([sys.executable, "-m", "conslaw_algebra.cli", "repl"], input=script,
+    done = subprocess.run([sys.executable, "-m", "conslaw_algebra.views.cli", "repl"], input=script,
                           capture_output=True, text=True, env=_env(tmp_path), cwd=tmp_path,
                           timeout=300)
     out = done.stdout
@@ -154,7 +154,7 @@ def test_piped_session_survives_every_kind_of_error(tmp_path):
 
 def test_piped_session_with_a_model_argument_and_a_multiline_model(tmp_path):
     script = "count\nreset\nparam u, v\ninput z\noutput (u *\n  v) * z\nlaws\n"
-    done = subprocess.run([sys.executable, "-m", "conslaw_algebra.cli", "repl",
+    done = subprocess.run([sys.executable, "-m", "conslaw_algebra.views.cli", "repl",
                            str(EXAMPLES / "product_x1x2x3.net")], input=script,
                           capture_output=True, text=True, env=_env(tmp_path), cwd=tmp_path,
                           timeout=300)

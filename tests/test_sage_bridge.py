@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import conslaw_algebra as ca
-from conslaw_algebra.cli import main
+from conslaw_algebra.views.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +64,7 @@ def test_laws_as_sage_polynomials_checked_by_sage_derivatives():
 
 
 def test_momentum_sage_script_lists_the_fields(tmp_path):
-    from conslaw_algebra.exports import sage_script
+    from conslaw_algebra.analyses.exports import sage_script
 
     model = ca.parse("param a, b\noutput a*b\nflow momentum", "m")
     result = model.laws(2)

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import conslaw_algebra as ca
-from conslaw_algebra.cli import main
-from conslaw_algebra.floatmodel import FloatModel
-from conslaw_algebra.simulate import descend, integrate, make_problem, simulate
+from conslaw_algebra.views.cli import main
+from conslaw_algebra.evaluation.floating import FloatModel
+from conslaw_algebra.tools.simulate import descend, integrate, make_problem, simulate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -7,8 +7,8 @@ import json
 
 import distributed
 
-from conslaw_algebra.cli import main
-from conslaw_algebra.sweep import family_models, progress_printer, run_sweep
+from conslaw_algebra.views.cli import main
+from conslaw_algebra.tools.sweep import family_models, progress_printer, run_sweep
 
 
 def _hidden_neurons(text: str) -> int:

@@ -1,0 +1,220 @@
+"""Resource guards: refuse a computation that would not fit, and stop one that runs too long.
+
+Before an expensive step the size of what it will build is estimated from the
+compiled Program alone (a pass over its nodes, no expansion), so a request that
+would exceed the memory budget is refused at once, with the estimate and a way
+around it. The estimates are upper-bound style counts times a per-item cost:
+- the feature expansion: terms of all carriers (``symbolic.estimate_terms``), each a
+  tuple of variable indices and a rational coefficient plus its Python grouping;
+- the degree-k law system: C(n + k, k) unknown monomials in the n state variables,
+  and (terms of all fields) x C(n + k - 1, k - 1) equation entries held as Python
+  dictionaries of rationals (at degree 2, where the one-entry rows are skipped
+  without being listed, (terms of all fields) x (their degree + 2));
+- the Lie count: dense D x D frames modulo p (the frame and its echelon form) and the
+  sampled generator batches (every node's value for up to 1,024 samples, on jets).
+The count's constants are calibrated on the measured peak of BENCHMARKS.md (the
+D = 10,650 ReLU count, about 2 GB).
+The budget is, in order: the ``memory_budget`` argument, the environment variable
+``CONSLAW_MEMORY_BUDGET`` (set by ``--memory-budget``), or half the machine's memory.
+The time limit (``time_limit``) is a POSIX interval timer whose signal raises
+``TimeLimitError`` in the main thread: Python code stops at once, a single long
+call inside a C library (one large exact rank) at its end.
+
+>>> parse_size("1.5G"), parse_size("512M"), parse_size("1000")
+(1610612736, 536870912, 1000)
+>>> human(3 * 2**30), human(2**60)
+('3.0 GiB', '1.0e+06 TiB')
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from math import comb
+
+from ..errors import BudgetError, ConslawError
+from ..language.program import Program
+from ..evaluation.expand import estimate_terms
+
+ENVIRONMENT = "CONSLAW_MEMORY_BUDGET"
+REPEAT_SECONDS = 0.1          # the time limit is raised again this often until it lands
+BYTES_PER_TERM = 160          # a sparse term and its share of the Python grouping
+BYTES_PER_ENTRY = 200         # one entry {column: fmpq} of a law-system row
+BYTES_PER_UNKNOWN = 220       # a monomial tuple, its column index and its zero mark
+BYTES_PER_NAME = 300          # a parameter's text name, identifier and phase-space names
+_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
+          "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40, "TIB": 2**40}
+
+
+class TimeLimitError(ConslawError):
+    """The computation ran past ``--timeout`` and was stopped."""
+
+    kind = "time limit"
+
+
+def parse_size(text: str) -> int:
+    """'2G', '500M', '1.5GiB' or a number of bytes -> bytes.
+
+    >>> parse_size("lots")
+    Traceback (most recent call last):
+    ...
+    conslaw_algebra.errors.ConslawError: <arguments>: 'lots' is not a size like 2G, 500M or 1000000
+    """
+    cleaned = str(text).strip().upper().replace(" ", "")
+    number = cleaned.rstrip("KMGTIB")
+    unit = cleaned[len(number):]
+    try:
+        value = float(number) * _UNITS[unit]
+    except (ValueError, KeyError):
+        raise ConslawError(f"'{text}' is not a size like 2G, 500M or 1000000",
+                           file="<arguments>") from None
+    if not value > 0 or value == float("inf"):
+        raise ConslawError(f"the memory budget must be positive, got '{text}'", file="<arguments>")
+    return int(value)
+
+
+def human(size: float) -> str:
+    """Bytes as B, KiB, MiB, GiB or TiB with one decimal.
+
+    >>> human(512), human(1536), human(3 * 2**30)
+    ('512 B', '1.5 KiB', '3.0 GiB')
+    """
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{size:.1f} TiB" if size < 1e4 else f"{size:.1e} TiB"
+
+
+def machine_memory() -> int:
+    """Physical memory in bytes (4 GiB when the system does not say).
+
+    >>> machine_memory() >= 2**20
+    True
+    """
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30
+
+
+def memory_budget(explicit: int | str | None = None) -> int:
+    """The budget in bytes: the argument, else the environment variable, else half of RAM.
+
+    >>> memory_budget("1G")
+    1073741824
+    """
+    if explicit is not None:
+        return explicit if isinstance(explicit, int) else parse_size(explicit)
+    if os.environ.get(ENVIRONMENT):
+        return parse_size(os.environ[ENVIRONMENT])
+    return machine_memory() // 2
+
+
+def require(estimate: int, what: str, suggestion: str, budget: int | str | None = None) -> None:
+    """Raise :class:`BudgetError` when ``estimate`` bytes exceed the budget.
+
+    >>> require(10, "a tiny step", "none needed", budget=100)
+    >>> require(2 * 2**30, "listing the features", "use --by-block", budget="1G")
+    Traceback (most recent call last):
+    ...
+    conslaw_algebra.errors.BudgetError: listing the features would need about 2.0 GiB of memory (budget 1.0 GiB, --memory-budget); use --by-block
+    """
+    limit = memory_budget(budget)
+    if estimate > limit:
+        raise BudgetError(f"{what} would need about {human(estimate)} of memory (budget "
+                          f"{human(limit)}, --memory-budget); {suggestion}")
+
+
+# ------------------------------------------------------------------- estimates
+def expansion_bytes(program: Program) -> int:
+    """Memory of the exact feature expansion.
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> expansion_bytes(compile_program(parse("layers 2 -> 3 -> 1"))[0]) < 10_000
+    True
+    """
+    return estimate_terms(program) * BYTES_PER_TERM
+
+
+def field_terms(program: Program, momentum: bool) -> int:
+    """Terms of all generator fields: each feature term of degree d gives <= d.
+
+    >>> from conslaw_algebra.api import parse
+    >>> field_terms(parse("param a, b, c\\noutput a*b*c").program, momentum=False)  # 1 term, degree 3
+    3
+    """
+    terms = estimate_terms(program) * max(1, _carrier_degree(program))
+    if program.metrics:
+        terms *= 4
+    return terms + (3 * program.num_params + 1 if momentum else 0)
+
+
+def _carrier_degree(program: Program) -> int:
+    """The largest degree in theta of a carrier (one pass over the nodes)."""
+    degrees = program.theta_degrees()
+    return max([degrees[c] for c, _ in program.carriers], default=1)
+
+
+def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
+    """Memory of the degree-<= k law system in the n state variables.
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> prog = compile_program(parse("layers 40 -> 40 -> 40"))[0]
+    >>> laws_bytes(prog, 2) < laws_bytes(prog, 3) < laws_bytes(prog, 4)
+    True
+    """
+    n = 2 * program.num_params + 1 if momentum else program.num_params
+    unknowns = comb(n + degree, degree) - 1
+    cofactors = comb(n + degree - 1, degree - 1)
+    terms = field_terms(program, momentum)
+    if degree == 2 and not momentum:
+        # rows with one entry are skipped without being listed: the screening works per
+        # term and per variable of the term, so it grows with terms x degree, not x n
+        entries = terms * (_carrier_degree(program) + 2)
+    else:
+        entries = terms * cofactors
+    return unknowns * BYTES_PER_UNKNOWN + entries * BYTES_PER_ENTRY
+
+
+def count_bytes(program: Program, momentum: bool = False) -> int:
+    """Memory of the Lie count: D x D frames and D samples of every node on jets.
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> count_bytes(compile_program(parse("layers 2 -> 3 -> 1"))[0]) < 100_000
+    True
+    """
+    n = 2 * program.num_params + 1 if momentum else program.num_params
+    node_entries = sum(node.size for node in program.nodes)
+    return 16 * n * n + 16 * min(n, 1024) * node_entries
+
+
+# ------------------------------------------------------------------ time limit
+@contextlib.contextmanager
+def time_limit(seconds: float | None):
+    """Raise :class:`TimeLimitError` in the block after ``seconds`` (None: no limit).
+
+    >>> with time_limit(None):
+    ...     pass
+    """
+    if not seconds:
+        yield
+        return
+    if seconds < 0:
+        raise ConslawError("--timeout must be positive", file="<arguments>")
+
+    def stop(signum, frame):
+        raise TimeLimitError(f"stopped after the time limit of {seconds:g} s (--timeout)")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    # the timer repeats: an exception raised while Python runs a finalizer is dropped
+    # ("exception ignored in __del__"), so a single alarm could be lost
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,0 +1,76 @@
+"""The path-lifting view: path monomials Phi_p(theta) and path-norms.
+
+For a ReLU network (any DAG, with biases, max-pooling or weight sharing) every
+feature is a sum of path products (THEORY.md D): a path from an input, or from a
+bias, to an output, through one unit per layer, contributes the product of its
+weights. Listing the terms of all features therefore lists the path monomials (a
+monomial reached by several paths, as with weight sharing, appears once with their
+number as coefficient). The path-norm of THEORY.md D is then a sum over that list.
+Where it stops winning: the list has one entry per path, so it is for small models;
+``count_paths`` without listing gives the path count of the expansion as a bound.
+
+>>> import conslaw_algebra as ca
+>>> model = ca.parse("layers 2 -> 2 relu bias -> 1")
+>>> sorted(str(p) for p in path_monomials(model))    # W1 = t0..t3, b1 = t4, t5, W2 = t6, t7
+['t0*t6', 't1*t6', 't2*t7', 't3*t7', 't4*t6', 't5*t7']
+>>> path_norm(model, [1, 2, 3, 4, 5, 6, 7, 8], q=1)   # |W2| (|W1| 1 + |b1|) = 7*8 + 8*13
+Fraction(160, 1)
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from ..evaluation.expand import estimate_terms
+
+
+def path_monomials(model) -> list:
+    """Every path monomial (with its coefficient), feature by feature.
+
+    >>> import conslaw_algebra as ca
+    >>> model = ca.parse("layers 1 -> 2 relu -> 1")    # W1[0,0], W1[1,0], W2[0,0], W2[0,1]
+    >>> path_monomials(model)                          # one path through each hidden unit
+    [t0*t2, t1*t3]
+    """
+    ring = model.expansion.ring
+    return [ring.from_dict({exps: c}) for f in model.features for exps, c in f.terms()]
+
+
+def count_paths(model, limit: int = 200_000) -> tuple[int, bool]:
+    """(number of paths, exact?): exact from the expansion when it has at most
+    ``limit`` terms, otherwise the expansion's term count, an upper bound.
+
+    >>> import conslaw_algebra as ca
+    >>> model = ca.parse("layers 1 -> 2 relu -> 1")    # W1[0,0], W1[1,0], W2[0,0], W2[0,1]
+    >>> count_paths(model)
+    (2, True)
+    """
+    estimate = estimate_terms(model.program)
+    if estimate <= limit:
+        return sum(len(f) for f in model.features), True
+    return estimate, False
+
+
+def path_norm(model, point, q: int = 1) -> Fraction:
+    """sum_p |Phi_p(theta)|^q at ``point`` (the parameters in order, rationals), exactly.
+
+    The path-norm is this value to the power 1/q.
+
+    >>> import conslaw_algebra as ca
+    >>> model = ca.parse("layers 1 -> 2 relu -> 1")    # W1[0,0], W1[1,0], W2[0,0], W2[0,1]
+    >>> path_norm(model, [1, 2, 3, -4]), path_norm(model, [1, 2, 3, -4], q=2)   # |1*3| + |2*(-4)|
+    (Fraction(11, 1), Fraction(73, 1))
+    """
+    if len(point) != model.dim:
+        raise ValueError(f"the point needs {model.dim} coordinates, got {len(point)}")
+    if q < 1:
+        raise ValueError("q must be a positive integer")
+    values = [Fraction(v) for v in point]
+    total = Fraction(0)
+    for monomial in path_monomials(model):
+        (exps, coeff), = monomial.terms()
+        value = Fraction(int(coeff.p), int(coeff.q))
+        for v, e in zip(values, exps):
+            if e:
+                value *= v ** int(e)
+        total += abs(value) ** q
+    return total

@@ -1,0 +1,6 @@
+"""The `.net` language: text to a checked, typed program. ``parser`` reads text with the
+lark grammar ``net.lark`` into an AST with source positions (syntax errors as
+``file:line:col``); ``compiler`` resolves names and shapes and lowers the AST to a
+``program.Program``, the flat list of typed operations on parameter and data tensors that
+every evaluator interprets, together with the flow and metric the file asks for.
+"""

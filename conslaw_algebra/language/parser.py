@@ -1,0 +1,427 @@
+"""The `.net` language: text -> typed AST with source positions.
+
+Why lark's LALR parser: the grammar is small and unambiguous, LALR parses in linear
+time with one token of look-ahead, and lark reports the line and column of every
+token, which is what our error messages need. The grammar lives in
+``grammar/net.lark``; a ``Transformer`` whose methods are named after the rules builds
+the frozen dataclasses below directly. This module knows syntax only: names, shapes
+and meaning are checked by ``compile.py``.
+
+>>> program = parse("param a, b\\noutput a * b\\n")
+>>> [type(s).__name__ for s in program.statements]
+['ParamStmt', 'OutputStmt']
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from ..errors import ConslawError, ModelFileError, ModelSyntaxError
+
+
+@dataclass(frozen=True)
+class Pos:
+    """A 1-based line and column in the source text."""
+
+    line: int
+    column: int
+
+
+# ----------------------------------------------------------------- expressions
+@dataclass(frozen=True)
+class Name:
+    ident: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Number:
+    value: Fraction
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # one of + - * @ /
+    left: "Expr"
+    right: "Expr"
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: "Expr"
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Pow:
+    base: "Expr"
+    exponent: "Expr"
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Transpose:
+    operand: "Expr"
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Index:
+    operand: "Expr"
+    indices: tuple[int, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str
+    arguments: tuple["Expr", ...]
+    keywords: tuple[tuple[str, "Expr"], ...]
+    pos: Pos
+
+    @property
+    def argument(self) -> "Expr":
+        """The first positional argument."""
+        return self.arguments[0]
+
+
+Expr = Name | Number | BinOp | Neg | Pow | Transpose | Index | Call
+
+
+# ------------------------------------------------------------------ statements
+@dataclass(frozen=True)
+class Decl:
+    name: str
+    shape: tuple[int, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class ModelStmt:
+    name: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class ParamStmt:
+    decls: tuple[Decl, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class InputStmt:
+    decls: tuple[Decl, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class LetStmt:
+    name: str
+    value: Expr
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class OutputStmt:
+    value: Expr
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class LayerStep:
+    width: int
+    options: tuple[str, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class LayersStmt:
+    input_width: int
+    steps: tuple[LayerStep, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class FlowOption:
+    key: str
+    value: str | Fraction | None
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class FlowStmt:
+    kind: str
+    options: tuple[FlowOption, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class MetricStmt:
+    """``metric W = expr``: the diagonal of M(theta) on the entries of parameter W."""
+
+    name: str
+    value: Expr
+    pos: Pos
+
+
+Statement = MetricStmt | ModelStmt | ParamStmt | InputStmt | LetStmt | OutputStmt | LayersStmt | FlowStmt
+
+
+@dataclass(frozen=True)
+class Program:
+    """A parsed model file: its statements in source order and where it came from."""
+
+    statements: tuple[Statement, ...]
+    source_name: str | None = None
+
+
+# --------------------------------------------------------------------- parsing
+def grammar_path() -> Path:
+    """Where ``net.lark`` is: beside the package (installed) or in ``grammar/``.
+
+    >>> grammar_path().name
+    'net.lark'
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "net.lark", here.parent.parent / "grammar" / "net.lark"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("grammar file net.lark not found")
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(grammar_path().read_text(), parser="lalr", propagate_positions=True, cache=True,
+                maybe_placeholders=False)
+
+
+def _pos(item) -> Pos:
+    if isinstance(item, Token):
+        return Pos(item.line, item.column)
+    return Pos(item.line, item.column)
+
+
+def _fraction(token: Token) -> Fraction:
+    numerator, _, denominator = str(token).partition("/")
+    if denominator and int(denominator) == 0:
+        raise ModelSyntaxError("division by zero", line=token.line, column=token.column)
+    return Fraction(int(numerator), int(denominator or 1))
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Tree -> AST; one method per grammar rule."""
+
+    def start(self, meta, children):
+        return tuple(children)
+
+    # statements
+    def model_stmt(self, meta, children):
+        return ModelStmt(str(children[0]), _pos(meta))
+
+    def decl(self, meta, children):
+        name, *dims = children
+        shape = tuple(int(d) for d in dims)
+        for dim, size in zip(dims, shape):
+            if size <= 0:
+                raise ModelSyntaxError(f"shape of '{name}' must be positive, got {size}",
+                                       line=dim.line, column=dim.column)
+        return Decl(str(name), shape, _pos(name))
+
+    def param_stmt(self, meta, children):
+        return ParamStmt(tuple(children), _pos(meta))
+
+    def input_stmt(self, meta, children):
+        return InputStmt(tuple(children), _pos(meta))
+
+    def let_stmt(self, meta, children):
+        name, value = children
+        return LetStmt(str(name), value, _pos(name))
+
+    def output_stmt(self, meta, children):
+        return OutputStmt(children[0], _pos(meta))
+
+    def layer_step(self, meta, children):
+        width, *options = children
+        if int(width) <= 0:
+            raise ModelSyntaxError("layer widths must be positive", line=width.line, column=width.column)
+        return LayerStep(int(width), tuple(str(o) for o in options), _pos(width))
+
+    def layers_stmt(self, meta, children):
+        width, *steps = children
+        if int(width) <= 0:
+            raise ModelSyntaxError("layer widths must be positive", line=width.line, column=width.column)
+        return LayersStmt(int(width), tuple(steps), _pos(meta))
+
+    def flow_option(self, meta, children):
+        if not children:
+            return None
+        key = children[0]
+        value = children[1] if len(children) > 1 else None
+        if isinstance(value, Token):
+            value = str(value)
+        return FlowOption(str(key), value, _pos(key))
+
+    def flow_stmt(self, meta, children):
+        kind, *options = children
+        return FlowStmt(str(kind), tuple(o for o in options if o is not None), _pos(meta))
+
+    def metric_stmt(self, meta, children):
+        name, value = children
+        return MetricStmt(str(name), value, _pos(name))
+
+    def number(self, meta, children):
+        return _fraction(children[0])
+
+    # expressions
+    def name(self, meta, children):
+        return Name(str(children[0]), _pos(children[0]))
+
+    def integer(self, meta, children):
+        return Number(Fraction(int(children[0])), _pos(children[0]))
+
+    def rational(self, meta, children):
+        return Number(_fraction(children[0]), _pos(children[0]))
+
+    def call(self, meta, children):
+        function, (positional, keywords) = children
+        return Call(str(function), tuple(positional), tuple(keywords), _pos(function))
+
+    def arguments(self, meta, children):
+        positional = [c for c in children if not isinstance(c, tuple)]
+        keywords = [c for c in children if isinstance(c, tuple)]
+        return positional, keywords
+
+    def argument(self, meta, children):
+        return children[0]
+
+    def keyword_argument(self, meta, children):
+        name, value = children
+        return (str(name), value)
+
+    def _binary(op):
+        def build(self, meta, children):
+            left, right = children
+            return BinOp(op, left, right, _pos(meta))
+        return build
+
+    add = _binary("+")
+    sub = _binary("-")
+    mul = _binary("*")
+    matmul = _binary("@")
+
+    def div(self, meta, children):
+        left, right = children
+        if isinstance(left, Number) and isinstance(right, Number):
+            if right.value == 0:
+                raise ModelSyntaxError("division by zero", line=right.pos.line, column=right.pos.column)
+            return Number(left.value / right.value, left.pos)
+        raise ModelSyntaxError("'/' is only allowed between number literals, as in 1/2",
+                               line=meta.line, column=meta.column)
+
+    def neg(self, meta, children):
+        operand = children[0]
+        if isinstance(operand, Number):
+            return Number(-operand.value, _pos(meta))
+        return Neg(operand, _pos(meta))
+
+    def pow(self, meta, children):
+        base, exponent = children
+        return Pow(base, exponent, _pos(meta))
+
+    def transpose(self, meta, children):
+        return Transpose(children[0], _pos(meta))
+
+    def index(self, meta, children):
+        operand, *indices = children
+        return Index(operand, tuple(int(i) for i in indices), _pos(meta))
+
+
+_TOKEN_WORDS = {
+    "_NL": "end of line", "NAME": "a name", "INT": "an integer", "LPAR": "'('", "RPAR": "')'",
+    "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "PLUS": "'+'", "MINUS": "'-'",
+    "STAR": "'*'", "RATIONAL": "a fraction", "SLASH": "'/'", "CIRCUMFLEX": "'^'", "__ANON_0": "'->'", "$END": "end of file",
+}
+
+
+def _describe_expected(expected) -> str:
+    words = sorted({_TOKEN_WORDS.get(name, name.lower().strip("_")) for name in expected})
+    if not words:
+        return ""
+    if len(words) > 6:
+        return ""
+    return "; expected " + ", ".join(words)
+
+
+def parse(text: str, source_name: str | None = None) -> Program:
+    """Parse `.net` text into a :class:`Program`.
+
+    Raises :class:`ModelSyntaxError` with the line and column of the first mistake.
+
+    >>> parse("layers 4 -> 5 relu -> 2").statements[0].steps[0].options
+    ('relu',)
+    >>> parse("output 1 +")
+    Traceback (most recent call last):
+    ...
+    conslaw_algebra.errors.ModelSyntaxError: 1:11: unexpected end of line; expected '(', '-', a fraction, a name, an integer
+    """
+    if not text.endswith("\n"):
+        text += "\n"
+    try:
+        tree = _parser().parse(text)
+        statements = _ToAst().transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, ConslawError):
+            raise exc.orig_exc.located(source_name) from None
+        raise
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text, source_name) from None
+    return Program(tuple(statements), source_name)
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, source_name: str | None) -> ModelSyntaxError:
+    line, column = exc.line, exc.column
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
+        message = f"unexpected character {char!r}"
+    elif isinstance(exc, UnexpectedToken):
+        token = exc.token
+        if token.type == "$END":
+            message = "unexpected end of file"
+            lines = text.rstrip("\n").split("\n")
+            line, column = len(lines), len(lines[-1]) + 1
+        elif token.type == "_NL":
+            message = "unexpected end of line"
+        else:
+            message = f"unexpected {str(token)!r}"
+        message += _describe_expected(exc.expected)
+    elif isinstance(exc, UnexpectedEOF):
+        message = "unexpected end of file"
+    else:  # pragma: no cover - lark has no other kinds today
+        message = "syntax error"
+    if line is None or line < 0:
+        line, column = None, None
+    return ModelSyntaxError(message, file=source_name, line=line, column=column)
+
+
+def read_model_text(path: str | Path) -> str:
+    """Read a model file, turning OS errors into :class:`ModelFileError`.
+
+    >>> read_model_text("/no/such/file.net")
+    Traceback (most recent call last):
+    ...
+    conslaw_algebra.errors.ModelFileError: /no/such/file.net: cannot read the file (No such file or directory)
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ModelFileError("the file is not UTF-8 text", file=str(path)) from None
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the file ({exc.strerror or exc})", file=str(path)) from None

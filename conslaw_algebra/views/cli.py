@@ -1,0 +1,383 @@
+"""The ``conslaw`` command: count, laws, check, relations, info, sweep, paths, simulate, repl.
+
+Formatting and error handling only; the mathematics is in the modules it calls.
+Every user mistake becomes one line ``file:line:col: message`` on stderr and exit
+status 2; no traceback reaches a user. ``--timeout`` stops a command with one line
+and exit status 124; ``--memory-budget`` bounds what a command may build (refused
+with exit status 2 and the estimate, see ``guards.py``).
+
+>>> main(["info", "/no/such/model.net"])
+2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .. import api, progress
+from ..analyses import guards
+from ..exact import modp
+from ..errors import ConslawError
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; seeds and counts are >= 0")
+    return value
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+def cmd_count(args) -> int:
+    model = api.load(args.model)
+    with progress.when(progress.wanted(args.quiet)):
+        result = model.count_laws(seed=args.seed)
+    _print_json(result.to_json()) if args.json else print(result.to_text())
+    return 0
+
+
+def cmd_laws(args) -> int:
+    if args.degree < 1:
+        raise ConslawError("--degree must be at least 1", file="<arguments>")
+    model = api.load(args.model)
+    if args.minimal:
+        from ..analyses.relations import generators
+        if args.by_block or args.format not in ("text", "json"):
+            raise ConslawError("--minimal prints text or json", file="<arguments>")
+        result = generators(model, args.degree)
+        _print_json(result.to_json()) if args.format == "json" else print(result.to_text())
+        return 0
+    show = progress.wanted(args.quiet)
+    if args.by_block:
+        from ..analyses.blocks import block_laws
+        from ..analyses.results import block_laws_json, block_laws_text
+        with progress.when(show):
+            blocks = block_laws(model, args.degree, seed=args.seed)
+        if args.format == "json":
+            _print_json(block_laws_json(blocks, model.names, args.degree))
+        elif args.format != "text":
+            raise ConslawError("--by-block prints text or json", file="<arguments>")
+        else:
+            print(block_laws_text(blocks, model.names, model.name, args.degree))
+        return 0
+    with progress.when(show):
+        result = model.laws(args.degree, seed=args.seed)
+    if args.format == "json":
+        _print_json(result.to_json())
+    elif args.format == "latex":
+        print(result.to_latex())
+    elif args.format == "sage":
+        from ..analyses.exports import sage_script
+        print(sage_script(model, result), end="")
+    else:
+        print(result.to_text())
+    return 0
+
+
+def cmd_check(args) -> int:
+    model = api.load(args.model)
+    if args.in_algebra:
+        from ..analyses.relations import membership
+        found = membership(model, args.expression, args.degree)
+        _print_json(found.to_json()) if args.json else print(found.to_text())
+        return 0 if found.in_algebra else 1
+    result = model.check(args.expression)
+    _print_json(result.to_json()) if args.json else print(result.to_text())
+    return 0 if result.conserved else 1
+
+
+def cmd_relations(args) -> int:
+    from ..analyses.relations import relations
+    model = api.load(args.model)
+    result = relations(model, args.degree)
+    _print_json(result.to_json()) if args.json else print(result.to_text())
+    return 0
+
+
+def cmd_info(args) -> int:
+    model = api.load(args.model)
+    info = model.info()
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"model       {info['model']}   ({info['flow']})")
+    print(f"D           {info['D']}")
+    for p in info["parameters"]:
+        shape = "x".join(map(str, p["shape"])) or "scalar"
+        print(f"  param     {p['name']:<8} {shape:<8} {p['size']} entries")
+    for d in info["data"]:
+        shape = "x".join(map(str, d["shape"])) or "scalar"
+        print(f"  data      {d['name']:<8} {shape:<8} {d['kind']}")
+    print(f"outputs     {info['outputs']}")
+    features = info["features"]
+    print("features    " + (str(features) if features is not None else
+                            f"not listed (about {info['expansion_terms_estimate']:,} terms)"))
+    return 0
+
+
+def _range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("..")
+    try:
+        values = (int(low), int(high or low))
+    except ValueError:
+        raise ConslawError(f"'{text}' is not a range like 2..9", file="<arguments>") from None
+    if values[0] < 1 or values[1] < values[0]:
+        raise ConslawError(f"'{text}' is not a range of positive integers", file="<arguments>")
+    return values
+
+
+def cmd_sweep(args) -> int:
+    from ..tools import sweep
+
+    models = []
+    for path in args.paths:
+        models += sweep.folder_models(path)
+    if args.family:
+        models += sweep.family_models(args.family, args.count, args.family_seed,
+                                      _range(args.widths), _range(args.depth), args.bias)
+    if not models:
+        raise ConslawError("give model files or folders, or --family", file="<arguments>")
+    show = None if args.quiet or not sys.stderr.isatty() else sweep.progress_printer()
+    rows = sweep.run_sweep(models, jobs=args.jobs, seed=args.seed, scheduler=args.scheduler,
+                           progress=show)
+    _print_json(rows) if args.json else print(sweep.format_table(rows))
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+def cmd_paths(args) -> int:
+    from ..analyses import paths
+    from ..exact.render import render
+
+    model = api.load(args.model)
+    number, exact = paths.count_paths(model)
+    report = {"model": model.name, "paths": number, "exact": exact}
+    listed = exact and number <= args.max
+    if listed:
+        report["monomials"] = [render(p, list(model.names)) for p in paths.path_monomials(model)]
+    if args.norm_at is not None:
+        values = _point(args.norm_at, model.dim)
+        power_sum = paths.path_norm(model, values, args.q)
+        report["path_norm_power_sum"] = str(power_sum)
+        report["path_norm"] = float(power_sum) ** (1 / args.q)
+    if args.json:
+        _print_json(report)
+        return 0
+    print(f"{'' if exact else 'at most '}{number} paths in {model.name}")
+    for monomial in report.get("monomials", []):
+        print("  " + monomial)
+    if exact and not listed:
+        print(f"  (not listed: more than --max {args.max})")
+    if "path_norm" in report:
+        print(f"path-norm (q = {args.q}): sum |Phi_p|^{args.q} = {report['path_norm_power_sum']}, "
+              f"norm = {report['path_norm']:.6g}")
+    return 0
+
+
+def _point(text: str, dim: int) -> list:
+    from fractions import Fraction
+    try:
+        values = [Fraction(v) for v in text.replace(",", " ").split()]
+    except (ValueError, ZeroDivisionError):
+        raise ConslawError(f"'{text}' is not a list of numbers", file="<arguments>") from None
+    if len(values) == 1:
+        values = values * dim
+    if len(values) != dim:
+        raise ConslawError(f"--norm-at needs 1 or {dim} numbers, got {len(values)}",
+                           file="<arguments>")
+    return values
+
+
+def _step_sizes(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise ConslawError(f"'{text}' is not a list of step sizes like 0.1,0.05",
+                           file="<arguments>") from None
+    if not values:
+        raise ConslawError("--etas needs at least one step size", file="<arguments>")
+    return values
+
+
+def cmd_simulate(args) -> int:
+    from ..tools.simulate import simulate
+
+    if args.degree is not None and args.degree < 1:
+        raise ConslawError("--degree must be at least 1", file="<arguments>")
+    if args.etas:
+        etas = _step_sizes(args.etas)
+    else:
+        etas = [0.1 / 2 ** k for k in range(5 if args.steps else 3)]
+    model = api.load(args.model)
+    run = simulate(model, seed=args.seed, horizon=args.horizon, etas=etas, degree=args.degree,
+                   samples=args.samples, loss=args.loss, rtol=args.rtol, scale=args.scale)
+    plot = None
+    if not args.no_plot:
+        plot = run.plot(args.plot or f"{model.name}_simulate.png")
+    if args.json:
+        report = run.to_json()
+        report["plot"] = plot
+        _print_json(report)
+    else:
+        print(run.to_text(scaling=args.steps))
+        if plot:
+            print(f"plot: {plot}")
+    return 0
+
+
+def cmd_repl(args) -> int:
+    from .repl import run_repl
+    return run_repl(args.model)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conslaw", description="Exact conservation laws of neural-network training flows.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    limits = argparse.ArgumentParser(add_help=False)
+    limits.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="stop after this many seconds (one line, exit status 124)")
+    limits.add_argument("--memory-budget", metavar="SIZE",
+                        help="refuse steps estimated to need more memory, e.g. 2G or 500M "
+                        f"(default: ${guards.ENVIRONMENT}, else half the machine's memory)")
+
+    p = sub.add_parser("count", parents=[limits], help="number of independent conservation laws")
+    p.add_argument("model", help="a .net model file")
+    p.add_argument("--seed", type=_non_negative, default=0, help="random point and samples (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_count)
+
+    p = sub.add_parser("laws", parents=[limits], help="basis of the polynomial laws of degree <= K")
+    p.add_argument("model")
+    p.add_argument("--degree", type=int, default=2, help="largest degree K (default 2)")
+    p.add_argument("--format", choices=("text", "latex", "sage", "json"), default="text")
+    p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument("--by-block", action="store_true",
+                   help="laws of each block of interacting parameters (for large models)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--minimal", action="store_true",
+                   help="minimal generators of the algebra of laws (needs Singular)")
+    p.set_defaults(run=cmd_laws)
+
+    p = sub.add_parser("check", parents=[limits], help="is a polynomial in the parameters conserved?")
+    p.add_argument("model")
+    p.add_argument("expression", help='e.g. "W1[0,0]^2 - W2[0,0]^2"')
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--in-algebra", action="store_true",
+                   help="is it a polynomial in the basis laws? which one? (needs Singular)")
+    p.add_argument("--degree", type=int, default=2,
+                   help="with --in-algebra: the basis laws have degree <= K (default 2)")
+    p.set_defaults(run=cmd_check)
+
+    p = sub.add_parser("relations", parents=[limits], help="polynomial relations among the basis laws")
+    p.add_argument("model")
+    p.add_argument("--degree", type=int, default=2, help="laws of degree <= K (default 2)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_relations)
+
+    p = sub.add_parser("info", parents=[limits], help="parameters, D, data symbols, features, flow")
+    p.add_argument("model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_info)
+
+    p = sub.add_parser("sweep", parents=[limits], help="count the laws of many models in parallel")
+    p.add_argument("paths", nargs="*", help=".net files or folders of them")
+    p.add_argument("--family", choices=("relu", "linear"), help="a generated family of layered nets")
+    p.add_argument("--count", type=_non_negative, default=20, help="models in the family (default 20)")
+    p.add_argument("--widths", default="2..9", help="width range, e.g. 2..9")
+    p.add_argument("--depth", default="2..4", help="number of weight layers, e.g. 2..4")
+    p.add_argument("--bias", choices=("random", "yes", "no"), default="random")
+    p.add_argument("--family-seed", type=_non_negative, default=0, help="seed of the generated family")
+    p.add_argument("--seed", type=_non_negative, default=0, help="seed of each count")
+    p.add_argument("--jobs", type=_non_negative, default=None, help="local processes (default: all cores)")
+    p.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(run=cmd_sweep)
+
+    p = sub.add_parser("paths", parents=[limits], help="path-lifting: number of paths, path monomials, path-norm")
+    p.add_argument("model")
+    p.add_argument("--max", type=_non_negative, default=100, help="list at most this many (100)")
+    p.add_argument("--norm-at", metavar="VALUES", help="parameter values (one for all, or D of "
+                   "them) at which to compute the path-norm")
+    p.add_argument("--q", type=int, default=1, choices=range(1, 11), metavar="Q",
+                   help="exponent of the path-norm (default 1)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_paths)
+
+    p = sub.add_parser("simulate", parents=[limits],
+                       help="integrate the flow and gradient descent on random data; laws' drift")
+    p.add_argument("model")
+    p.add_argument("--seed", type=_non_negative, default=0, help="data, loss and start (default 0)")
+    p.add_argument("--horizon", type=float, default=2.0, help="time to integrate (default 2)")
+    p.add_argument("--etas", help="step sizes of the discrete runs (default 0.1,0.05,0.025)")
+    p.add_argument("--steps", action="store_true",
+                   help="show how the drift scales with the step size (default: 5 halvings of 0.1)")
+    p.add_argument("--degree", type=int, help="degree of the laws (default 2; 3 with tau, 5 Nesterov)")
+    p.add_argument("--samples", type=int, default=8, help="data points (default 8)")
+    p.add_argument("--loss", choices=("logcosh", "quadratic"), default="logcosh")
+    p.add_argument("--rtol", type=float, default=1e-10, help="ODE solver tolerance (default 1e-10)")
+    p.add_argument("--scale", type=float, default=0.7, help="size of the random start (default 0.7)")
+    p.add_argument("--plot", metavar="FILE.png", help="where to write the plot "
+                   "(default MODEL_simulate.png)")
+    p.add_argument("--no-plot", action="store_true", help="no plot")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_simulate)
+
+    p = sub.add_parser("repl", help="interactive session")
+    p.add_argument("model", nargs="?")
+    p.set_defaults(run=cmd_repl)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    previous_budget = os.environ.get(guards.ENVIRONMENT)
+    try:
+        budget = getattr(args, "memory_budget", None)
+        if budget is not None:   # the environment carries it to sweep's worker processes too
+            os.environ[guards.ENVIRONMENT] = str(guards.parse_size(budget))
+        timeout = getattr(args, "timeout", None)
+        if timeout is not None and not timeout > 0:
+            raise ConslawError("--timeout must be a positive number of seconds", file="<arguments>")
+        if modp.PRIME_ERROR:
+            raise ConslawError(modp.PRIME_ERROR, file="<environment>")
+        with guards.time_limit(timeout):
+            return args.run(args)
+    except guards.TimeLimitError as exc:
+        print(f"conslaw: {exc}", file=sys.stderr)
+        return 124
+    except ConslawError as exc:
+        print(f"conslaw: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("conslaw: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:   # the reader stopped early (e.g. `| head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (MemoryError, RecursionError) as exc:
+        print(f"conslaw: the computation ran out of resources ({type(exc).__name__})", file=sys.stderr)
+        return 3
+    except Exception as exc:  # noqa: BLE001 - the last guard before a user sees a traceback
+        print(f"conslaw: internal error ({type(exc).__name__}: {exc}); please report it with "
+              "the model file", file=sys.stderr)
+        return 1
+    finally:
+        if previous_budget is None:
+            os.environ.pop(guards.ENVIRONMENT, None)
+        else:
+            os.environ[guards.ENVIRONMENT] = previous_budget
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
