@@ -15,6 +15,7 @@ from pathlib import Path
 from .language import parser as dsl
 from .analyses import guards
 from .language.compiler import compile_expression, compile_program
+from .language.sympy_text import expression_text
 from .flows.system import apply_metric, flow_system
 from .analyses.laws import (field_polynomials, first_violation, gradient_fields,
                             independent_count, polynomial_laws)
@@ -175,7 +176,6 @@ class Model:
         for a model from ``from_sympy``, else in symbols named ``W1_0_1``).
         """
         if not isinstance(expression, str):
-            from .bridges.sympy_bridge import expression_text
             expression = expression_text(expression, self)
         h = self.to_state(self.parse_polynomial(expression))
         found = first_violation(h, self.polynomial_fields)

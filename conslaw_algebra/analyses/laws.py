@@ -27,27 +27,9 @@ import numpy as np
 from flint import fmpq, fmpq_mpoly, fmpz
 
 from ..exact.modp import rank, residue
+from ..exact.sparse import sparse_terms
 from ..evaluation.expand import ring_polynomial
 from ..progress import report
-
-
-def sparse_terms(poly: fmpq_mpoly):
-    """Terms as (sorted tuple of variable indices with repetition, coefficient).
-
-    >>> from conslaw_algebra.evaluation.expand import theta_ring
-    >>> t0, t1 = theta_ring(2).gens()
-    >>> sparse_terms(3 * t0**2 * t1)
-    [((0, 0, 1), 3)]
-    """
-    terms = list(poly.terms())
-    if not terms:
-        return []
-    exps = np.array([t[0] for t in terms], dtype=np.int64)
-    rows, cols = np.nonzero(exps)
-    indices: list[list[int]] = [[] for _ in terms]
-    for r, c in zip(rows.tolist(), cols.tolist()):
-        indices[r].extend([c] * int(exps[r, c]))
-    return [(tuple(index), coeff) for index, (_, coeff) in zip(indices, terms)]
 
 
 def gradient_fields(features) -> list[list[tuple[int, list]]]:

@@ -23,6 +23,7 @@ import keyword
 import re
 
 from ..errors import UnsupportedError
+from ..language.sympy_text import net_expression
 
 _RESERVED = {"model", "param", "input", "output", "layers", "flow", "metric", "relu", "generic",
              "softmax", "sigmoid", "tanh", "sum", "conv1d", "conv2d", "maxpool", "attention"}
@@ -58,58 +59,6 @@ def _identifiers(symbols, taken: set[str]) -> dict:
         taken.add(name)
         names[s] = name
     return names
-
-
-def net_expression(expr, names: dict) -> str:
-    """``expr`` in the `.net` expression language, symbols renamed by ``names``.
-
-    >>> import sympy
-    >>> a, b = sympy.symbols("a b")
-    >>> net_expression(sympy.Max(0, 2*a - b/3)**2, {a: "a", b: "b"})
-    'relu(2 * a + (-1/3) * b)^2'
-    """
-    import sympy
-
-    def go(e) -> str:
-        if e in names:
-            return names[e]
-        if isinstance(e, sympy.Symbol):
-            raise UnsupportedError(f"symbol '{e}' is neither a parameter nor data")
-        if e.is_Integer:
-            return str(e) if e >= 0 else f"({e})"
-        if e.is_Rational:
-            return f"{e.p}/{e.q}" if e > 0 else f"(-{-e.p}/{e.q})"
-        if e.is_Number:
-            raise UnsupportedError(f"the number {e} is not exact: use integers or sympy.Rational")
-        if e.is_Add:
-            return " + ".join(go(a) for a in e.as_ordered_terms())
-        if e.is_Mul:
-            return " * ".join(wrap(a) for a in e.args)
-        if e.is_Pow:
-            k = e.exp
-            if not (k.is_Integer and k > 0):
-                raise UnsupportedError(f"power {k} of {e.base}: only positive integer powers")
-            return f"{wrap(e.base)}^{k}"
-        if isinstance(e, sympy.Max) and len(e.args) == 2 and sympy.S.Zero in e.args:
-            inner = [a for a in e.args if a != 0][0]
-            return f"relu({go(inner)})"
-        if isinstance(e, sympy.Function) or isinstance(e, sympy.core.function.AppliedUndef):
-            if len(e.args) != 1:
-                raise UnsupportedError(f"{e.func} takes {len(e.args)} arguments; the language has "
-                                      "one-argument functions only")
-            name = str(e.func)
-            if name.lower() == "relu":
-                return f"relu({go(e.args[0])})"
-            if name in ("tanh", "sigmoid"):
-                return f"{name}({go(e.args[0])})"
-            return f"generic({go(e.args[0])})"
-        raise UnsupportedError(f"no translation for {e} ({type(e).__name__})")
-
-    def wrap(e) -> str:
-        text = go(e)
-        return f"({text})" if e.is_Add else text
-
-    return go(sympy.sympify(expr))
 
 
 def net_text(outputs, parameters, data=None, name: str = "sympy_model") -> tuple[str, list]:
@@ -172,21 +121,3 @@ def from_sympy(outputs, parameters, data=None, name: str = "sympy_model"):
     model.sympy_symbols = tuple(params)
     model.source_text = text
     return model
-
-
-def expression_text(expr, model) -> str:
-    """A SymPy expression in a model's symbols as a `.net` polynomial for ``check``.
-
-    >>> import sympy
-    >>> from conslaw_algebra.api import parse
-    >>> expression_text(sympy.Symbol("W1_0_0")**2 + 1, parse("layers 1 -> 1 -> 1"))
-    'W1[0,0]^2 + 1'
-    """
-    import sympy
-
-    symbols = getattr(model, "sympy_symbols", None)
-    if symbols is not None:
-        names = dict(zip(symbols, model.names))
-    else:   # symbols named like the identifiers, W1_0_1
-        names = {sympy.Symbol(i): n for i, n in zip(model.identifiers, model.names)}
-    return net_expression(expr, names)

@@ -30,7 +30,7 @@ from ..errors import UnsupportedError
 from .fields import Field
 from ..exact.modp import PRIME, residue
 from ..evaluation.modular import Evaluator, Sample
-from ..analyses.laws import sparse_terms
+from ..exact.sparse import sparse_terms
 from ..language.program import Program
 
 

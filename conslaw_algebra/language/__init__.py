@@ -2,5 +2,7 @@
 lark grammar ``net.lark`` into an AST with source positions (syntax errors as
 ``file:line:col``); ``compiler`` resolves names and shapes and lowers the AST to a
 ``program.Program``, the flat list of typed operations on parameter and data tensors that
-every evaluator interprets, together with the flow and metric the file asks for.
+every evaluator interprets, together with the flow and metric the file asks for;
+``sympy_text`` writes a SymPy expression as `.net` text, so SymPy input goes through the
+same compiler.
 """
