@@ -151,6 +151,13 @@ def test_imports_follow_the_pipeline():
     assert layout_violations(import_graph()) == []
 
 
+def test_grammar_ships_beside_the_parser():
+    # an installed package has no grammar/ folder: language/net.lark must resolve to the file
+    grammar = ROOT / "language" / "net.lark"
+    assert grammar.is_file()
+    assert grammar.read_text() == (ROOT.parent / "grammar" / "net.lark").read_text()
+
+
 def test_lazy_imports_are_read():
     # api.py imports blocks inside Model.block_laws; the graph must see it.
     assert f"{PACKAGE}.analyses.blocks" in import_graph()[f"{PACKAGE}.api"]
