@@ -188,7 +188,7 @@ def reduce_gates(program: Program, entry: dict) -> dict:
 
     >>> from conslaw_algebra.dsl import parse
     >>> from conslaw_algebra.compile import compile_program
-    >>> prog, _ = compile_program(parse("param a\ninput x\noutput relu(a*x)"))
+    >>> prog, _ = compile_program(parse("param a\\ninput x\\noutput relu(a*x)"))
     >>> reduce_gates(prog, {(0, 1, 2, 2): fmpq(3)})       # a * x * gate^2
     {(0, 1, 2): 3}
     """
@@ -217,7 +217,7 @@ def evaluate_node(program: Program, index: int, values) -> list[dict]:
 
     >>> from conslaw_algebra.dsl import parse
     >>> from conslaw_algebra.compile import compile_program
-    >>> prog, _ = compile_program(parse("param a, b\noutput a * b"))
+    >>> prog, _ = compile_program(parse("param a, b\\noutput a * b"))
     >>> evaluate_node(prog, 2, {0: [{(0,): 1}], 1: [{(1,): 1}]})
     [{(0, 1): 1}]
     """

@@ -44,7 +44,7 @@ def test_float_gradient_matches_finite_differences(path):
 
 def test_relu_gate_and_smooth_functions_take_their_real_values():
     text = ("input x[2]\nparam a[2]\n"
-            "output sum(relu(a * x)) + sum(tanh(a)) + sum(sigmoid(a)) + sum(softmax(a))")
+            "output sum(relu(a * x)) + sum(tanh(a * x)) + sum(sigmoid(a * x)) + sum(softmax(a * x))")
     program = ca.parse(text).program
     model = FloatModel(program, {0: np.array([[1.0, 1.0]])})
     a = np.array([0.5, -2.0])
