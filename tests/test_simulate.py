@@ -53,8 +53,8 @@ def test_relu_gate_and_smooth_functions_take_their_real_values():
 
 
 def test_maxpool_selects_the_largest_entry_of_each_window():
-    program = ca.parse("param a[4]\noutput maxpool(a, size=2)").program
-    model = FloatModel(program, {})
+    program = ca.parse("input x[4]\nparam a[4]\noutput maxpool(a * x, size=2)").program
+    model = FloatModel(program, {0: np.ones((1, 4))})
     assert model.outputs(np.array([1.0, 3.0, -1.0, -2.0])).tolist() == [[3.0, -1.0]]
 
 
