@@ -14,15 +14,18 @@ from pathlib import Path
 
 from .language import parser as dsl
 from .analyses import guards
-from .language.compiler import compile_expression, compile_program
+from .language.compiler import (COORDINATE_METRICS, Variant, compile_expression,
+                                compile_variants)
 from .language.sympy_text import expression_text
+from .errors import UnsupportedError
+from .analyses.regions import SignRegion, describe_region, region_witnesses
 from .flows.system import apply_metric, flow_system
 from .analyses.laws import (field_polynomials, first_violation, gradient_fields,
                             independent_count, polynomial_laws)
 from .analyses.lie import LieCount, count_laws
 from .exact.render import render
 from .analyses.results import CheckResult, CountResult, LawsResult
-from .evaluation.expand import (Expansion, estimate_terms, expand_features,
+from .language.expand import (Expansion, estimate_terms, expand_features,
                                 parameter_polynomial, theta_ring)
 
 FEATURE_LISTING_LIMIT = 200_000  # terms; above this ``count`` does not list features
@@ -38,17 +41,27 @@ class Model:
     sympy_symbols: tuple | None = None   # the user's symbols of a model from ``from_sympy``
     source_text: str | None = None       # the `.net` text it was compiled from
 
-    def __init__(self, ast: dsl.Program, memory_budget: int | str | None = None):
+    def __init__(self, ast: dsl.Program, memory_budget: int | str | None = None,
+                 variant: Variant | None = None):
         self.ast = ast
         self.memory_budget = memory_budget   # bytes or '2G'; None: see guards.memory_budget
-        self.program, header = compile_program(ast)
+        self.sign_regions: tuple[SignRegion, ...] = ()
+        if variant is None:
+            variants = compile_variants(ast)
+            if len(variants) > 1 or variants[0].conditions:
+                self.sign_regions = tuple(
+                    SignRegion(describe_region(v), Model(ast, memory_budget, v), witness)
+                    for v, witness in zip(variants, region_witnesses(variants)))
+            variant = variants[0]
+        self.variant = variant
+        self._program, header = variant.program, variant.header
         self.name = header.name
         self.flow = header.flow
-        self.dim = self.program.num_params
+        self.dim = self._program.num_params
         guards.require(self.dim * guards.BYTES_PER_NAME, f"naming {self.dim:,} parameters",
                        "declare smaller tensors", memory_budget)
-        self.names = tuple(n for p in self.program.params for n in p.entry_names("text"))
-        self.identifiers = tuple(n for p in self.program.params for n in p.entry_names("ident"))
+        self.names = tuple(n for p in self._program.params for n in p.entry_names("text"))
+        self.identifiers = tuple(n for p in self._program.params for n in p.entry_names("ident"))
         if self.flow.kind == "momentum":   # phase space (s, theta, theta')
             time, ident = _time_variable(self.flow)
             self.state_names = (time,) + self.names + tuple(_velocity(n) for n in self.names)
@@ -57,8 +70,36 @@ class Model:
         else:
             self.state_names, self.state_identifiers = self.names, self.identifiers
 
+    @property
+    def program(self):
+        """The compiled Program; a model that is piecewise in theta has one per region."""
+        if self.sign_regions:
+            first = self.sign_regions[0]
+            raise UnsupportedError(f"the model is piecewise in the parameters ({first.where}): "
+                                   f"it has {len(self.sign_regions)} sign regions; count, laws "
+                                   "and check answer per region (model.sign_regions)")
+        return self._program
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the answers mean beyond the plain model: changes of coordinates.
+
+        >>> parse("param a, b\\ninput x\\noutput b * tanh(a) * x").notes[0][:36]
+        'tanh(a) is the coordinate u = tanh(a'
+        """
+        out = []
+        for index, function in self.variant.coordinates.items():
+            info = self._program.params[index]
+            u = f"{function}({info.name})"
+            out.append(f"{u} is the coordinate u = {u}: '{info.name}' enters the model only "
+                       f"through it, so gradient flow in {info.name} is, in u, the flow "
+                       f"u' = -{COORDINATE_METRICS[function]} dE/du (DSL.md section 2); N is "
+                       "the same in both coordinates, and laws are polynomials in u")
+        return tuple(out)
+
     def __repr__(self) -> str:
-        return f"<Model {self.name}: D={self.dim}, {self.flow.describe()}>"
+        regions = f", {len(self.sign_regions)} sign regions" if self.sign_regions else ""
+        return f"<Model {self.name}: D={self.dim}, {self.flow.describe()}{regions}>"
 
     def _repr_html_(self) -> str:
         from html import escape
@@ -153,7 +194,7 @@ class Model:
 
     def parse_polynomial(self, text: str):
         """A polynomial in the parameters, written in the `.net` expression language."""
-        program, node = compile_expression(self.ast, text)
+        program, node = compile_expression(self.ast, text, self.variant)
         return parameter_polynomial(program, node)
 
     def to_state(self, h):

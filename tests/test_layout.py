@@ -24,7 +24,6 @@ STAGES = [
     ("base", (f"{PACKAGE}.errors", f"{PACKAGE}.progress")),
     ("exact", (f"{PACKAGE}.exact",)),
     ("language", (f"{PACKAGE}.language",)),
-    ("evaluation", (f"{PACKAGE}.evaluation",)),
     ("flows", (f"{PACKAGE}.flows",)),
     ("analyses", (f"{PACKAGE}.analyses",)),
     ("api", (f"{PACKAGE}.api",)),

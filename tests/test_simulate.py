@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import conslaw_algebra as ca
 from conslaw_algebra.views.cli import main
-from conslaw_algebra.evaluation.floating import FloatModel
+from conslaw_algebra.language.floating import FloatModel
 from conslaw_algebra.tools.simulate import descend, integrate, make_problem, simulate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -44,7 +44,7 @@ def test_float_gradient_matches_finite_differences(path):
 
 def test_relu_gate_and_smooth_functions_take_their_real_values():
     text = ("input x[2]\nparam a[2]\n"
-            "output sum(relu(a * x)) + sum(tanh(a)) + sum(sigmoid(a)) + sum(softmax(a))")
+            "output sum(relu(a * x)) + sum(tanh(a * x)) + sum(sigmoid(a * x)) + sum(softmax(a * x))")
     program = ca.parse(text).program
     model = FloatModel(program, {0: np.array([[1.0, 1.0]])})
     a = np.array([0.5, -2.0])
@@ -53,8 +53,8 @@ def test_relu_gate_and_smooth_functions_take_their_real_values():
 
 
 def test_maxpool_selects_the_largest_entry_of_each_window():
-    program = ca.parse("param a[4]\noutput maxpool(a, size=2)").program
-    model = FloatModel(program, {})
+    program = ca.parse("input x[4]\nparam a[4]\noutput maxpool(a * x, size=2)").program
+    model = FloatModel(program, {0: np.ones((1, 4))})
     assert model.outputs(np.array([1.0, 3.0, -1.0, -2.0])).tolist() == [[3.0, -1.0]]
 
 

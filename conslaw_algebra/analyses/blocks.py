@@ -30,7 +30,7 @@ from ..flows.system import apply_metric
 from .laws import gradient_fields, independent_count, polynomial_laws
 from ..language.program import Node, Program, TensorInfo
 from ..progress import report
-from ..evaluation.expand import expand_features, theta_ring
+from ..language.expand import expand_features, theta_ring
 
 
 def interactions(program: Program) -> list[tuple[str, ...]]:
@@ -111,7 +111,8 @@ def freeze(program: Program, keep: set[str]) -> tuple[Program, list[int]]:
     for index, info in enumerate(program.params):
         if info.name in keep:
             new_param[index] = len(out.params)
-            out.params.append(TensorInfo(info.name, info.shape, "param", out.num_params))
+            out.params.append(TensorInfo(info.name, info.shape, "param", out.num_params,
+                                         coordinate=info.coordinate))
             kept_coordinates.extend(range(info.offset, info.offset + info.size))
     kept_of: list[frozenset] = []  # the kept tensors a node depends on
     for node in program.nodes:
@@ -137,10 +138,11 @@ def freeze(program: Program, keep: set[str]) -> tuple[Program, list[int]]:
             return mapped[old]
         if old not in opaque_nodes:
             node = program.nodes[old]
-            name, kind = f"frozen{old}", "input"
-            if node.op == "data":             # data keeps its name and kind (gates stay gates)
-                name, kind = program.data[node.attr].name, program.data[node.attr].kind
-            out.data.append(TensorInfo(name, node.shape, kind, out.num_data))
+            name, kind, window = f"frozen{old}", "input", 0
+            if node.op == "data":   # data keeps its name and kind (gates stay gates, windows whole)
+                info = program.data[node.attr]
+                name, kind, window = info.name, info.kind, info.window
+            out.data.append(TensorInfo(name, node.shape, kind, out.num_data, window=window))
             opaque_nodes[old] = out.add(Node("data", (), node.shape, len(out.data) - 1))
         return opaque_nodes[old]
 

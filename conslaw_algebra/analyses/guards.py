@@ -34,7 +34,7 @@ from math import comb
 
 from ..errors import BudgetError, ConslawError
 from ..language.program import Program
-from ..evaluation.expand import estimate_terms
+from ..language.expand import estimate_terms
 
 ENVIRONMENT = "CONSLAW_MEMORY_BUDGET"
 REPEAT_SECONDS = 0.1          # the time limit is raised again this often until it lands

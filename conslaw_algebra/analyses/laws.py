@@ -28,7 +28,7 @@ from flint import fmpq, fmpq_mpoly, fmpz
 
 from ..exact.modp import rank, residue
 from ..exact.sparse import sparse_terms
-from ..evaluation.expand import ring_polynomial
+from ..language.expand import ring_polynomial
 from ..progress import report
 
 
@@ -331,7 +331,7 @@ def _law_key(law: dict[int, int], unknowns):
 def field_polynomials(field, ring) -> dict[int, fmpq_mpoly]:
     """A field given by terms as {component: polynomial of ``ring``}.
 
-    >>> from conslaw_algebra.evaluation.expand import theta_ring
+    >>> from conslaw_algebra.language.expand import theta_ring
     >>> field_polynomials([(0, [((1,), 1)]), (1, [((0,), 1)])], theta_ring(2))   # grad(t0*t1)
     {0: t1, 1: t0}
     """

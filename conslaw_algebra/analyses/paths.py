@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..evaluation.expand import estimate_terms
+from ..language.expand import estimate_terms, expand_features
 
 
 def path_monomials(model) -> list:
@@ -31,8 +31,11 @@ def path_monomials(model) -> list:
     >>> path_monomials(model)                          # one path through each hidden unit
     [t0*t2, t1*t3]
     """
-    ring = model.expansion.ring
-    return [ring.from_dict({exps: c}) for f in model.features for exps, c in f.terms()]
+    expansion = model.expansion
+    if any(d.window for d in model.program.data):   # max-pool: every selection is a path
+        expansion = expand_features(model.program, window_relations=False)
+    ring = expansion.ring
+    return [ring.from_dict({exps: c}) for f in expansion.features for exps, c in f.poly.terms()]
 
 
 def count_paths(model, limit: int = 200_000) -> tuple[int, bool]:
@@ -46,7 +49,7 @@ def count_paths(model, limit: int = 200_000) -> tuple[int, bool]:
     """
     estimate = estimate_terms(model.program)
     if estimate <= limit:
-        return sum(len(f) for f in model.features), True
+        return len(path_monomials(model)), True
     return estimate, False
 
 

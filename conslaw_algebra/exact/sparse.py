@@ -3,7 +3,7 @@
 The gradient, metric and bracket code multiplies and differentiates polynomials as lists
 of such terms (a monomial is the multiset of its variables, so d/dt_j drops one j); this
 is the one conversion from python-flint's ``fmpq_mpoly`` to that form (the way back is
-``evaluation.expand.ring_polynomial``). Why numpy: the exponent vectors come out of FLINT
+``language.expand.ring_polynomial``). Why numpy: the exponent vectors come out of FLINT
 dense (one entry per variable), and one ``nonzero`` over their matrix finds the few
 variables of every term at once instead of a Python loop over all D entries of each.
 Where it stops winning: the cost stays proportional to terms x D, since FLINT already

@@ -29,7 +29,7 @@ from ..language.compiler import FlowSpec
 from ..errors import UnsupportedError
 from .fields import Field
 from ..exact.modp import PRIME, residue
-from ..evaluation.modular import Evaluator, Sample
+from ..language.modular import Evaluator, Sample
 from ..exact.sparse import sparse_terms
 from ..language.program import Program
 
@@ -62,7 +62,7 @@ class _Base:
 def apply_metric(gradients, metric: dict):
     """Multiply component j of every field by the metric entry of variable j (terms).
 
-    >>> from conslaw_algebra.evaluation.expand import theta_ring
+    >>> from conslaw_algebra.language.expand import theta_ring
     >>> a, b = theta_ring(2).gens()
     >>> apply_metric([[(0, [((1,), 1)]), (1, [((0,), 1)])]], {0: a})   # diag(a, 1) grad(a*b)
     [[(0, [((0, 1), 1)]), (1, [((0,), 1)])]]

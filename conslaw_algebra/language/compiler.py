@@ -13,16 +13,19 @@ becomes fresh data symbols, and its argument becomes a feature carrier.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from math import prod
 from pathlib import Path
 
 from . import parser as dsl
 from ..errors import BudgetError, ConslawError, ModelNameError, ShapeError, UnsupportedError
+from .canonical import ArgumentOracle, SquaredGate, Undecided
 from .program import Node, Program, TensorInfo
 
 GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
+# f'(a)^2 in terms of u = f(a), for the smooth functions that can change a coordinate
+COORDINATE_METRICS = {"tanh": "(1 - u^2)^2", "sigmoid": "(u (1 - u))^2"}
 FUNCTIONS = ("relu", "sum", "maxpool", "conv1d", "conv2d", "attention") + GENERIC_FUNCTIONS
 MAX_LOWERED_NODES = 2_000_000   # convolutions and max-pooling are lowered to scalar entries
 SIGNATURES = {"conv1d": (2, ()), "conv2d": (2, ()), "attention": (5, ("heads",)),
@@ -97,8 +100,17 @@ def _expand_layers(stmt: dsl.LayersStmt, source: str | None) -> tuple[list[dsl.D
     return inputs, params, value
 
 
+class NeedChoice(Exception):
+    """A parameter-only ReLU or max-pool argument: which sign region? (see compile_variants)"""
+
+    def __init__(self, key, options):
+        super().__init__(key)
+        self.key, self.options = key, options
+
+
 class _Compiler:
-    def __init__(self, program: dsl.Program):
+    def __init__(self, program: dsl.Program, choices: dict | None = None,
+                 coordinates: dict | None = None, discover: bool = False):
         self.source = program.source_name
         self.prog = Program()
         self.symbols: dict[str, tuple[str, object, dsl.Pos]] = {}  # name -> (kind, payload, pos)
@@ -108,6 +120,15 @@ class _Compiler:
         self.mirror_options: list[dsl.FlowOption] = []
         self.generic_sites = 0
         self.statements = program.statements
+        # one call, one value (DSL.md section 2)
+        self.choices = choices or {}          # region site -> chosen option
+        self.coordinates = coordinates or {}  # param index -> 'tanh' | 'sigmoid'
+        self.discover = discover              # first pass: choose freely, collect candidates
+        self.candidates: dict[int, list] = {}  # param index -> [(function, pos)]
+        self.conditions: list[tuple] = []     # the sign conditions of the chosen region
+        self.open_choices = False             # a choice was made freely (discovery only)
+        self.calls: dict[tuple, list] = {}    # (function, keys) -> [(origins, symbol)]
+        self._oracle = None
 
     def error(self, cls, message, pos):
         return _err(cls, message, pos, self.source)
@@ -172,7 +193,51 @@ class _Compiler:
             self.prog.carriers.append((node, f"output {number}"))
         for metric in metrics:
             self.metric(metric, flow)
+        for index, function in self.coordinates.items():
+            self.prog.metrics[index] = self.coordinate_metric(index, function)
         return self.prog, ModelHeader(name, flow)
+
+    def checked_coordinates(self, header: ModelHeader) -> dict:
+        """The smooth functions of a lone parameter that are changes of coordinates:
+        {param index: function}; any other use of such a parameter is refused."""
+        found = {}
+        nodes = self.prog.nodes
+        for index, calls in self.candidates.items():
+            function, pos = calls[0]
+            info = self.prog.params[index]
+            about = f"{function}({info.name})"
+            if any(f != function for f, _ in calls):
+                raise self.error(UnsupportedError, f"'{info.name}' is the argument of two "
+                                 "different smooth functions; a parameter alone is supported "
+                                 "under one function only (a change of coordinates)", pos)
+            if header.flow.kind != "gradient" or info.name in header.flow.mirror \
+                    or index in self.prog.metrics:
+                raise self.error(UnsupportedError, f"{about} of a parameter alone is a change "
+                                 "of coordinates, supported under Euclidean gradient flow only "
+                                 "(not with momentum, a metric or a mirror on it)", pos)
+            node = next(i for i, n in enumerate(nodes) if n.op == "param" and n.attr == index)
+            used = (any(node in n.args for n in nodes) or any(c == node for c, _ in self.prog.carriers)
+                    or node in self.prog.metrics.values())
+            if used:
+                raise self.error(UnsupportedError, f"{about}: '{info.name}' is also used outside "
+                                 f"{function}(); a smooth function of parameters is supported "
+                                 "only as a change of coordinates, of one parameter that enters "
+                                 "the model through it alone", pos)
+            found[index] = function
+        return found
+
+    def coordinate_metric(self, index: int, function: str) -> int:
+        """f'(a)^2 as a polynomial in u = f(a): (1 - u^2)^2 for tanh, (u (1 - u))^2 for
+        sigmoid; the gradient flow in a is the flow u' = -f'(a)^2 dE/du in u."""
+        u = self.prog.add(Node("param", (), self.prog.params[index].shape, index))
+        shape = self.shape(u)
+        one = self.prog.add(Node("const", (), (), Fraction(1)))
+        if function == "tanh":
+            square = self.prog.add(Node("pow", (u,), shape, 2))
+            base = self.prog.add(Node("sub", (one, square), shape))
+        else:
+            base = self.prog.add(Node("mul", (u, self.prog.add(Node("sub", (one, u), shape))), shape))
+        return self.prog.add(Node("pow", (base,), shape, 2))
 
     def metric(self, stmt: dsl.MetricStmt, flow: FlowSpec):
         kind, payload, _ = self.symbols.get(stmt.name, (None, None, None))
@@ -235,7 +300,8 @@ class _Compiler:
             raise self.error(ShapeError, f"'{decl.name}' has {len(decl.shape)} dimensions; "
                              "at most 4 are supported", decl.pos)
         if kind == "param":
-            info = TensorInfo(decl.name, decl.shape, "param", self.prog.num_params)
+            info = TensorInfo(decl.name, decl.shape, "param", self.prog.num_params,
+                              coordinate=self.coordinates.get(len(self.prog.params)))
             self.prog.params.append(info)
             node = self.prog.add(Node("param", (), decl.shape, len(self.prog.params) - 1))
         else:
@@ -366,20 +432,183 @@ class _Compiler:
         if e.function == "sum":
             return self.prog.add(Node("sum", (arg,), ()))
         if e.function == "relu":
-            self.gate_sites += 1
-            gates = self.data_node(f"gate{self.gate_sites}", shape, "gate")
-            self.prog.sources[len(self.prog.data) - 1] = ("relu", arg, None)
-            return self.prog.add(Node("mul", (gates, arg), shape))
+            return self.call_relu(arg, e.pos)
         if e.function == "maxpool":
             return self.call_maxpool(arg, options.get("size", 2), e.pos)
         return self.generic(arg, e.function, e.pos)
 
+    # ------------------------------------------- one call, one value (canonical.py)
+    @property
+    def oracle(self) -> ArgumentOracle:
+        if self._oracle is None:
+            self._oracle = ArgumentOracle(self.prog)
+        return self._oracle
+
+    def facts(self, arg: int, function: str, pos) -> list:
+        try:
+            return self.oracle.facts(arg)
+        except SquaredGate:
+            raise self.error(UnsupportedError, f"a gate may enter the argument of {function} "
+                             "twice in one product (e.g. relu(h)*relu(h)); not supported",
+                             pos) from None
+        except Undecided:
+            raise self.error(UnsupportedError, f"the argument of {function} is too large to "
+                             "expand exactly, and exact expansion is needed here to decide its "
+                             "meaning (DSL.md section 2); write the value once in a let-binding",
+                             pos) from None
+
+    def same(self, first: tuple, second: tuple, function: str, pos) -> bool:
+        try:
+            return all(self.oracle.same(a, b) for a, b in zip(first, second))
+        except Undecided:
+            raise self.error(UnsupportedError, f"cannot decide exactly whether two {function} "
+                             "arguments are the same polynomial (too large to expand); write "
+                             "the shared value once in a let-binding", pos) from None
+
+    def lookup(self, function: str, items: list, pos) -> tuple[list, list]:
+        """One symbol per distinct polynomial: ``items`` are (origins, keys) per unit
+        (origins: the (node, flat) argument entries the unit's value depends on).
+        Returns per unit an earlier call's symbol or ('new', j), and the units that
+        are new, in order (j indexes this list)."""
+        plan, new, local = [], [], {}
+        for origins, keys in items:
+            symbol = None
+            for earlier, known in self.calls.get((function, keys), ()):
+                if self.same(origins, earlier, function, pos):
+                    symbol = known
+                    break
+            for j in local.get(keys, ()) if symbol is None else ():
+                if self.same(origins, items[new[j]][0], function, pos):
+                    symbol = ("new", j)
+                    break
+            if symbol is None:
+                symbol = ("new", len(new))
+                local.setdefault(keys, []).append(len(new))
+                new.append(len(plan))
+            plan.append(symbol)
+        return plan, new
+
+    def register(self, function: str, items: list, new: list, symbol_of) -> None:
+        for j, unit in enumerate(new):
+            origins, keys = items[unit]
+            self.calls.setdefault((function, keys), []).append((origins, symbol_of(j)))
+
+    def choose(self, key: tuple, options: list, pos) -> int:
+        """The option of a parameter-only site in this region (options: condition lists)."""
+        if key not in self.choices:
+            if not self.discover:
+                raise NeedChoice(key, options)
+            self.open_choices = True
+            return 0
+        choice = self.choices[key]
+        self.conditions.extend(options[choice])
+        return choice
+
+    def place(self, pos) -> str:
+        return f"line {pos.line}, col {pos.column}" if pos else "the model"
+
+    def call_relu(self, arg: int, pos) -> int:
+        """relu(e) = g * e entrywise: one 0/1 gate per distinct data-dependent entry;
+        an entry p(theta) without data is p or 0 by the sign region (DSL.md section 2)."""
+        shape = self.shape(arg)
+        facts = self.facts(arg, "relu", pos)
+        gated = [flat for flat, fact in enumerate(facts) if fact.data]
+        items = [(((arg, flat),), (facts[flat].key,)) for flat in gated]
+        plan, new = self.lookup("relu", items, pos)
+        if len(new) == len(facts):                     # every entry its own new gate
+            gates = self.new_gates(shape, ("relu", arg, None))
+            self.register("relu", items, new, lambda j: (gates, _unflatten(j, shape)))
+            return self.prog.add(Node("mul", (gates, arg), shape))
+        gates = self.new_gates((len(new),), ("relu", arg, tuple(gated[u] for u in new))) \
+            if new else None
+        self.register("relu", items, new, lambda j: (gates, (j,)))
+        symbols = dict(zip(gated, plan))
+        scalars = []
+        for flat, fact in enumerate(facts):
+            entry = self.entry(arg, _unflatten(flat, shape)) if shape else arg
+            if not fact.data:
+                scalars.append(entry if self.relu_sign(fact.polynomial, pos) else self.zero())
+                continue
+            node, index = symbols[flat] if symbols[flat][0] != "new" else (gates, (symbols[flat][1],))
+            scalars.append(self.product(self.entry(node, index), entry))
+        return self.stack(scalars, shape) if shape else scalars[0]
+
+    def zero(self) -> int:
+        return self.prog.add(Node("const", (), (), Fraction(0)))
+
+    def new_gates(self, shape, source, window: int = 0) -> int:
+        self.gate_sites += 1
+        name = ("pool" if window else "gate") + str(self.gate_sites)
+        info = TensorInfo(name, shape, "gate", self.prog.num_data, window=window)
+        self.prog.data.append(info)
+        self.prog.sources[len(self.prog.data) - 1] = source
+        return self.prog.add(Node("data", (), shape, len(self.prog.data) - 1))
+
     def generic(self, arg: int, function: str, pos) -> int:
+        """A smooth function: one data symbol per distinct data-dependent argument entry
+        (softmax: per distinct whole argument), whose entries become feature carriers;
+        of a lone parameter, a change of coordinates (DSL.md section 2)."""
+        node = self.prog.nodes[arg]
+        if node.op == "param" and function in COORDINATE_METRICS:
+            if node.attr in self.coordinates:
+                return arg                      # u = f(a) holds a's slot
+            self.candidates.setdefault(node.attr, []).append((function, pos))
+            if self.discover:
+                return self.new_values(function, self.shape(arg), (function, arg, None), arg, pos)
+        facts = self.facts(arg, function, pos)
+        if not any(f.data for f in facts) or (function != "softmax"
+                                               and not all(f.data for f in facts)):
+            raise self.error(UnsupportedError, f"{function}() of an argument with no data is a "
+                             "function of the parameters, not data; it is supported only as "
+                             "tanh(a) or sigmoid(a) of one parameter a used nowhere else (a "
+                             "change of coordinates, DSL.md section 2)", pos)
+        shape = self.shape(arg)
+        if function == "softmax":   # one value of the whole argument
+            items = [(tuple((arg, f) for f in range(len(facts))), tuple(f.key for f in facts))]
+        else:
+            items = [(((arg, flat),), (fact.key,)) for flat, fact in enumerate(facts)]
+        plan, new = self.lookup(function, items, pos)
+        if function == "softmax":
+            if not new:
+                return plan[0]
+            values = self.new_values(function, shape, (function, arg, None), arg, pos)
+            self.register(function, items, new, lambda j: values)
+            return values
+        if len(new) == len(facts):
+            values = self.new_values(function, shape, (function, arg, None), arg, pos)
+            self.register(function, items, new, lambda j: (values, _unflatten(j, shape)))
+            return values
+        values = None
+        if new:
+            carrier = self.stack([self.entry(arg, _unflatten(u, shape)) if shape else arg
+                                  for u in new], (len(new),))
+            values = self.new_values(function, (len(new),), (function, arg, tuple(new)), carrier, pos)
+        self.register(function, items, new, lambda j: (values, (j,)))
+        scalars = [self.entry(*(symbol if symbol[0] != "new" else (values, (symbol[1],))))
+                   for symbol in plan]
+        return self.stack(scalars, shape) if shape else scalars[0]
+
+    def new_values(self, function: str, shape, source, carrier: int, pos) -> int:
+        """A tensor of fresh data symbols for a smooth function's values; the entries
+        of ``carrier`` (its argument) become features."""
         self.generic_sites += 1
-        self.prog.carriers.append((arg, f"argument of {function} (line {pos.line})"))
-        node = self.data_node(f"{function}{self.generic_sites}", self.shape(arg), "generic")
-        self.prog.sources[len(self.prog.data) - 1] = (function, arg, None)
+        if not self.discover or self.prog.nodes[carrier].op != "param":
+            self.prog.carriers.append((carrier, f"argument of {function} (line {pos.line})"))
+        node = self.data_node(f"{function}{self.generic_sites}", shape, "generic")
+        self.prog.sources[len(self.prog.data) - 1] = source
         return node
+
+    def relu_sign(self, polynomial: dict, pos) -> bool:
+        """Is relu(p) = p (True) or 0 (False) for a parameter-only entry p?"""
+        if not polynomial:
+            return False
+        if all(not m for m in polynomial):          # a constant: decided
+            return polynomial[()] > 0
+        key = ("relu", _terms_key(polynomial))
+        negated = {m: -c for m, c in polynomial.items()}
+        where = f"relu at {self.place(pos)}"
+        options = [[(polynomial, where)], [(negated, where)]]
+        return self.choose(key, options, pos) == 0
 
     # -------------------------------------------- lowered to entries and stacks
     def entry(self, node: int, index: tuple[int, ...]) -> int:
@@ -439,25 +668,58 @@ class _Compiler:
         return self.stack(scalars, (out, rows, cols))
 
     def call_maxpool(self, arg: int, size: int, pos) -> int:
-        """maxpool(e, size=k): windows of k along the last axis; each output unit is
-        sum_i s_i e_i with selection gates s_i (idempotent, like ReLU's)."""
+        """maxpool(e, size=k): windows of k along the last axis. Each output unit is
+        sum_i s_i e_i with 0/1 selection gates that sum to 1 in the window (one set per
+        distinct window of data-dependent entries); a window of size 1 is the identity;
+        a window with no data selects by the sign region of the differences."""
         shape = self.shape(arg)
         if not shape or shape[-1] % size:
             raise self.error(ShapeError, f"maxpool(e, size={size}) needs a last dimension "
                              f"divisible by {size}, got {_show(shape)}", pos)
+        if size == 1:
+            return arg
         units = shape[:-1] + (shape[-1] // size,)
         self.check_lowering(4 * prod(shape), "maxpool", pos)
-        self.gate_sites += 1
-        gates = self.data_node(f"pool{self.gate_sites}", units + (size,), "gate")
-        self.prog.sources[len(self.prog.data) - 1] = ("maxpool", arg, size)
-        scalars = []
+        facts = self.facts(arg, "maxpool", pos)
+        windows = []
         for flat in range(prod(units)):
             index = _unflatten(flat, units)
             lead, unit = index[:-1], index[-1]
-            scalars.append(self.total([
-                self.product(self.entry(gates, index + (i,)), self.entry(arg, lead + (unit * size + i,)))
-                for i in range(size)]))
+            windows.append([_flatten(lead + (unit * size + i,), shape) for i in range(size)])
+        selecting = [w for w, flats in enumerate(windows) if any(facts[f].data for f in flats)]
+        items = [(tuple((arg, f) for f in windows[w]), tuple(facts[f].key for f in windows[w]))
+                 for w in selecting]
+        plan, new = self.lookup("maxpool", items, pos)
+        gates = None
+        if new:
+            gates = self.new_gates((len(new), size),
+                                   ("maxpool", arg, tuple(tuple(windows[selecting[u]]) for u in new)),
+                                   window=size)
+        self.register("maxpool", items, new, lambda j: (gates, j))
+        rows = dict(zip(selecting, plan))
+        scalars = []
+        for w, flats in enumerate(windows):
+            entries = [self.entry(arg, _unflatten(f, shape)) for f in flats]
+            if w not in rows:
+                chosen = self.window_choice([facts[f].polynomial for f in flats], pos)
+                scalars.append(entries[chosen])
+                continue
+            node, row = rows[w] if rows[w][0] != "new" else (gates, rows[w][1])
+            scalars.append(self.total([self.product(self.entry(node, (row, i)), entries[i])
+                                       for i in range(size)]))
         return self.stack(scalars, units)
+
+    def window_choice(self, polynomials: list, pos) -> int:
+        """Which entry a window without data selects: decided when the entries are
+        constants, else by the sign region of their differences."""
+        if all(all(not m for m in p) for p in polynomials):
+            values = [p.get((), 0) for p in polynomials]
+            return values.index(max(values))
+        key = ("maxpool", tuple(_terms_key(p) for p in polynomials))
+        where = f"maxpool at {self.place(pos)}"
+        options = [[(_difference(polynomials[i], polynomials[j]), where)
+                    for j in range(len(polynomials)) if j != i] for i in range(len(polynomials))]
+        return self.choose(key, options, pos)
 
     def columns(self, node: int, start: int, stop: int) -> int:
         rows = self.shape(node)[0]
@@ -505,6 +767,45 @@ def _unflatten(flat: int, shape) -> tuple[int, ...]:
     return tuple(reversed(index))
 
 
+def _flatten(index: tuple, shape) -> int:
+    flat = 0
+    for i, size in zip(index, shape):
+        flat = flat * size + i
+    return flat
+
+
+def _terms_key(polynomial: dict) -> tuple:
+    """A hashable, exact key of sparse terms."""
+    return tuple(sorted((m, (int(c.numerator), int(c.denominator))) for m, c in polynomial.items()))
+
+
+def _difference(p: dict, q: dict) -> dict:
+    out = dict(p)
+    for m, c in q.items():
+        value = out.get(m, 0) - c
+        if value:
+            out[m] = value
+        else:
+            out.pop(m, None)
+    return out
+
+
+def _bare_names(e: dsl.Expr, functions: dict, inside: str | None = None):
+    """Names in ``functions`` (name -> f) that are not the whole argument of f(name)."""
+    if isinstance(e, dsl.Name):
+        if e.ident in functions and inside != functions[e.ident]:
+            yield e
+        return
+    if isinstance(e, dsl.Call):
+        for sub in e.arguments:
+            yield from _bare_names(sub, functions, e.function if len(e.arguments) == 1 else None)
+        return
+    for child in ("left", "right", "operand", "base"):
+        sub = getattr(e, child, None)
+        if sub is not None:
+            yield from _bare_names(sub, functions)
+
+
 def _names_in(e: dsl.Expr):
     if isinstance(e, dsl.Name):
         yield e
@@ -521,18 +822,84 @@ def _show(shape) -> str:
     return "scalar" if not shape else "[" + ",".join(map(str, shape)) + "]"
 
 
+MAX_REGIONS = 64   # sign regions of parameter-only ReLU / max-pool arguments
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The model compiled on one sign region (all of theta when ``conditions`` is empty).
+
+    ``conditions``: (sparse polynomial p in theta, where) pairs meaning p > 0;
+    ``choices`` and ``coordinates`` recompile the same variant (e.g. for ``check``).
+    """
+
+    program: Program
+    header: ModelHeader
+    conditions: tuple = ()
+    choices: dict = field(default_factory=dict)
+    coordinates: dict = field(default_factory=dict)
+
+
+def compile_variants(program: dsl.Program, max_regions: int = MAX_REGIONS) -> list[Variant]:
+    """The model as one Program per sign region, with changes of coordinates applied.
+
+    A first pass compiles with every parameter-only choice made freely and notes
+    smooth functions of a lone parameter; if there are neither, it is the answer.
+    Otherwise the changes of coordinates are checked (the parameter is used nowhere
+    else, gradient flow, no metric or mirror on it) and the regions enumerated by
+    recompiling, one choice more each time (the set of sites can depend on earlier
+    choices: relu(relu(a) - b)).
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> [len(v.conditions) for v in compile_variants(parse("param a, b\\ninput x\\noutput relu(a)*b*x"))]
+    [1, 1]
+    """
+    probe = _Compiler(program, discover=True)
+    prog, header = probe.run()
+    coordinates = probe.checked_coordinates(header)
+    if not coordinates and not probe.open_choices:
+        return [Variant(prog, header)]
+    leaves: list[Variant] = []
+    pending: list[dict] = [{}]
+    while pending:
+        choices = pending.pop()
+        compiler = _Compiler(program, choices, coordinates)
+        try:
+            prog, header = compiler.run()
+        except NeedChoice as need:
+            if len(leaves) + len(pending) + len(need.options) > max_regions:
+                raise _err(UnsupportedError, f"the model has more than {max_regions} sign "
+                           "regions (ReLU or max-pool of arguments with no data); answers are "
+                           "given per region, so use fewer such calls", None,
+                           program.source_name) from None
+            pending += [{**choices, need.key: option}
+                        for option in reversed(range(len(need.options)))]
+            continue
+        leaves.append(Variant(prog, header, tuple(compiler.conditions), choices, coordinates))
+    return leaves
+
+
 def compile_program(program: dsl.Program) -> tuple[Program, ModelHeader]:
     """Check names and shapes and lower the AST to a :class:`Program`.
+
+    A model that is piecewise in theta (ReLU of an argument with no data) has one
+    Program per sign region: see :func:`compile_variants`.
 
     >>> from conslaw_algebra.language.parser import parse
     >>> prog, header = compile_program(parse("layers 3 -> 2 relu -> 1", "net.net"))
     >>> header.name, prog.num_params, [d.kind for d in prog.data]
     ('net', 8, ['input', 'gate'])
     """
-    return _Compiler(program).run()
+    variants = compile_variants(program)
+    if len(variants) > 1 or variants[0].conditions:
+        raise _err(UnsupportedError, "the model is piecewise in the parameters (ReLU or "
+                   "max-pool of an argument with no data): it has one answer per sign region",
+                   None, program.source_name)
+    return variants[0].program, variants[0].header
 
 
-def compile_expression(program: dsl.Program, text: str) -> tuple[Program, int]:
+def compile_expression(program: dsl.Program, text: str, variant: Variant | None = None
+                       ) -> tuple[Program, int]:
     """Compile a scalar expression in the model's parameters (for ``check``).
 
     Returns the model's Program extended by the expression, and the expression's node.
@@ -561,13 +928,25 @@ def compile_expression(program: dsl.Program, text: str) -> tuple[Program, int]:
     if len(statements) != 1 or not isinstance(statements[0], dsl.OutputStmt):
         raise relocate(ModelNameError("give one expression on one line"), dsl.Pos(1, shift + 1))
     value = statements[0].value
-    compiler = _Compiler(program)
+    compiler = (_Compiler(program, variant.choices, variant.coordinates) if variant
+                else _Compiler(program))
     prog, _ = compiler.run()
     compiler.source = "<expression>"
     try:
         node = compiler.expr(value)
     except ConslawError as exc:
         raise relocate(exc) from None
+    except NeedChoice:
+        raise relocate(UnsupportedError("relu or maxpool of parameters alone is not allowed "
+                                        "in an expression to check"), value.pos) from None
+    for name in _bare_names(value, {compiler.prog.params[i].name: f
+                                    for i, f in compiler.coordinates.items()}):
+        function = compiler.coordinates[next(i for i, p in enumerate(compiler.prog.params)
+                                             if p.name == name.ident)]
+        raise relocate(ModelNameError(f"'{name.ident}' enters the model only through "
+                                      f"{function}({name.ident}), the coordinate the laws use: "
+                                      f"write the expression in {function}({name.ident})"),
+                       name.pos)
     if prog.nodes[node].shape:
         raise relocate(ShapeError("the expression must be a scalar; index entries like W[0,1] "
                                   "or use sum(...)"), value.pos)

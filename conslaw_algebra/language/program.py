@@ -48,15 +48,22 @@ class Node:
 class TensorInfo:
     """A named tensor of the model: a parameter or a data tensor.
 
-    ``kind`` is 'param', or for data 'input', 'gate' (ReLU) or 'generic'
+    ``kind`` is 'param', or for data 'input', 'gate' (ReLU or max-pool) or 'generic'
     (the result of a smooth non-polynomial function). ``offset`` is the position of
     its first entry among the parameters (theta) or among the data symbols.
+    ``window`` (max-pool gates only) is the window size k: the last axis holds the k
+    selection gates of one window, which are 0/1 and sum to 1. ``coordinate`` (a
+    parameter only) names the function f when the parameter's slot holds u = f(a)
+    for a parameter ``a`` that enters the model only through f (a change of
+    coordinates, DSL.md section 2); ``name`` is then ``a``.
     """
 
     name: str
     shape: tuple[int, ...]
     kind: str
     offset: int
+    window: int = 0
+    coordinate: str | None = None
 
     @property
     def size(self) -> int:
@@ -69,7 +76,12 @@ class TensorInfo:
         ['W[0,0]', 'W[1,0]']
         >>> TensorInfo("s", (), "param", 0).entry_names("ident")
         ['s']
+        >>> TensorInfo("a", (), "param", 0, coordinate="tanh").entry_names()
+        ['tanh(a)']
         """
+        if self.coordinate:
+            return [f"{self.coordinate}({n})" if style == "text" else f"{self.coordinate}_{n}"
+                    for n in TensorInfo(self.name, self.shape, self.kind, 0).entry_names(style)]
         if not self.shape:
             return [self.name]
         names = []
@@ -109,9 +121,24 @@ class Program:
     # data index of a gate or generic tensor -> (function, argument node, size option):
     # what the symbol stands for, for evaluators that run the model on real numbers
     sources: dict[int, tuple[str, int, int | None]] = field(default_factory=dict)
+    _index: dict = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, node: Node) -> int:
+        """Append ``node``, or return the index of an identical node already there.
+
+        Nodes are pure values (a data node names its own tensor), so sharing equal
+        nodes changes no value; it makes a subexpression written twice one node, which
+        is what lets the compiler see that two calls have the same argument.
+
+        >>> prog = Program()
+        >>> prog.add(Node("const", (), (), 2)), prog.add(Node("const", (), (), 2))
+        (0, 0)
+        """
+        found = self._index.get(node)
+        if found is not None:
+            return found
         self.nodes.append(node)
+        self._index[node] = len(self.nodes) - 1
         return len(self.nodes) - 1
 
     @property

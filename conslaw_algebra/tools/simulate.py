@@ -33,7 +33,7 @@ import numpy as np
 
 from ..language import parser as dsl
 from ..errors import ConslawError
-from ..evaluation.floating import FloatModel
+from ..language.floating import FloatModel
 from ..analyses.laws import first_violation
 from ..exact.render import render
 

@@ -36,12 +36,45 @@ def _print_json(obj) -> None:
     print(json.dumps(obj, indent=2))
 
 
+def _per_region(model, args, answer, as_json: bool) -> int:
+    """Run ``answer(model) -> (text, json object, status)`` on the model, or on each
+    sign region of a model that is piecewise in theta; print; return the worst status."""
+    if not model.sign_regions:
+        text, obj, status = answer(model)
+        if model.notes:
+            obj = dict(obj, notes=list(model.notes))
+            text += "".join(f"\nnote: {n}" for n in model.notes)
+        _print_json(obj) if as_json else print(text)
+        return status
+    results, worst = [], 0
+    total = len(model.sign_regions)
+    for number, region in enumerate(model.sign_regions, start=1):
+        text, obj, status = answer(region.model)
+        worst = max(worst, status)
+        witness = ("a point of it: " + ", ".join(f"{n} = {v}" for n, v in
+                                                 zip(region.model.names, region.witness))
+                   if region.witness is not None else
+                   "no point of it was found among the sampled ones: it may be empty, and "
+                   "the answer then says nothing")
+        results.append({"region": region.description,
+                        "witness": None if region.witness is None else
+                        [str(v) for v in region.witness], "result": obj})
+        if not as_json:
+            print(f"region {number} of {total}: {region.description}\n  ({witness})")
+            print(text + ("\n" if number < total else ""))
+    if as_json:
+        _print_json({"model": model.name, "piecewise": True, "regions": results})
+    return worst
+
+
 def cmd_count(args) -> int:
     model = api.load(args.model)
-    with progress.when(progress.wanted(args.quiet)):
-        result = model.count_laws(seed=args.seed)
-    _print_json(result.to_json()) if args.json else print(result.to_text())
-    return 0
+
+    def answer(m):
+        with progress.when(progress.wanted(args.quiet)):
+            result = m.count_laws(seed=args.seed)
+        return result.to_text(), result.to_json(), 0
+    return _per_region(model, args, answer, args.json)
 
 
 def cmd_laws(args) -> int:
@@ -68,17 +101,23 @@ def cmd_laws(args) -> int:
         else:
             print(block_laws_text(blocks, model.names, model.name, args.degree))
         return 0
+    if model.sign_regions and args.format not in ("text", "json"):
+        raise ConslawError(f"a model with sign regions prints laws as text or json, not "
+                           f"{args.format}", file="<arguments>")
+
+    def answer(m):
+        with progress.when(show):
+            result = m.laws(args.degree, seed=args.seed)
+        return result.to_text(), result.to_json(), 0
+    if args.format in ("text", "json"):
+        return _per_region(model, args, answer, args.format == "json")
     with progress.when(show):
         result = model.laws(args.degree, seed=args.seed)
-    if args.format == "json":
-        _print_json(result.to_json())
-    elif args.format == "latex":
+    if args.format == "latex":
         print(result.to_latex())
-    elif args.format == "sage":
+    else:
         from ..analyses.exports import sage_script
         print(sage_script(model, result), end="")
-    else:
-        print(result.to_text())
     return 0
 
 
@@ -89,9 +128,11 @@ def cmd_check(args) -> int:
         found = membership(model, args.expression, args.degree)
         _print_json(found.to_json()) if args.json else print(found.to_text())
         return 0 if found.in_algebra else 1
-    result = model.check(args.expression)
-    _print_json(result.to_json()) if args.json else print(result.to_text())
-    return 0 if result.conserved else 1
+
+    def answer(m):
+        result = m.check(args.expression)
+        return result.to_text(), result.to_json(), 0 if result.conserved else 1
+    return _per_region(model, args, answer, args.json)
 
 
 def cmd_relations(args) -> int:
@@ -104,6 +145,18 @@ def cmd_relations(args) -> int:
 
 def cmd_info(args) -> int:
     model = api.load(args.model)
+    if model.sign_regions:
+        regions = [r.description for r in model.sign_regions]
+        if args.json:
+            _print_json({"model": model.name, "D": model.dim, "piecewise": True,
+                         "regions": regions})
+        else:
+            print(f"model       {model.name}   ({model.flow.describe()})\nD           {model.dim}")
+            print(f"piecewise   {len(regions)} sign regions (ReLU or max-pool of arguments "
+                  "with no data); count, laws and check answer per region:")
+            for region in regions:
+                print(f"  {region}")
+        return 0
     info = model.info()
     if args.json:
         _print_json(info)

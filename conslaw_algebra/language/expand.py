@@ -30,7 +30,7 @@ from functools import cached_property
 from flint import fmpq, fmpq_mpoly, fmpq_mpoly_ctx
 
 from ..errors import BudgetError
-from ..language.program import Program
+from .program import Program
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,14 @@ def estimate_terms(program: Program) -> int:
     return sum(counts[c] * program.nodes[c].size for c, _ in program.carriers)
 
 
-def expand_features(program: Program, max_terms: int = 2_000_000) -> Expansion:
+def expand_features(program: Program, max_terms: int = 2_000_000,
+                    window_relations: bool = True) -> Expansion:
     """Expand every carrier and collect the features, in a deterministic order.
 
+    Gates are idempotent; the k selection gates of a max-pool window are 0/1 and sum
+    to 1, so two of them never multiply and the last is 1 minus the others
+    (``window_relations``; without it every gate is a free symbol, which lists the
+    path monomials of the path-lifting instead of the features).
     Raises :class:`BudgetError` when the expansion would exceed ``max_terms`` terms.
 
     >>> from conslaw_algebra.language.parser import parse
@@ -125,12 +130,9 @@ def expand_features(program: Program, max_terms: int = 2_000_000) -> Expansion:
     dim = program.num_params
     values = _evaluate_all(program)
     data_names: list[str] = []
-    gates: set[int] = set()
     for info in program.data:
-        for k, name in enumerate(info.entry_names()):
-            data_names.append(name)
-            if info.kind == "gate":
-                gates.add(dim + info.offset + k)
+        data_names.extend(info.entry_names())
+    gates, windows = _gate_tables(program, window_relations)
 
     ndata = program.num_data
     ring = theta_ring(dim)
@@ -150,9 +152,11 @@ def expand_features(program: Program, max_terms: int = 2_000_000) -> Expansion:
                 data_part = monomial[split:]
                 if gates and len(set(data_part)) < len(data_part):
                     data_part = _idempotent(data_part, gates)
-                bucket = grouped.setdefault(data_part, {})
                 theta_part = monomial[:split]
-                bucket[theta_part] = bucket.get(theta_part, 0) + coeff
+                for reduced, sign in (_window_reduced(data_part, windows) if windows
+                                      else ((data_part, 1),)):
+                    bucket = grouped.setdefault(reduced, {})
+                    bucket[theta_part] = bucket.get(theta_part, 0) + sign * coeff
             entry_label = label + (_index_label(flat, shape) if shape else "")
             for data_part in sorted(grouped, key=lambda m: _dense_key(m, dim, ndata), reverse=True):
                 terms = tuple(sorted((m, c) for m, c in grouped[data_part].items() if c != 0))
@@ -160,6 +164,64 @@ def expand_features(program: Program, max_terms: int = 2_000_000) -> Expansion:
                     features.append(Feature(terms, entry_label, _monomial_label(data_part, dim,
                                                                                 data_names), ring))
     return Expansion(ring, tuple(features), metric)
+
+
+def _gate_tables(program: Program, window_relations: bool = True) -> tuple[set, dict]:
+    """The gate variables, and for max-pool gates: variable -> (window, position, k)."""
+    dim = program.num_params
+    gates: set[int] = set()
+    windows: dict[int, tuple] = {}
+    for info in program.data:
+        if info.kind != "gate":
+            continue
+        for k in range(info.size):
+            gates.add(dim + info.offset + k)
+            if info.window and window_relations:
+                windows[dim + info.offset + k] = ((info.offset, k // info.window),
+                                                  k % info.window, info.window)
+    return gates, windows
+
+
+def reduce_gates(program: Program, entry: dict) -> dict:
+    """Sparse terms (parameters and data symbols) under the gate relations: g^2 = g,
+    two gates of one max-pool window multiply to 0, the last is 1 minus the others.
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> prog, _ = compile_program(parse("param a\\ninput x\\noutput relu(a*x)"))
+    >>> reduce_gates(prog, {(0, 1, 2, 2): fmpq(3)})       # a * x * gate^2
+    {(0, 1, 2): 3}
+    """
+    dim = program.num_params
+    gates, windows = _gate_tables(program)
+    out: dict = {}
+    for monomial, coeff in entry.items():
+        split = _first_data_position(monomial, dim)
+        data_part = monomial[split:]
+        if gates and len(set(data_part)) < len(data_part):
+            data_part = _idempotent(data_part, gates)
+        for reduced, sign in (_window_reduced(data_part, windows) if windows
+                              else ((data_part, 1),)):
+            key = monomial[:split] + reduced
+            value = out.get(key, 0) + sign * coeff
+            if value:
+                out[key] = value
+            else:
+                out.pop(key, None)
+    return out
+
+
+def evaluate_node(program: Program, index: int, values) -> list[dict]:
+    """The exact entries of node ``index`` (sparse terms), from its arguments' entries
+    in ``values`` (a list or a dict by node index).
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> prog, _ = compile_program(parse("param a, b\\noutput a * b"))
+    >>> evaluate_node(prog, 2, {0: [{(0,): 1}], 1: [{(1,): 1}]})
+    [{(0, 1): 1}]
+    """
+    return _evaluate(program.nodes[index], values, program)
 
 
 def _first_data_position(monomial: tuple, dim: int) -> int:
@@ -177,6 +239,37 @@ def _idempotent(data_part: tuple, gates: set[int]) -> tuple:
             out.append(var)
         previous = var
     return tuple(out)
+
+
+def _window_reduced(data_part: tuple, windows: dict) -> list[tuple[tuple, int]]:
+    """A data monomial under the window relations, as signed monomials.
+
+    Two different gates of one window multiply to 0; the last gate of a window is 1
+    minus the others. ``windows`` maps a gate variable to (window, position, k).
+
+    >>> windows = {10: (0, 0, 2), 11: (0, 1, 2)}
+    >>> _window_reduced((5, 11), windows), _window_reduced((10, 11), windows)
+    ([((5,), 1), ((5, 10), -1)], [])
+    """
+    seen: dict[int, int] = {}
+    last = None
+    for var in data_part:
+        if var in windows:
+            window, position, k = windows[var]
+            if seen.setdefault(window, var) != var:
+                return []
+            if position == k - 1:
+                last = var
+    if last is None:
+        return [(data_part, 1)]
+    _, _, k = windows[last]
+    rest = tuple(v for v in data_part if v != last)
+    first = last - (k - 1)
+    out = []
+    for substituted, sign in [(rest, 1)] + [(tuple(sorted(rest + (first + i,))), -1)
+                                            for i in range(k - 1)]:
+        out += [(m, sign * s) for m, s in _window_reduced(substituted, windows)]
+    return out
 
 
 def _dense_key(monomial: tuple, dim: int, ndata: int) -> tuple:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .modular import lift, promote
-from ..language.program import Program
+from .program import Program
 
 
 def _softmax(value: np.ndarray, scalar: bool) -> np.ndarray:
@@ -92,14 +92,16 @@ class FloatModel:
         source = self.program.sources.get(node.attr)
         if source is None:
             return self.inputs[node.attr]
-        function, arg, size = source
+        function, arg, entries = source
         value = values[arg]
+        if function == "maxpool":      # entries: the argument entries of each window
+            windows = value.reshape(value.shape[0], -1)[:, np.array(entries)]
+            chosen = windows.argmax(axis=-1)
+            return (np.arange(len(entries[0])) == chosen[..., None]).astype(float)
+        if entries is not None:        # only some entries have a symbol of their own
+            value = value.reshape(value.shape[0], -1)[:, np.array(entries)]
         if function == "relu":
             return (value > 0).astype(float)
-        if function == "maxpool":
-            windows = value.reshape(value.shape[:-1] + (value.shape[-1] // size, size))
-            chosen = windows.argmax(axis=-1)
-            return (np.arange(size) == chosen[..., None]).astype(float)
         if function == "sigmoid":
             return 1.0 / (1.0 + np.exp(-value))
         if function == "softmax":
@@ -194,8 +196,19 @@ class FloatModel:
         return out
 
     def _backward_source(self, node, g, values, accumulate):
-        function, arg, _ = self.program.sources[node.attr]
+        function, arg, entries = self.program.sources[node.attr]
         value = values[arg]
+        if entries is not None:        # the symbols of some entries: scatter back
+            flat = value.reshape(value.shape[0], -1)
+            shape = (max(flat.shape[0], g.shape[0]),) + flat.shape[1:]
+            value = flat[:, np.array(entries)]
+            inner = accumulate
+            index = np.array(entries)
+
+            def accumulate(i, part):
+                full = np.zeros(shape)
+                np.add.at(full, (slice(None), index), np.broadcast_to(part, shape[:1] + index.shape))
+                inner(i, full.reshape((shape[0],) + self.program.nodes[arg].shape))
         if function == "sigmoid":
             y = 1.0 / (1.0 + np.exp(-value))
             accumulate(arg, g * y * (1 - y))

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..exact import jets
 from ..exact.modp import PRIME, residue
-from ..language.program import Program
+from .program import Program
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,79 @@ def promote(value: np.ndarray, rank: int, side: str) -> np.ndarray:
     return value[..., None, :] if side == "left" else value[..., :, None]
 
 
+def apply_op(program: Program, node, values) -> np.ndarray:
+    """The value of one non-leaf ``node`` from its arguments' values (jets modulo PRIME).
+
+    ``values`` maps node indices to arrays of shape (width, batch, *shape); the
+    evaluator uses it for whole passes, the compiler to fingerprint arguments.
+
+    >>> from conslaw_algebra.language.program import Node
+    >>> prog = Program(); a = prog.add(Node("param", (), (2,), 0))
+    >>> total = prog.add(Node("sum", (a,), ()))
+    >>> int(apply_op(prog, prog.nodes[total], {a: np.array([[[3, 4]]])})[0, 0])
+    7
+    """
+    op, shape = node.op, node.shape
+    args = [values[a] for a in node.args]
+    ranks = [len(program.nodes[a].shape) for a in node.args]
+    if op in ("add", "sub", "mul"):
+        a, b = (lift(v, len(shape) if r == 0 else 0) for v, r in zip(args, ranks))
+        if op == "add":
+            return jets.add(a, b)
+        if op == "sub":
+            return jets.subtract(a, b)
+        return jets.multiply(a, b)
+    if op == "neg":
+        return (-args[0]) % PRIME
+    if op == "matmul":
+        a = promote(args[0], ranks[0], "left")
+        b = promote(args[1], ranks[1], "right")
+        product = jets.matmul(a, b)
+        if ranks[0] == 1:
+            product = product[..., 0, :]
+        if ranks[1] == 1:
+            product = product[..., 0]
+        return product
+    if op == "transpose":
+        return np.swapaxes(args[0], -1, -2)
+    if op == "pow":
+        return _power(args[0], node.attr, shape)
+    if op == "index":
+        return args[0][(Ellipsis,) + node.attr]
+    if op == "sum":
+        return _sum_trailing(args[0], ranks[0])
+    if op == "stack":
+        width = max(a.shape[0] for a in args)
+        batch = max(a.shape[1] for a in args)
+        parts = [np.broadcast_to(jets.widen(a, width), (width, batch)) for a in args]
+        return np.stack(parts, axis=-1).reshape((width, batch) + shape)
+    raise AssertionError(op)
+
+
+def _power(base, exponent, shape):
+    result = np.ones((1, 1) + shape, dtype=np.int64)
+    square = base
+    while exponent:
+        if exponent & 1:
+            result = jets.multiply(result, square)
+        exponent >>= 1
+        if exponent:
+            square = jets.multiply(square, square)
+    return result
+
+
+def window_gates(values: np.ndarray, window: int) -> np.ndarray:
+    """Make each window (last axis) of max-pool gate values sum to 1 modulo PRIME.
+
+    >>> int(window_gates(np.array([[5, 7, 0]]), 3).sum() % PRIME)
+    1
+    """
+    if window:
+        values = values.copy()
+        values[..., -1] = (1 - values[..., :-1].sum(axis=-1)) % PRIME
+    return values
+
+
 class Evaluator:
     """Forward and reverse passes of a Program over jets modulo PRIME.
 
@@ -90,9 +163,14 @@ class Evaluator:
                         for i, n in enumerate(program.nodes) if n.op == "const"}
 
     def sample(self, rng: np.random.Generator, batch: int) -> Sample:
-        """Draw data values and carrier weights uniformly from GF(p)."""
-        data = tuple(rng.integers(0, PRIME, (1, batch) + d.shape, dtype=np.int64)
-                     for d in self.program.data)
+        """Draw data values and carrier weights uniformly from GF(p).
+
+        The selection gates of a max-pool window sum to 1: all but the last are
+        drawn, the last is 1 minus their sum (faithful because the gates of one
+        window enter every carrier at most linearly, see ``flows.py``).
+        """
+        data = tuple(window_gates(rng.integers(0, PRIME, (1, batch) + d.shape, dtype=np.int64),
+                                  d.window) for d in self.program.data)
         weights = tuple(rng.integers(0, PRIME, (1, batch) + self.program.nodes[c].shape,
                                      dtype=np.int64) for c, _ in self.program.carriers)
         return Sample(data, weights)
@@ -117,53 +195,7 @@ class Evaluator:
         return values
 
     def _apply(self, node, values):
-        op, shape = node.op, node.shape
-        args = [values[a] for a in node.args]
-        ranks = [len(self.program.nodes[a].shape) for a in node.args]
-        if op in ("add", "sub", "mul"):
-            a, b = (lift(v, len(shape) if r == 0 else 0) for v, r in zip(args, ranks))
-            if op == "add":
-                return jets.add(a, b)
-            if op == "sub":
-                return jets.subtract(a, b)
-            return jets.multiply(a, b)
-        if op == "neg":
-            return (-args[0]) % PRIME
-        if op == "matmul":
-            a = promote(args[0], ranks[0], "left")
-            b = promote(args[1], ranks[1], "right")
-            product = jets.matmul(a, b)
-            if ranks[0] == 1:
-                product = product[..., 0, :]
-            if ranks[1] == 1:
-                product = product[..., 0]
-            return product
-        if op == "transpose":
-            return np.swapaxes(args[0], -1, -2)
-        if op == "pow":
-            return self._power(args[0], node.attr, shape)
-        if op == "index":
-            return args[0][(Ellipsis,) + node.attr]
-        if op == "sum":
-            return _sum_trailing(args[0], ranks[0])
-        if op == "stack":
-            width = max(a.shape[0] for a in args)
-            batch = max(a.shape[1] for a in args)
-            parts = [np.broadcast_to(jets.widen(a, width), (width, batch)) for a in args]
-            return np.stack(parts, axis=-1).reshape((width, batch) + shape)
-        raise AssertionError(op)
-
-    @staticmethod
-    def _power(base, exponent, shape):
-        result = np.ones((1, 1) + shape, dtype=np.int64)
-        square = base
-        while exponent:
-            if exponent & 1:
-                result = jets.multiply(result, square)
-            exponent >>= 1
-            if exponent:
-                square = jets.multiply(square, square)
-        return result
+        return apply_op(self.program, node, values)
 
     # ----------------------------------------------------------------- backward
     def gradient(self, point: np.ndarray, sample: Sample, metric: bool = False) -> np.ndarray:
@@ -260,7 +292,7 @@ class Evaluator:
             k = node.attr
             if k:
                 base = values[node.args[0]]
-                factor = self._power(base, k - 1, shape) * k % PRIME
+                factor = _power(base, k - 1, shape) * k % PRIME
                 accumulate(node.args[0], jets.multiply(g, factor))
         elif op == "index":
             scatter(node.args[0], node.attr, g)

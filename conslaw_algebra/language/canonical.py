@@ -1,0 +1,248 @@
+"""One call, one value: which function arguments are the same polynomial, and which hold data.
+
+DSL.md section 2: a gate or a smooth function's value is determined by the function
+and its argument, the exact polynomial entry, however and wherever it is written;
+and an argument entry with no data is a function of the parameters, never data.
+The compiler asks this module two questions about every entry of a call's argument:
+does it contain data (an input or a gate), and which earlier entry, if any, is the
+same polynomial.
+
+Why fingerprints first, then exact expansion: expanding every argument exactly costs
+its number of terms, which for a deep ReLU net is its number of paths (exponential in
+depth). Instead each node is evaluated modulo the prime at one random parameter
+point and two random data points, with the evaluator's own arithmetic
+(``modular.apply_op``). Evaluation is a ring homomorphism, so different values prove
+different polynomials, and different values at the two data points prove that the
+entry contains data, with certainty. Equal values only make a candidate, decided
+exactly: the same program node (the program shares equal subexpressions, so a
+subexpression written twice is one node), or else both entries expanded exactly
+within a term budget, beyond which the compiler refuses with one line. A random
+coincidence therefore costs time, never correctness.
+Gates are 0/1 (g^2 = g) and the gates of a max-pool window sum to 1; the values drawn
+respect the window sums, and an argument in which one gate could meet itself in a
+product (where a random value would not stand for a 0/1 one) is refused.
+Where it stops winning: arguments that coincide as polynomials but are written
+differently and are too large to expand (refused: write the value once, in a let).
+
+>>> from conslaw_algebra.language.parser import parse
+>>> from conslaw_algebra.language.compiler import compile_program
+>>> prog, _ = compile_program(parse("param a, b\\ninput x\\noutput a*x + b"))
+>>> oracle = ArgumentOracle(prog)
+>>> [f.data for f in oracle.facts(prog.outputs[0])]
+[True]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..exact.modp import PRIME, residue
+from .expand import evaluate_node, reduce_gates
+from .modular import apply_op, window_gates
+from .program import Program
+
+EXACT_TERMS = 200_000   # largest exact expansion used to decide that two entries agree
+
+
+class Undecided(Exception):
+    """Two entries agree at the random point but are too large to compare exactly."""
+
+
+class SquaredGate(Exception):
+    """A gate may meet itself (or its window) in a product inside an argument."""
+
+
+@dataclass(frozen=True)
+class EntryFacts:
+    """What the compiler needs to know about one argument entry.
+
+    ``data``: the entry's polynomial contains an input or a gate. ``key``: equal for
+    equal polynomials (unequal keys prove different polynomials). ``polynomial``: the
+    exact polynomial in theta (sparse terms) when it holds no data, else None.
+    """
+
+    data: bool
+    key: tuple
+    polynomial: dict | None
+
+
+class ArgumentOracle:
+    """Fingerprints and exact comparisons of the entries of a growing Program.
+
+    The program may grow between calls (the compiler asks as it goes); values are
+    computed lazily for the nodes a question needs, and kept.
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> prog, _ = compile_program(parse("param a, b\\noutput (a + b)^2 - a^2 - b^2\\noutput 2*a*b"))
+    >>> oracle = ArgumentOracle(prog)
+    >>> first, second = prog.outputs
+    >>> oracle.facts(first)[0].key == oracle.facts(second)[0].key
+    True
+    >>> oracle.same((first, 0), (second, 0)), oracle.facts(first)[0].polynomial
+    (True, {(0, 1): 2})
+    """
+
+    def __init__(self, program: Program, seed: int = 0, max_terms: int = EXACT_TERMS):
+        self.program = program
+        self.rng = np.random.default_rng(seed)
+        self.max_terms = max_terms
+        self.values: dict[int, np.ndarray] = {}
+        self.gate_exponents: dict[int, dict] = {}
+        self.leaves: dict[tuple[str, int], np.ndarray] = {}
+        self.exact_values: dict[int, list[dict]] = {}
+        self.broken = False      # a constant's denominator vanishes modulo the prime
+
+    # ----------------------------------------------------------- fingerprints
+    def facts(self, node: int) -> list[EntryFacts]:
+        """The facts of every entry of ``node``, row-major."""
+        values = self._fingerprint(node)
+        if self._squared_gates(node):
+            raise SquaredGate
+        size = self.program.nodes[node].size
+        out = []
+        for flat in range(size):
+            if values is None:
+                exact = self._canonical(node, flat)
+                if exact is None:
+                    raise Undecided
+                data = any(m and m[-1] >= self.program.num_params for m in exact)
+                key = ("exact", tuple(sorted((m, (int(c.p), int(c.q))) for m, c in exact.items())))
+            else:
+                first, second = int(values[0, flat]), int(values[1, flat])
+                key = ("mod", first, second)
+                data = first != second
+                if not data and self._data_degree(node):
+                    exact = self._canonical(node, flat)
+                    if exact is None:
+                        raise Undecided
+                    data = any(m and m[-1] >= self.program.num_params for m in exact)
+            polynomial = None
+            if not data:
+                polynomial = self._canonical(node, flat)
+                if polynomial is None:
+                    raise Undecided
+            out.append(EntryFacts(data, key, polynomial))
+        return out
+
+    def _fingerprint(self, node: int) -> np.ndarray | None:
+        if self.broken:
+            return None
+        todo, stack = [], [node]
+        while stack:
+            current = stack.pop()
+            if current in self.values:
+                continue
+            todo.append(current)
+            stack.extend(a for a in self.program.nodes[current].args if a not in self.values)
+        try:
+            for current in sorted(set(todo)):
+                self.values[current] = self._value(current)
+        except ZeroDivisionError:
+            self.broken = True
+            return None
+        value = self.values[node]
+        return np.broadcast_to(value, (1, 2) + value.shape[2:]).reshape(2, -1)
+
+    def _value(self, index: int) -> np.ndarray:
+        node = self.program.nodes[index]
+        if node.op == "param":
+            return self._leaf("param", node.attr, 1, self.program.params[node.attr])
+        if node.op == "data":
+            return self._leaf("data", node.attr, 2, self.program.data[node.attr])
+        if node.op == "const":
+            return np.array(residue(node.attr), dtype=np.int64).reshape(1, 1)
+        return apply_op(self.program, node, self.values)
+
+    def _leaf(self, kind: str, index: int, batch: int, info) -> np.ndarray:
+        if (kind, index) not in self.leaves:
+            drawn = self.rng.integers(0, PRIME, (1, batch) + info.shape, dtype=np.int64)
+            self.leaves[kind, index] = window_gates(drawn, info.window) if kind == "data" else drawn
+        return self.leaves[kind, index]
+
+    def _squared_gates(self, node: int) -> bool:
+        """Could one gate site appear with exponent 2 in an entry (conservative)?"""
+        nodes = self.program.nodes
+        todo, stack = [], [node]
+        while stack:
+            current = stack.pop()
+            if current in self.gate_exponents:
+                continue
+            todo.append(current)
+            stack.extend(a for a in nodes[current].args if a not in self.gate_exponents)
+        for current in sorted(set(todo)):
+            n = nodes[current]
+            if n.op == "data":
+                exps = {n.attr: 1} if self.program.data[n.attr].kind == "gate" else {}
+            elif n.op in ("mul", "matmul"):
+                exps = dict(self.gate_exponents[n.args[0]])
+                for site, e in self.gate_exponents[n.args[1]].items():
+                    exps[site] = exps.get(site, 0) + e
+            elif n.op == "pow":
+                exps = {s: e * n.attr for s, e in self.gate_exponents[n.args[0]].items()}
+            else:
+                exps = {}
+                for a in n.args:
+                    for site, e in self.gate_exponents[a].items():
+                        exps[site] = max(exps.get(site, 0), e)
+            self.gate_exponents[current] = exps
+        return any(e > 1 for e in self.gate_exponents[node].values())
+
+    def _data_degree(self, node: int) -> bool:
+        """Can ``node`` hold data at all (an upper bound: any data leaf below it)?"""
+        nodes, seen, stack = self.program.nodes, set(), [node]
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            if nodes[current].op == "data":
+                return True
+            stack.extend(nodes[current].args)
+        return False
+
+    # ------------------------------------------------------------ exact answers
+    def same(self, first: tuple[int, int], second: tuple[int, int]) -> bool:
+        """Are entries ``(node, flat)`` the same polynomial? Exact; raises Undecided."""
+        if first == second:
+            return True
+        a, b = self._canonical(*first), self._canonical(*second)
+        if a is None or b is None:
+            raise Undecided
+        return a == b
+
+    def _canonical(self, node: int, flat: int) -> dict | None:
+        """The entry as exact sparse terms under the gate relations (or None: too large)."""
+        values = self._expand(node)
+        if values is None:
+            return None
+        return canonical_terms(self.program, values[flat])
+
+    def _expand(self, node: int) -> list[dict] | None:
+        nodes = self.program.nodes
+        todo, stack = [], [node]
+        while stack:
+            current = stack.pop()
+            if current in self.exact_values:
+                continue
+            todo.append(current)
+            stack.extend(a for a in nodes[current].args if a not in self.exact_values)
+        for current in sorted(set(todo)):
+            value = evaluate_node(self.program, current, self.exact_values)
+            if sum(len(entry) for entry in value) > self.max_terms:
+                return None
+            self.exact_values[current] = value
+        return self.exact_values[node]
+
+
+def canonical_terms(program: Program, entry: dict) -> dict:
+    """Sparse terms with gates reduced: g^2 = g, and the window relations of max-pool.
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> prog, _ = compile_program(parse("param a\\ninput x\\noutput a*x"))
+    >>> canonical_terms(prog, {(0, 1): 3, (0, 0): 0})
+    {(0, 1): 3}
+    """
+    return reduce_gates(program, entry)
