@@ -71,7 +71,8 @@ def cmd_laws(args) -> int:
     if args.format == "json":
         _print_json(result.to_json())
     elif args.format == "latex":
-        print(result.to_latex())
+        from .exports import latex_laws
+        print(latex_laws(result, title=True))
     elif args.format == "sage":
         from .exports import sage_script
         print(sage_script(model, result), end="")

@@ -43,10 +43,17 @@ def _flatten(items) -> list:
 
 
 def _identifiers(symbols, taken: set[str]) -> dict:
-    """A `.net` identifier for each symbol: its own name when that is one."""
+    """A `.net` name for each symbol: its own name when that is one.
+
+    >>> import sympy
+    >>> sorted(_identifiers(sympy.symbols("θ φ w_1 2x"), set()).values())
+    ['p', 'p_2', 's_2x', 'w_1']
+    """
     names = {}
     for s in symbols:
-        base = re.sub(r"\W", "_", s.name) or "p"
+        base = re.sub(r"[^A-Za-z0-9_]", "_", s.name)    # `.net` names are ASCII
+        if not re.search(r"[A-Za-z0-9]", base):
+            base = "p"
         if base[0].isdigit():
             base = "s_" + base
         if base in _RESERVED or keyword.iskeyword(base):
@@ -145,7 +152,9 @@ def net_text(outputs, parameters, data=None, name: str = "sympy_model") -> tuple
     taken: set[str] = set()
     names = _identifiers(params, taken)
     names.update(_identifiers(inputs, taken))
-    model_name = re.sub(r"\W", "_", name) or "sympy_model"
+    model_name = re.sub(r"[^A-Za-z0-9_]", "_", name) or "sympy_model"
+    if model_name[0].isdigit():
+        model_name = "m_" + model_name
     lines = [f"model {model_name}", "param " + ", ".join(names[s] for s in params)]
     if inputs:
         lines.append("input " + ", ".join(names[s] for s in inputs))
@@ -181,12 +190,18 @@ def expression_text(expr, model) -> str:
     >>> from conslaw_algebra.api import parse
     >>> expression_text(sympy.Symbol("W1_0_0")**2 + 1, parse("layers 1 -> 1 -> 1"))
     'W1[0,0]^2 + 1'
+    >>> model = parse("param W1[1,2], W1_0_1, QQ\\noutput W1[0,1]*W1_0_1*QQ")
+    >>> model.identifiers
+    ('W1_0_0', 'W1_0_1_', 'W1_0_1', 'QQ_')
+    >>> [expression_text(sympy.Symbol(n), model) for n in ("W1_0_1_", "W1_0_1", "QQ_", "QQ")]
+    ['W1[0,1]', 'W1_0_1', 'QQ', 'QQ']
     """
     import sympy
 
     symbols = getattr(model, "sympy_symbols", None)
     if symbols is not None:
         names = dict(zip(symbols, model.names))
-    else:   # symbols named like the identifiers, W1_0_1
-        names = {sympy.Symbol(i): n for i, n in zip(model.identifiers, model.names)}
+    else:   # symbols named like the identifiers, W1_0_1 (or a renamed scalar's own name)
+        names = {sympy.Symbol(n): n for n in model.names if "[" not in n}
+        names.update({sympy.Symbol(i): n for i, n in zip(model.identifiers, model.names)})
     return net_expression(expr, names)
