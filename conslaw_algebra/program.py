@@ -28,6 +28,7 @@ SymPy by giving them as its symbols (``parse_expr(text, local_dict=...)``), neve
 from __future__ import annotations
 
 import keyword
+import re
 from dataclasses import dataclass, field
 from math import prod
 
@@ -191,7 +192,8 @@ def variable_names(params, time: tuple[str, str] | None = None) -> VariableNames
     for p in params:
         text += p.entry_names("text")
         usual += p.entry_names("ident")
-    identifiers = [name(t, u, t == u) for t, u in zip(text, usual)]
+    plain = _usual_names_suffice(params, time is not None)
+    identifiers = usual if plain else [name(t, u, t == u) for t, u in zip(text, usual)]
     if time is None:
         return VariableNames(tuple(text), tuple(identifiers), tuple(renamed))
     template, time_usual = time
@@ -201,14 +203,46 @@ def variable_names(params, time: tuple[str, str] | None = None) -> VariableNames
     time_text = template.format(symbol)
     if symbol != "t":
         renamed.append((time_text, "t", symbol, "text"))
-    time_ident = name(time_text, time_usual)
+    time_ident = time_usual if plain else name(time_text, time_usual)
     velocities = []
     for t_name in text:
         tensor, bracket, index = t_name.partition("[")
         velocities.append(f"{tensor}'{bracket}{index}")
-    velocity_idents = [name(v, u + "_dot") for v, u in zip(velocities, usual)]
+    velocity_idents = ([u + "_dot" for u in usual] if plain else
+                       [name(v, u + "_dot") for v, u in zip(velocities, usual)])
     return VariableNames((time_text, *text, *velocities),
                          (time_ident, *identifiers, *velocity_idents), tuple(renamed), symbol)
+
+
+_INDEX_GROUP = re.compile(r"_[0-9]+$")
+
+
+def _usual_names_suffice(params, momentum: bool) -> bool:
+    """True when the usual identifiers are surely distinct and allowed, from the tensors'
+    names alone (no pass over the entries). Entries ``N_i_j`` end in digits, velocities in
+    ``_dot`` (no reserved name does either), so only these can meet: a tensor or scalar
+    whose name is another tensor's name plus ``_<digits>`` groups (``W_1`` or ``W_1_0``
+    beside ``W``), a scalar ending in ``_dot`` or named like the time (momentum), and a
+    name that is reserved or starts with ``_``.
+
+    >>> _usual_names_suffice([TensorInfo("W", (2, 2), "param", 0)], True)
+    True
+    >>> _usual_names_suffice([TensorInfo("W", (2, 2), "param", 0),
+    ...                       TensorInfo("W_1", (2,), "param", 4)], False)
+    False
+    """
+    names = {p.name for p in params}
+    for p in params:
+        if p.name.startswith("_") or p.name in RESERVED_IDENTIFIERS:
+            return False
+        if momentum and not p.shape and (p.name.endswith("_dot") or p.name in ("t", "s")):
+            return False
+        rest = p.name
+        while (match := _INDEX_GROUP.search(rest)):     # W_1_0: is W_1 or W a tensor too?
+            rest = rest[:match.start()]
+            if rest in names:
+                return False
+    return True
 
 
 def renamed_lines(renamed) -> list[str]:

@@ -160,12 +160,19 @@ def test_momentum_time_and_velocities_yield_to_parameters():
         assert model.names == ("t", "s", "a", "a_dot")
 
 
+def test_reserved_names_cannot_meet_entries_or_velocities():
+    # the premise of the shortcut in program._usual_names_suffice
+    assert not [n for n in RESERVED_IDENTIFIERS if re.search(r"_[0-9]+$|_dot$", n)]
+    assert {"QQ", "R", "matrix", "print", "lambda", "ZZ", "var", "exp", "I", "E", "pi", "S",
+            "N", "gens", "sage", "laws", "fields", "features"} <= RESERVED_IDENTIFIERS
+
+
 def test_random_names_never_collide():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
     pool = ["a", "a_dot", "t", "s", "W", "W_1", "W_1_0", "W_0", "_", "_W", "v_W", "QQ", "QQ_",
-            "lambda", "lambda_", "t_", "R", "x_dot_dot", "x", "x_dot"]
+            "lambda", "lambda_", "t_", "R", "x_dot_dot", "x", "x_dot", "b", "V", "V1", "V_1_1"]
     shapes = st.sampled_from([(), (), (2,), (2, 1), (1, 2)])
 
     @settings(max_examples=60, deadline=None, derandomize=True, database=None)
