@@ -32,7 +32,6 @@ import re
 import subprocess
 import sys
 import tokenize
-from pathlib import Path
 
 import sympy
 from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
