@@ -25,6 +25,7 @@ from .analyses.laws import (field_polynomials, first_violation, gradient_fields,
 from .analyses.lie import LieCount, count_laws
 from .exact.render import render
 from .analyses.results import CheckResult, CountResult, LawsResult
+from .language.program import variable_names
 from .language.expand import (Expansion, estimate_terms, expand_features,
                                 parameter_polynomial, theta_ring)
 
@@ -60,15 +61,16 @@ class Model:
         self.dim = self._program.num_params
         guards.require(self.dim * guards.BYTES_PER_NAME, f"naming {self.dim:,} parameters",
                        "declare smaller tensors", memory_budget)
-        self.names = tuple(n for p in self._program.params for n in p.entry_names("text"))
-        self.identifiers = tuple(n for p in self._program.params for n in p.entry_names("ident"))
-        if self.flow.kind == "momentum":   # phase space (s, theta, theta')
-            time, ident = _time_variable(self.flow)
-            self.state_names = (time,) + self.names + tuple(_velocity(n) for n in self.names)
-            self.state_identifiers = ((ident,) + self.identifiers
-                                      + tuple(n + "_dot" for n in self.identifiers))
+        momentum = self.flow.kind == "momentum"   # phase space (s, theta, theta')
+        self.variables = variable_names(self._program.params,
+                                        _time_variable(self.flow) if momentum else None)
+        self.state_names = self.variables.text
+        self.state_identifiers = self.variables.identifiers
+        if momentum:
+            self.names = self.state_names[1:1 + self.dim]
+            self.identifiers = self.state_identifiers[1:1 + self.dim]
         else:
-            self.state_names, self.state_identifiers = self.names, self.identifiers
+            self.names, self.identifiers = self.state_names, self.state_identifiers
 
     @property
     def program(self):
@@ -185,7 +187,8 @@ class Model:
         independent = independent_count(laws, ring.nvars(), seed)
         return LawsResult(self.name, degree, tuple(laws), self.state_names,
                           self.state_identifiers, independent, self.lie_count(seed),
-                          _time_note(self.flow), self.sympy_symbols)
+                          _time_note(self.flow, self.variables), self.sympy_symbols,
+                          self.variables.renamed)
 
     def block_laws(self, degree: int = 2, seed: int = 0):
         """Laws of each block of interacting parameter tensors (``blocks.py``)."""
@@ -247,27 +250,24 @@ class Model:
         }
 
 
-def _velocity(name: str) -> str:
-    """The velocity's name: W1[0,1] -> W1'[0,1], s -> s'."""
-    tensor, bracket, index = name.partition("[")
-    return f"{tensor}'{bracket}{index}"
-
-
 def _time_variable(flow) -> tuple[str, str]:
-    """The name of the phase space's first coordinate: t, or s = e^(tau t)."""
+    """The phase space's first coordinate: its text with ``{}`` for the time symbol (t, or
+    s = e^(tau t)) and its usual identifier."""
     if flow.nesterov or not flow.tau:
-        return "t", "t"
-    return ("e^t" if flow.tau == 1 else f"e^({flow.tau}*t)"), "s"
+        return "{}", "t"
+    return ("e^{}" if flow.tau == 1 else f"e^({flow.tau}*{{}})"), "s"
 
 
-def _time_note(flow) -> str | None:
+def _time_note(flow, names) -> str | None:
     if flow.kind != "momentum":
         return None
-    name, _ = _time_variable(flow)
+    name, t = names.text[0], names.time
     velocity = "W' is the velocity (time derivative) of W"
     if name.startswith("e^"):
-        return f"{velocity}; {name} is the factor e^(tau t) of heavy-ball momentum"
-    return velocity + ("; t is time (Nesterov: tau = 3/t)" if flow.nesterov else "; t is time")
+        return (f"{velocity}; {name} is the factor e^(tau {t}) of heavy-ball momentum"
+                + ("" if t == "t" else f", {t} is time"))
+    return velocity + (f"; {t} is time (Nesterov: tau = 3/{t})" if flow.nesterov
+                       else f"; {t} is time")
 
 
 def _abridged(poly, names, most: int = 6) -> str:

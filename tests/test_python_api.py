@@ -103,7 +103,7 @@ def test_latex_matrix_form_for_gram_differences():
 LAWS_SCHEMA = {   # README "JSON": key -> type
     "model": str, "degree": int, "laws": list, "count": int, "independent": int,
     "lie_laws": int, "complete": bool, "certified": bool, "seed": int, "error_bound": float,
-    "variables": list,
+    "variables": list, "identifiers": list, "renamed": list,
 }
 
 
@@ -115,6 +115,7 @@ def test_json_export_follows_the_documented_schema(capsys):
     # THEORY.md: phi = x1 x2 x3 conserves x1^2 - x3^2 and x2^2 - x3^2, N = 2
     assert data["laws"] == ["x1^2 - x3^2", "x2^2 - x3^2"] and data["lie_laws"] == 2
     assert data["variables"] == ["x1", "x2", "x3"]
+    assert data["identifiers"] == ["x1", "x2", "x3"] and data["renamed"] == []
 
 
 def test_jupyter_representations():

@@ -16,7 +16,10 @@ verified. Two jobs need a little exact algebra:
 - **Sage script.** The script defines the ring over QQ, the generator fields (for a
   Euclidean gradient flow, the features, differentiated by Sage itself), the laws, and
   asserts <grad h, F> = 0 for every law h and field F, and the number of independent
-  laws (rank of their gradients at a random rational point).
+  laws (rank of their gradients at a random rational point). Its code holds only checked
+  identifiers (``program.variable_names``: never reserved, never starting with ``_``; its
+  own loop variables start with ``_``), numbers, and the model's name as an escaped
+  literal or comment (``render.python_literal``, ``render.comment_text``).
 
 >>> import conslaw_algebra as ca
 >>> result = ca.parse("layers 2 -> 2 -> 2").laws(2)
@@ -31,7 +34,8 @@ import re
 from fractions import Fraction
 
 from ..errors import ConslawError
-from ..exact.render import render
+from ..exact.render import comment_text, latex_text, python_literal, render
+from ..language.program import renamed_lines
 
 MATRIX_FORM_LIMIT = 500    # laws; above this LaTeX lists them without looking for matrices
 
@@ -200,8 +204,8 @@ def matrix_laws(result):
 
 
 def _matrix_name(name: str) -> str:
-    """``W1`` -> ``W_{1}``, ``U`` -> ``U``."""
-    match = re.fullmatch(r"([A-Za-z]+)_?([0-9]+)", name)
+    """``W1`` -> ``W_{1}``, ``U`` -> ``U``, ``W_1`` -> ``W\\_1`` (apart from ``W1``)."""
+    match = re.fullmatch(r"([A-Za-z]+)([0-9]+)", name)
     return f"{match.group(1)}_{{{match.group(2)}}}" if match else name.replace("_", r"\_")
 
 
@@ -220,13 +224,16 @@ def _gram_latex(first, side1, second, side2, bias, sign) -> str:
     return text
 
 
-def latex_laws(result, matrix_form: bool = True) -> str:
-    """The laws as one ``aligned`` block, Gram-difference matrices as matrix equations.
+def latex_laws(result, matrix_form: bool = True, title: bool = False) -> str:
+    """The laws as one ``aligned`` block, Gram-difference matrices as matrix equations;
+    ``title``: first a LaTeX comment naming the model (escaped) and any renamed variable.
 
     >>> import conslaw_algebra as ca
-    >>> result = ca.parse("param a, b\\noutput a*b").laws(2)
+    >>> result = ca.parse("param a, b\\noutput a*b", "my_model#1").laws(2)
     >>> latex_laws(result).splitlines()[1]
     'h_{1} &= a^{2} - b^{2}'
+    >>> print(latex_laws(result, title=True).splitlines()[0])
+    % conservation laws of my\\_model\\#1, degree <= 2 (conslaw)
     """
     matrices, rest = matrix_laws(result) if matrix_form else ([], list(result.laws))
     lines = []
@@ -235,7 +242,14 @@ def latex_laws(result, matrix_form: bool = True) -> str:
                      f"\\text{{: {count} laws)}}")
     for k, h in enumerate(rest, start=1):
         lines.append(f"h_{{{k}}} &= {render(h, list(result.names), 'latex')}")
-    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+    block = "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+    if not title:
+        return block
+    head = [f"% conservation laws of {latex_text(result.model)}, degree <= {result.degree} "
+            "(conslaw)"]
+    text_renamed = [r for r in result.renamed if r[3] == "text"]   # LaTeX has no identifiers
+    head += [f"% renamed: {latex_text(line)}" for line in renamed_lines(text_renamed)]
+    return "\n".join(head) + "\n" + block
 
 
 # ----------------------------------------------------------------- SymPy and Sage values
@@ -248,7 +262,9 @@ def sympy_laws(result, symbols=None) -> list:
     """
     import sympy
 
-    symbols = tuple(symbols) if symbols is not None else sympy.symbols(list(result.identifiers))
+    if symbols is None:
+        symbols = [sympy.Symbol(name) for name in result.identifiers]
+    symbols = tuple(symbols)
     if len(symbols) != len(result.identifiers):
         raise ConslawError(f"need {len(result.identifiers)} symbols, got {len(symbols)}")
     out = []
@@ -308,39 +324,41 @@ def sage_script(model, result) -> str:
     ("R = PolynomialRing(QQ, ['a', 'b'], order='degrevlex')", True)
     """
     idents = list(result.identifiers)
-    lines = [f"# Conservation laws of {result.model}, degree <= {result.degree}, from conslaw.",
-             f"# Run: sage {result.model}.sage   (checks every law against every generator field)",
+    lines = [f"# Conservation laws of {comment_text(result.model)}, degree <= {result.degree}, "
+             "from conslaw.",
+             "# Run: sage FILE.sage   (checks every law against every generator field)",
              f"R = PolynomialRing(QQ, {idents!r}, order='degrevlex')",
              f"{', '.join(idents)}{',' if len(idents) == 1 else ''} = R.gens()"]
+    lines[2:2] = [f"# renamed: {line}" for line in renamed_lines(result.renamed)]
     if _plain_gradient(model):
         lines.append("# features psi_k: the generator fields are their gradients (Euclidean "
                      "gradient flow)")
         lines.append("features = [")
         lines += [f"    {render(p, idents)}," for p in model.features]
         lines.append("]")
-        lines.append("fields = [[psi.derivative(v) for v in R.gens()] for psi in features]")
+        lines.append("fields = [[_psi.derivative(_v) for _v in R.gens()] for _psi in features]")
     else:
-        lines.append(f"# generator fields of the flow ({model.flow.describe()}), component by "
-                     "component")
+        lines.append(f"# generator fields of the flow ({comment_text(model.flow.describe())}), "
+                     "component by component")
         lines.append("fields = []")
         for field in model.polynomial_fields:
             body = ", ".join(f"{j}: {render(p, idents)}" for j, p in sorted(field.items()))
             lines.append(f"fields.append({{{body}}})")
-        lines.append("fields = [[F.get(j, R(0)) for j in range(R.ngens())] for F in fields]")
+        lines.append("fields = [[_F.get(_j, R(0)) for _j in range(R.ngens())] for _F in fields]")
     lines.append("laws = [")
     lines += [f"    {render(h, idents)}," for h in result.laws]
     lines.append("]")
     lines += [
-        "for k, h in enumerate(laws):",
-        "    grad_h = [h.derivative(v) for v in R.gens()]",
-        "    for j, F in enumerate(fields):",
-        "        assert sum(a * b for a, b in zip(grad_h, F)) == 0, (k, j)",
+        "for _k, _h in enumerate(laws):",
+        "    _grad = [_h.derivative(_v) for _v in R.gens()]",
+        "    for _j, _F in enumerate(fields):",
+        "        assert sum(_a * _b for _a, _b in zip(_grad, _F)) == 0, (_k, _j)",
         "set_random_seed(0)",
-        "point = [QQ(ZZ.random_element(-10**6, 10**6)) for v in R.gens()]",
-        "J = matrix(QQ, [[h.derivative(v)(*point) for v in R.gens()] for h in laws]) "
+        "_point = [QQ(ZZ.random_element(-10**6, 10**6)) for _v in R.gens()]",
+        "_J = matrix(QQ, [[_h.derivative(_v)(*_point) for _v in R.gens()] for _h in laws]) "
         "if laws else matrix(QQ, 0, R.ngens())",
-        f"assert J.rank() == {result.independent}, J.rank()",
-        f"print('conslaw: %d laws of {result.model} conserved by all %d fields; "
-        f"%d independent' % (len(laws), len(fields), J.rank()))",
+        f"assert _J.rank() == {result.independent}, _J.rank()",
+        "print('conslaw: %d laws of %s conserved by all %d fields; %d independent' "
+        f"% (len(laws), {python_literal(comment_text(result.model))}, len(fields), _J.rank()))",
     ]
     return "\n".join(lines) + "\n"

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .lie import LieCount
-from ..exact.render import render
+from ..exact.render import comment_text, render
+from ..language.program import renamed_lines
 
 
 def _lie(dim, rank):  # a tiny LieCount for examples
@@ -96,12 +97,13 @@ class LawsResult:
     model: str
     degree: int
     laws: tuple                 # fmpq_mpoly with coprime integer coefficients
-    names: tuple[str, ...]      # text names of the parameters
-    identifiers: tuple[str, ...]
+    names: tuple[str, ...]      # text names of the state variables
+    identifiers: tuple[str, ...]  # their identifiers (``program.variable_names``)
     independent: int            # gradient rank at a random point: a certain lower bound on N
     lie: LieCount
     note: str | None = None     # how to read the variables (momentum flows)
     symbols: tuple | None = None  # SymPy symbols of a model built with ``from_sympy``
+    renamed: tuple = ()         # names changed from the usual scheme (``VariableNames``)
 
     @property
     def count(self) -> int:
@@ -127,7 +129,9 @@ class LawsResult:
             "count": self.count, "independent": self.independent, "lie_laws": self.lie.laws,
             "complete": self.complete, "certified": self.certified, "seed": self.lie.seed,
             "error_bound": 0.0 if self.certified else self.lie.error_bound,
-            "variables": list(self.names),
+            "variables": list(self.names), "identifiers": list(self.identifiers),
+            "renamed": [{"variable": variable, "usual": usual, "used": used, "in": kind}
+                        for variable, usual, used, kind in self.renamed],
         }
 
     def verdict(self) -> str:
@@ -149,6 +153,7 @@ class LawsResult:
         lines.append(self.verdict())
         if self.note:
             lines.append(f"({self.note})")
+        lines += [f"(renamed: {line})" for line in renamed_lines(self.renamed)]
         return "\n".join(lines)
 
     def to_latex(self, matrix_form: bool = True) -> str:
@@ -179,9 +184,22 @@ class LawsResult:
                 f"{self.degree}</caption>{rows}</table><p>{escape(self.verdict())}</p>")
 
     def to_sage(self) -> str:
+        """Sage lines defining the ring ``R`` over QQ, its generators and ``laws``.
+
+        >>> from conslaw_algebra.api import parse
+        >>> print(parse("param a, lambda\\noutput a*lambda", "m").laws(2).to_sage())
+        # conservation laws of m, degree <= 2
+        # renamed: lambda is lambda_ in identifiers (lambda is reserved)
+        R = PolynomialRing(QQ, ['a', 'lambda_'], order='degrevlex')
+        a, lambda_ = R.gens()
+        laws = [
+            a^2 - lambda_^2,
+        ]
+        """
         names = ", ".join(self.identifiers)
-        lines = [f"# conservation laws of {self.model}, degree <= {self.degree}",
-                 f"R = PolynomialRing(QQ, {list(self.identifiers)!r}, order='degrevlex')",
+        lines = [f"# conservation laws of {comment_text(self.model)}, degree <= {self.degree}"]
+        lines += [f"# renamed: {line}" for line in renamed_lines(self.renamed)]
+        lines += [f"R = PolynomialRing(QQ, {list(self.identifiers)!r}, order='degrevlex')",
                  f"{names}{',' if len(self.identifiers) == 1 else ''} = R.gens()",
                  "laws = ["]
         lines += [f"    {text}," for text in self.strings("sage")]

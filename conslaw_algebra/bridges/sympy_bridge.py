@@ -44,10 +44,17 @@ def _flatten(items) -> list:
 
 
 def _identifiers(symbols, taken: set[str]) -> dict:
-    """A `.net` identifier for each symbol: its own name when that is one."""
+    """A `.net` name for each symbol: its own name when that is one.
+
+    >>> import sympy
+    >>> sorted(_identifiers(sympy.symbols("θ φ w_1 2x"), set()).values())
+    ['p', 'p_2', 's_2x', 'w_1']
+    """
     names = {}
     for s in symbols:
-        base = re.sub(r"\W", "_", s.name) or "p"
+        base = re.sub(r"[^A-Za-z0-9_]", "_", s.name)    # `.net` names are ASCII
+        if not re.search(r"[A-Za-z0-9]", base):
+            base = "p"
         if base[0].isdigit():
             base = "s_" + base
         if base in _RESERVED or keyword.iskeyword(base):
@@ -94,7 +101,9 @@ def net_text(outputs, parameters, data=None, name: str = "sympy_model") -> tuple
     taken: set[str] = set()
     names = _identifiers(params, taken)
     names.update(_identifiers(inputs, taken))
-    model_name = re.sub(r"\W", "_", name) or "sympy_model"
+    model_name = re.sub(r"[^A-Za-z0-9_]", "_", name) or "sympy_model"
+    if model_name[0].isdigit():
+        model_name = "m_" + model_name
     lines = [f"model {model_name}", "param " + ", ".join(names[s] for s in params)]
     if inputs:
         lines.append("input " + ", ".join(names[s] for s in inputs))

@@ -1,31 +1,83 @@
 """Polynomials in parameter names, as text, LaTeX, Sage or identifiers.
 
-Formatting only: no mathematics here. Names come from the model's parameter
-entries, ``W1[0,1]`` in text and JSON, ``W1_0_1`` where a format needs identifiers.
+Formatting only: no mathematics here. Names come from the model's state variables
+(``program.variable_names``), ``W1[0,1]`` in text, JSON and LaTeX, ``W1_0_1`` where a
+format needs identifiers. Text from a model file that is not a checked identifier (its
+name, from the file name) enters a format only through the escapes below:
+``python_literal`` and ``comment_text`` for Python and Sage, ``latex_text`` for LaTeX
+(JSON is escaped by the ``json`` module).
 
 >>> from flint import fmpq_mpoly_ctx
 >>> a, b = fmpq_mpoly_ctx.get(("t", 2), "degrevlex").gens()
 >>> render(a**2 - 3*a*b, ["W[0]", "W[1]"])
 'W[0]^2 - 3*W[0]*W[1]'
->>> render(a**2 - 3*a*b, ["W_0", "W_1"], "latex")
-'W_{0}^{2} - 3 W_{0} W_{1}'
+>>> print(render(a**2 - 3*a*b, ["W[0]", "W_1"], "latex"))
+W_{0}^{2} - 3 W_{0} W\\_1
 """
 from __future__ import annotations
 
 import re
 
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
+                  "#": r"\#", "^": r"\textasciicircum{}", "_": r"\_", "%": r"\%",
+                  "~": r"\textasciitilde{}"}
+
+
+def _printable(text: str) -> str:
+    """Undecodable bytes of a file name (lone surrogates) as ``\\udcXX`` text."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def python_literal(text: str) -> str:
+    """A Python (and Sage) string literal of ``text``, ASCII only, one line.
+
+    >>> print(python_literal("x' + str(__import__('os').system('id')) + '"))
+    "x' + str(__import__('os').system('id')) + '"
+    >>> print(python_literal("a\\nb"))
+    'a\\nb'
+    """
+    return ascii(_printable(text))
+
+
+def comment_text(text: str) -> str:
+    """``text`` for a ``#`` comment: no line break can end the comment early.
+
+    >>> comment_text("name\\nprint(1)")
+    'name\\\\nprint(1)'
+    """
+    return _printable(text).encode("unicode_escape").decode("ascii")
+
+
+def latex_text(text: str) -> str:
+    """``text`` for LaTeX text: special characters escaped, line breaks as spaces.
+
+    >>> print(latex_text("my_model #1 50% \\\\ {x}"))
+    my\\_model \\#1 50\\% \\textbackslash{} \\{x\\}
+    """
+    out = []
+    for ch in _printable(text):
+        out.append(_LATEX_SPECIAL.get(ch, " " if ch.isspace() or not ch.isprintable() else ch))
+    return "".join(out)
+
 
 def latex_name(name: str) -> str:
-    """``W1[0,1]`` or ``W1_0_1`` -> ``W1_{0,1}``.
+    """A variable's text name in LaTeX: ``W1[0,1]`` -> ``W1_{0,1}``, ``W1'[0,1]`` ->
+    ``W1'_{0,1}``, ``e^(2*t)`` -> ``e^{2 t}``; an underscore of a name is escaped, so
+    that a scalar named ``W1_0_1`` stays apart from ``W1[0,1]``.
 
-    >>> latex_name("W1[0,1]"), latex_name("b")
-    ('W1_{0,1}', 'b')
+    >>> print(latex_name("W1[0,1]"), latex_name("b"), latex_name("W1_0_1"), latex_name("e^t"))
+    W1_{0,1} b W1\\_0\\_1 e^{t}
     """
-    match = re.fullmatch(r"([A-Za-z0-9]+?'?)(?:\[(.*)\]|_([0-9_]+))", name)
+    if name.startswith("e^"):                     # the time factor e^(tau t) of momentum
+        return "e^{" + _underscores(name[2:].strip("()").replace("*", " ")) + "}"
+    match = re.fullmatch(r"([A-Za-z0-9_]+'?)\[([0-9,]*)\]", name)
     if not match:
-        return name.replace("_", r"\_")
-    index = match.group(2) if match.group(2) is not None else match.group(3).replace("_", ",")
-    return f"{match.group(1)}_{{{index}}}"
+        return _underscores(name)
+    return f"{_underscores(match.group(1))}_{{{match.group(2)}}}"
+
+
+def _underscores(name: str) -> str:
+    return name.replace("_", r"\_")
 
 
 def render(poly, names: list[str], style: str = "text") -> str:

@@ -74,12 +74,18 @@ def expression_text(expr, model) -> str:
     >>> from conslaw_algebra.api import parse
     >>> expression_text(sympy.Symbol("W1_0_0")**2 + 1, parse("layers 1 -> 1 -> 1"))
     'W1[0,0]^2 + 1'
+    >>> model = parse("param W1[1,2], W1_0_1, QQ\\noutput W1[0,1]*W1_0_1*QQ")
+    >>> model.identifiers
+    ('W1_0_0', 'W1_0_1_', 'W1_0_1', 'QQ_')
+    >>> [expression_text(sympy.Symbol(n), model) for n in ("W1_0_1_", "W1_0_1", "QQ_", "QQ")]
+    ['W1[0,1]', 'W1_0_1', 'QQ', 'QQ']
     """
     import sympy
 
     symbols = getattr(model, "sympy_symbols", None)
     if symbols is not None:
         names = dict(zip(symbols, model.names))
-    else:   # symbols named like the identifiers, W1_0_1
-        names = {sympy.Symbol(i): n for i, n in zip(model.identifiers, model.names)}
+    else:   # symbols named like the identifiers, W1_0_1 (or a renamed scalar's own name)
+        names = {sympy.Symbol(n): n for n in model.names if "[" not in n}
+        names.update({sympy.Symbol(i): n for i, n in zip(model.identifiers, model.names)})
     return net_expression(expr, names)

@@ -114,7 +114,8 @@ def cmd_laws(args) -> int:
     with progress.when(show):
         result = model.laws(args.degree, seed=args.seed)
     if args.format == "latex":
-        print(result.to_latex())
+        from ..analyses.exports import latex_laws
+        print(latex_laws(result, title=True))
     else:
         from ..analyses.exports import sage_script
         print(sage_script(model, result), end="")
