@@ -17,7 +17,37 @@ def _lie(dim, rank):  # a tiny LieCount for examples
 
 
 def _bound(value: float) -> str:
-    return "0" if value == 0 else f"{value:.1e}"
+    return "0" if value == 0 else "1" if value >= 1 else f"{value:.1e}"
+
+
+def _bound_parts(lie: LieCount) -> str:
+    """The error bound's two parts (``lie.py``): the random point and a bad prime.
+
+    >>> _bound_parts(LieCount(3, 1, 1, 0, 7, 1.0, point_bound=1e-9, prime_bound=None,
+    ...                       prime_forced=True))
+    '(random point 1.0e-09 if the prime is good for the model; the prime is forced by CONSLAW_PRIME, so a bad prime is not excluded)'
+    """
+    if lie.prime_bound is None:
+        return (f"(random point {_bound(lie.point_bound)} if the prime is good for the model; "
+                "the prime is forced by CONSLAW_PRIME, so a bad prime is not excluded)")
+    return (f"(random point {_bound(lie.point_bound)} + a prime bad for the model "
+            f"{_bound(lie.prime_bound)})")
+
+
+def _prime_text(lie: LieCount) -> str:
+    """The working prime and where it came from.
+
+    >>> _prime_text(LieCount(3, 1, 1, 0, 7, 0.0, skipped_primes=(11,)))
+    '7 (drawn from the seed; skipped 11: it divides a denominator of the model)'
+    """
+    if lie.prime_forced:
+        return f"{lie.prime} (forced by CONSLAW_PRIME)"
+    text = f"{lie.prime} (drawn from the seed"
+    if lie.skipped_primes:
+        text += f"; skipped {', '.join(map(str, lie.skipped_primes))}: "
+        text += "it divides" if len(lie.skipped_primes) == 1 else "they divide"
+        text += " a denominator of the model"
+    return text + ")"
 
 
 @dataclass(frozen=True)
@@ -47,7 +77,9 @@ class CountResult:
             "features": self.features,
             "generator_rank": lie.generator_rank, "lie_rank": lie.trace_rank, "laws": lie.laws,
             "laws_at_most": lie.laws, "seed": lie.seed, "prime": lie.prime,
-            "error_bound": lie.error_bound,
+            "prime_forced": lie.prime_forced, "primes_skipped": list(lie.skipped_primes),
+            "error_bound": lie.error_bound, "error_bound_point": lie.point_bound,
+            "error_bound_prime": lie.prime_bound,
             "adopted_brackets": {str(k): v for k, v in lie.adopted.items()},
         }
 
@@ -70,7 +102,8 @@ class CountResult:
         else:
             lines.append(f"           N <= {lie.laws} with certainty; N = {lie.laws} with error "
                          f"probability <= {_bound(lie.error_bound)}")
-        lines.append(f"           seed {lie.seed}, exact arithmetic modulo {lie.prime}")
+            lines.append("           " + _bound_parts(lie))
+        lines.append(f"           seed {lie.seed}, exact arithmetic modulo {_prime_text(lie)}")
         return "\n".join(lines)
 
     __str__ = to_text
@@ -126,6 +159,7 @@ class LawsResult:
             "model": self.model, "degree": self.degree, "laws": self.strings(),
             "count": self.count, "independent": self.independent, "lie_laws": self.lie.laws,
             "complete": self.complete, "certified": self.certified, "seed": self.lie.seed,
+            "prime": self.lie.prime,
             "error_bound": 0.0 if self.certified else self.lie.error_bound,
             "variables": list(self.names),
         }
@@ -145,7 +179,10 @@ class LawsResult:
         width = len(str(self.count))
         for k, text in enumerate(self.strings(), start=1):
             lines.append(f"  h{k:<{width}} = {text}")
-        lines.append(f"independent: {self.independent} of N = {self.lie.laws}")
+        origin = ("forced by CONSLAW_PRIME" if self.lie.prime_forced
+                  else f"drawn from seed {self.lie.seed}")
+        lines.append(f"independent: {self.independent} of N = {self.lie.laws} (ranks modulo "
+                     f"{self.lie.prime}, {origin})")
         lines.append(self.verdict())
         if self.note:
             lines.append(f"({self.note})")
