@@ -275,14 +275,16 @@ def block_laws_json(result, names, degree: int) -> dict:
     >>> from conslaw_algebra.blocks import block_laws
     >>> model = parse("layers 1 -> 1 -> 1")
     >>> block_laws_json(block_laws(model, 2), model.names, 2)["blocks"]
-    [{'parameters': ['W1', 'W2'], 'laws': ['W1[0,0]^2 - W2[0,0]^2'], 'skipped': None}]
+    [{'parameters': ['W1', 'W2'], 'laws': ['W1[0,0]^2 - W2[0,0]^2'], 'skipped': None, 'rejected': []}]
     """
     return {
         "degree": degree,
         "blocks": [{"parameters": list(b.tensors), "laws": [render(h, list(names)) for h in b.laws],
-                    "skipped": b.skipped} for b in result.blocks],
+                    "skipped": b.skipped,
+                    "rejected": [{"law": render(h, list(names)), "reason": why}
+                                 for h, why in b.rejected]} for b in result.blocks],
         "independent": result.independent, "lie_laws": result.lie_laws,
-        "complete": result.complete,
+        "complete": result.complete, "seed": result.seed, "prime": result.prime,
     }
 
 
@@ -295,7 +297,8 @@ def block_laws_text(result, names, model: str, degree: int) -> str:
     >>> print(block_laws_text(block_laws(model, 2), model.names, "tiny", 2).splitlines()[2])
       h1 = W1[0,0]^2 - W2[0,0]^2
     """
-    lines = [f"polynomial laws of {model} by block, degree <= {degree} (exact over QQ)"]
+    lines = [f"polynomial laws of {model} by block, degree <= {degree} (exact over QQ, each "
+             "verified against every generator of the whole model)"]
     k = 0
     for block in result.blocks:
         if block.skipped:
@@ -305,8 +308,11 @@ def block_laws_text(result, names, model: str, degree: int) -> str:
         for h in block.laws:
             k += 1
             lines.append(f"  h{k} = {render(h, list(names))}")
+        for h, why in block.rejected:
+            lines.append(f"  dropped, failed the whole-model check: {render(h, list(names))} ({why})")
     lines.append(f"independent in the union: {result.independent}"
-                 + (f" of N = {result.lie_laws}" if result.lie_laws is not None else ""))
+                 + (f" of N = {result.lie_laws}" if result.lie_laws is not None else "")
+                 + (f" (ranks modulo {result.prime}, seed {result.seed})" if result.prime else ""))
     if result.complete:
         lines.append("complete: the blocks' laws reach N (certified), every law of the model is "
                      "locally a function of them")
