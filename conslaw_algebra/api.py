@@ -184,9 +184,10 @@ class Model:
         for h in laws:
             if first_violation(h, self.polynomial_fields) is not None:  # exact re-verification
                 raise AssertionError(f"internal error: law {h} failed verification")
-        independent = independent_count(laws, ring.nvars(), seed)
+        lie = self.lie_count(seed)
+        independent = independent_count(laws, ring.nvars(), seed, lie.prime)
         return LawsResult(self.name, degree, tuple(laws), self.state_names,
-                          self.state_identifiers, independent, self.lie_count(seed),
+                          self.state_identifiers, independent, lie,
                           _time_note(self.flow, self.variables), self.sympy_symbols,
                           self.variables.renamed)
 

@@ -102,8 +102,8 @@ def test_latex_matrix_form_for_gram_differences():
 
 LAWS_SCHEMA = {   # README "JSON": key -> type
     "model": str, "degree": int, "laws": list, "count": int, "independent": int,
-    "lie_laws": int, "complete": bool, "certified": bool, "seed": int, "error_bound": float,
-    "variables": list, "identifiers": list, "renamed": list,
+    "lie_laws": int, "complete": bool, "certified": bool, "seed": int, "prime": int,
+    "error_bound": float, "variables": list, "identifiers": list, "renamed": list,
 }
 
 

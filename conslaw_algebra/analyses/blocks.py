@@ -11,6 +11,17 @@ computation (a static pass over the program; a group is tensors added together w
 linear, such as a layer's weights and bias), and groups that multiply no other. The
 union of the blocks' laws is complete when its number of independent laws reaches N
 of the whole model, which is then certified.
+Every law is then checked again, exactly over QQ, against every generator of the
+whole model before it is kept (``WholeModelCheck``): the derivative of each carrier of
+the whole model along M grad h is computed symbolically and must vanish. This check
+does not use the freezing above, only that a polynomial identity in free symbols
+stays one when values are substituted for them: every value of the model that does
+not depend on the block is one opaque symbol per entry, so nothing outside the block
+is expanded, and once the derivative of a value vanishes identically everything
+computed from it has a zero derivative without being expanded either. A law that
+fails (none should) is dropped and reported. The check can also reject a true law
+when the identity needs relations among the opaque values (none in layered,
+attention or convolutional models); it never keeps a false one.
 Where it stops winning: a law that needs three tensors at once (none for layered,
 residual, convolutional or attention blocks) is not found; the verdict then says
 the union is not complete.
@@ -24,10 +35,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flint import fmpq
 
 from ..errors import BudgetError, UnsupportedError
+from ..exact.sparse import sparse_terms
 from ..flows.system import apply_metric
 from .laws import gradient_fields, independent_count, polynomial_laws
+from ..language import expand as symbolic
 from ..language.program import Node, Program, TensorInfo
 from ..progress import report
 from ..language.expand import expand_features, theta_ring
@@ -187,9 +201,216 @@ def freeze(program: Program, keep: set[str]) -> tuple[Program, list[int]]:
     return out, kept_coordinates
 
 
+class _TooLarge(Exception):
+    pass
+
+
+class WholeModelCheck:
+    """Exact check of laws in the parameters of some tensors against the whole model.
+
+    ``violation(h)`` is None when <grad h, M grad psi> = 0 for every feature psi of the
+    whole model (M the metric), else the carrier entry where it fails. The
+    derivative along v = M grad h of every carrier entry F is computed forward
+    through the program, as a polynomial in the kept parameters, the data and one
+    opaque symbol per entry of each value that does not depend on the kept tensors;
+    F's features are its coefficients of data monomials, so v(F) = 0 identically
+    says exactly that every one of them conserves h. Values are expanded only where
+    a derivative needs them, and a check that would expand more than ``max_terms``
+    terms fails with that reason.
+
+    >>> import conslaw_algebra as ca
+    >>> model = ca.parse("param a, b, c\\ninput x\\noutput a*b*x + c*x")
+    >>> check = WholeModelCheck(model.program, ("a", "b"))
+    >>> a, b, c = theta_ring(3).gens()
+    >>> check.violation(a**2 - b**2) is None, check.violation(a**2)
+    (True, 'output 1: its derivative along grad h is 2*t0*t1*x (not zero)')
+    """
+
+    def __init__(self, program: Program, tensors, max_terms: int = 2_000_000):
+        self.program = program
+        self.max_terms = max_terms
+        self.terms = 0
+        kept = {i for i, p in enumerate(program.params) if p.name in tensors}
+        self.coordinates = {j for i in kept for j in range(program.params[i].offset,
+                                                            program.params[i].offset
+                                                            + program.params[i].size)}
+        self.depends: list[bool] = []
+        for node in program.nodes:
+            self.depends.append(node.attr in kept if node.op == "param"
+                                else any(self.depends[a] for a in node.args))
+        dim = program.num_params
+        self.gates = {dim + info.offset + k for info in program.data if info.kind == "gate"
+                      for k in range(info.size)}
+        self.next_symbol = dim + program.num_data
+        self.values: dict[int, list[dict]] = {}
+
+    def violation(self, h) -> str | None:
+        """None when every generator of the whole model conserves h, else where it fails.
+
+        ``h``: an fmpq_mpoly in t0..t{D-1}, or its sparse terms (``laws.sparse_terms``).
+        """
+        program = self.program
+        derivative = {j: dict(terms) for j, terms in gradient_fields([h])[0]}
+        outside = sorted(j for j in derivative if j not in self.coordinates)
+        if outside:
+            return f"involves parameters outside its block (variables {outside})"
+        try:
+            speed = self._speed(derivative)
+            derivatives: dict[int, list[dict] | None] = {}
+            for i, node in enumerate(program.nodes):
+                if self.depends[i]:
+                    derivatives[i] = self._derivative(i, node, speed, derivatives)
+            for carrier, label in program.carriers:
+                for flat, entry in enumerate(derivatives.get(carrier) or ()):
+                    entry = self._reduce_gates(entry)
+                    if entry:
+                        shape = program.nodes[carrier].shape
+                        where = label + (symbolic._index_label(flat, shape) if shape else "")
+                        return (f"{where}: its derivative along grad h is "
+                                f"{self._text(entry)} (not zero)")
+        except _TooLarge:
+            return f"not verified: the check would expand more than {self.max_terms:,} terms"
+        return None
+
+    # ------------------------------------------------------------------ values
+    def _count(self, polys: list[dict]) -> list[dict]:
+        self.terms += sum(len(p) for p in polys)
+        if self.terms > self.max_terms:
+            raise _TooLarge
+        return polys
+
+    def _value(self, i: int) -> list[dict]:
+        """The value of node i: expanded where it depends on the kept tensors."""
+        if i in self.values:
+            return self.values[i]
+        node = self.program.nodes[i]
+        if self.depends[i] or node.op in ("param", "data", "const"):
+            if node.op in ("param", "data", "const"):
+                value = symbolic._evaluate(node, {}, self.program)
+            else:
+                value = symbolic._evaluate(node, {a: self._value(a) for a in node.args},
+                                           self.program)
+        else:                     # a value of the rest of the model: one symbol per entry
+            value = [{(self.next_symbol + k,): fmpq(1)} for k in range(node.size)]
+            self.next_symbol += node.size
+        self.values[i] = self._count(value)
+        return value
+
+    def _speed(self, derivative: dict) -> dict[int, dict]:
+        """v_j = M_j * dh/dt_j, for the coordinates j that h involves."""
+        program = self.program
+        speed = {}
+        for j, dh in derivative.items():
+            index = next(k for k, p in enumerate(program.params)
+                         if p.offset <= j < p.offset + p.size)
+            if index in program.metrics:
+                node = program.metrics[index]
+                value = self._value(node)
+                entry = value[0] if len(value) == 1 else value[j - program.params[index].offset]
+                dh = symbolic._multiply(entry, dh)
+            speed[j] = dh
+        return speed
+
+    # ------------------------------------------------------------- derivatives
+    def _derivative(self, i, node, speed, derivatives) -> list[dict] | None:
+        """v(value of node i), entry by entry; None when identically zero."""
+        program = self.program
+        op = node.op
+        if op == "param":
+            info = program.params[node.attr]
+            out = [speed.get(info.offset + k, {}) for k in range(info.size)]
+            return out if any(out) else None
+        parts = [derivatives.get(a) if self.depends[a] else None for a in node.args]
+        if all(part is None for part in parts):
+            return None
+        if op == "index":         # the most frequent operation: one entry
+            shape, flat = program.nodes[node.args[0]].shape, 0
+            for i, n in zip(node.attr, shape):
+                flat = flat * n + i
+            entry = parts[0][flat]
+            return [entry] if entry else None
+        zero = {a: [{}] * program.nodes[a].size for a in node.args}
+        if op in ("mul", "matmul"):
+            total = None
+            for position, part in enumerate(parts):
+                if part is None:
+                    continue
+                args = [self._value(a) for a in node.args]
+                args[position] = part
+                term = _bilinear(op, args, [program.nodes[a].shape for a in node.args])
+                total = term if total is None else [symbolic._add(x, y) for x, y in zip(total, term)]
+            out = total
+        elif op == "pow":
+            k = node.attr
+            if not k:
+                return None
+            base = self._value(node.args[0])
+            out = [symbolic._multiply({m: c * k for m, c in symbolic._power(x, k - 1).items()}, d)
+                   for x, d in zip(base, parts[0])]
+        else:                     # linear in its arguments
+            mapping = {a: (part if part is not None else zero[a])
+                       for a, part in zip(node.args, parts)}
+            out = symbolic._evaluate(node, mapping, program)
+        out = self._count(out)
+        return out if any(out) else None
+
+    def _reduce_gates(self, entry: dict) -> dict:
+        """A ReLU gate is 0 or 1, so gate^2 = gate: merge such monomials."""
+        if not self.gates:
+            return entry
+        out: dict = {}
+        for monomial, c in entry.items():
+            reduced = tuple(v for k, v in enumerate(monomial)
+                            if not (k and v == monomial[k - 1] and v in self.gates))
+            value = out.get(reduced, 0) + c
+            if value:
+                out[reduced] = value
+            else:
+                out.pop(reduced, None)
+        return out
+
+    def _text(self, entry: dict) -> str:
+        names = {}
+        dim = self.program.num_params
+        for info in self.program.data:
+            for k, name in enumerate(info.entry_names()):
+                names[dim + info.offset + k] = name
+        terms = []
+        for monomial, c in sorted(entry.items())[:4]:
+            factors = [f"t{v}" if v < dim else names.get(v, f"y{v - dim}") for v in monomial]
+            terms.append("*".join(([str(c)] if c != 1 or not factors else []) + factors))
+        more = f" + ... ({len(entry)} terms)" if len(entry) > 4 else ""
+        return " + ".join(terms) + more
+
+
+def _bilinear(op: str, args: list[list[dict]], shapes) -> list[dict]:
+    """``mul`` (with a scalar broadcast) or ``matmul`` of two lists of entries."""
+    a, b = args
+    if op == "mul":
+        size = max(len(a), len(b))
+        a = a * size if len(a) == 1 else a
+        b = b * size if len(b) == 1 else b
+        return [symbolic._multiply(x, y) for x, y in zip(a, b)]
+    sa, sb = shapes
+    rows = sa[0] if len(sa) == 2 else 1
+    inner = sa[-1]
+    cols = sb[1] if len(sb) == 2 else 1
+    out = []
+    for i in range(rows):
+        for j in range(cols):
+            total: dict = {}
+            for k in range(inner):
+                symbolic._accumulate(total, a[i * inner + k], b[k * cols + j])
+            out.append(total)
+    return out
+
+
 @dataclass(frozen=True)
 class Block:
     """The laws of one block of tensors (empty and ``skipped`` set when not solved).
+
+    ``rejected``: laws the block's system gave that failed the whole-model check, with
+    the reason (none is expected).
 
     >>> Block(("a", "b"), ()).skipped is None
     True
@@ -198,6 +419,7 @@ class Block:
     tensors: tuple[str, ...]
     laws: tuple           # fmpq_mpoly in the whole model's variables t0..t{D-1}
     skipped: str | None = None   # why the block was not solved (its expansion is too large)
+    rejected: tuple = ()  # (law, reason) pairs
 
 
 @dataclass(frozen=True)
@@ -212,6 +434,8 @@ class BlockLaws:
     blocks: tuple[Block, ...]
     independent: int      # of the union, gradient rank at a random point
     lie_laws: int | None  # N of the whole model (None when not counted)
+    prime: int | None = None   # of the gradient rank and of the count
+    seed: int = 0
 
     @property
     def complete(self) -> bool:
@@ -250,13 +474,19 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
         distinct = list({f.terms: f.terms for f in expansion.features}.values())
         fields = apply_metric(gradient_fields(distinct), expansion.metric)
         local = polynomial_laws(fields, expansion.ring, degree)
-        laws = tuple(ring.from_dict({_lift(exps, coordinates, model.dim): c
-                                     for exps, c in h.terms()}) for h in local)
-        blocks.append(Block(tuple(tensors), laws))
+        lifted = [ring.from_dict({_lift(exps, coordinates, model.dim): c for exps, c in h.terms()})
+                  for h in local]
+        check = WholeModelCheck(model.program, set(tensors))
+        verdicts = [(h, check.violation([(tuple(coordinates[v] for v in index), c)
+                                         for index, c in sparse_terms(g)]))
+                    for h, g in zip(lifted, local)]
+        blocks.append(Block(tuple(tensors), tuple(h for h, why in verdicts if why is None),
+                            rejected=tuple((h, why) for h, why in verdicts if why is not None)))
     union = [h for b in blocks for h in b.laws]
-    independent = independent_count(union, model.dim, seed)
-    lie = model.lie_count(seed).laws if count else None
-    return BlockLaws(tuple(blocks), independent, lie)
+    lie = model.lie_count(seed) if count else None
+    prime = lie.prime if lie is not None else None
+    independent = independent_count(union, model.dim, seed, prime)
+    return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed)
 
 
 def _lift(exps, coordinates, dim) -> tuple:

@@ -26,7 +26,7 @@ from math import gcd
 import numpy as np
 from flint import fmpq, fmpq_mpoly, fmpz
 
-from ..exact.modp import rank, residue
+from ..exact.modp import draw_prime, rank, residue, using
 from ..exact.sparse import sparse_terms
 from ..language.expand import ring_polynomial
 from ..progress import report
@@ -364,10 +364,12 @@ def first_violation(h: fmpq_mpoly, polynomial_fields: list[dict]):
     return None
 
 
-def independent_count(laws, dim: int, seed: int) -> int:
-    """Rank of the laws' gradients at a random integer point, modulo PRIME.
+def independent_count(laws, dim: int, seed: int, prime: int | None = None) -> int:
+    """Rank of the laws' gradients at a random integer point, modulo a prime.
 
-    A rank modulo p at one point is at most the generic rank over QQ, so this is a
+    The prime is ``prime`` (that of the count the laws are compared with) or the
+    seed's own (``modp.draw_prime``). The laws have integer coefficients, so a rank
+    modulo any prime at one point is at most the generic rank over QQ: this is a
     certain lower bound on the number of functionally independent laws.
 
     >>> from flint import fmpq_mpoly_ctx
@@ -379,11 +381,12 @@ def independent_count(laws, dim: int, seed: int) -> int:
         return 0
     rng = np.random.default_rng(seed + 1)
     point = [int(v) for v in rng.integers(1, 1 << 30, dim)]
-    rows = []
-    for h in laws:
-        row = [0] * dim
-        for j, d in enumerate(h.degrees()):
-            if d:
-                row[j] = residue(h.derivative(j)(*point))
-        rows.append(row)
-    return rank(np.array(rows, dtype=np.int64))
+    with using(prime or draw_prime(seed)[0]):
+        rows = []
+        for h in laws:
+            row = [0] * dim
+            for j, d in enumerate(h.degrees()):
+                if d:
+                    row[j] = residue(h.derivative(j)(*point))
+            rows.append(row)
+        return rank(np.array(rows, dtype=np.int64))

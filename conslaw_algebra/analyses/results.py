@@ -18,7 +18,37 @@ def _lie(dim, rank):  # a tiny LieCount for examples
 
 
 def _bound(value: float) -> str:
-    return "0" if value == 0 else f"{value:.1e}"
+    return "0" if value == 0 else "1" if value >= 1 else f"{value:.1e}"
+
+
+def _bound_parts(lie: LieCount) -> str:
+    """The error bound's two parts (``lie.py``): the random point and a bad prime.
+
+    >>> _bound_parts(LieCount(3, 1, 1, 0, 7, 1.0, point_bound=1e-9, prime_bound=None,
+    ...                       prime_forced=True))
+    '(random point 1.0e-09 if the prime is good for the model; the prime is forced by CONSLAW_PRIME, so a bad prime is not excluded)'
+    """
+    if lie.prime_bound is None:
+        return (f"(random point {_bound(lie.point_bound)} if the prime is good for the model; "
+                "the prime is forced by CONSLAW_PRIME, so a bad prime is not excluded)")
+    return (f"(random point {_bound(lie.point_bound)} + a prime bad for the model "
+            f"{_bound(lie.prime_bound)})")
+
+
+def _prime_text(lie: LieCount) -> str:
+    """The working prime and where it came from.
+
+    >>> _prime_text(LieCount(3, 1, 1, 0, 7, 0.0, skipped_primes=(11,)))
+    '7 (drawn from the seed; skipped 11: it divides a denominator of the model)'
+    """
+    if lie.prime_forced:
+        return f"{lie.prime} (forced by CONSLAW_PRIME)"
+    text = f"{lie.prime} (drawn from the seed"
+    if lie.skipped_primes:
+        text += f"; skipped {', '.join(map(str, lie.skipped_primes))}: "
+        text += "it divides" if len(lie.skipped_primes) == 1 else "they divide"
+        text += " a denominator of the model"
+    return text + ")"
 
 
 @dataclass(frozen=True)
@@ -48,7 +78,9 @@ class CountResult:
             "features": self.features,
             "generator_rank": lie.generator_rank, "lie_rank": lie.trace_rank, "laws": lie.laws,
             "laws_at_most": lie.laws, "seed": lie.seed, "prime": lie.prime,
-            "error_bound": lie.error_bound,
+            "prime_forced": lie.prime_forced, "primes_skipped": list(lie.skipped_primes),
+            "error_bound": lie.error_bound, "error_bound_point": lie.point_bound,
+            "error_bound_prime": lie.prime_bound,
             "adopted_brackets": {str(k): v for k, v in lie.adopted.items()},
         }
 
@@ -71,7 +103,8 @@ class CountResult:
         else:
             lines.append(f"           N <= {lie.laws} with certainty; N = {lie.laws} with error "
                          f"probability <= {_bound(lie.error_bound)}")
-        lines.append(f"           seed {lie.seed}, exact arithmetic modulo {lie.prime}")
+            lines.append("           " + _bound_parts(lie))
+        lines.append(f"           seed {lie.seed}, exact arithmetic modulo {_prime_text(lie)}")
         return "\n".join(lines)
 
     __str__ = to_text
@@ -128,6 +161,7 @@ class LawsResult:
             "model": self.model, "degree": self.degree, "laws": self.strings(),
             "count": self.count, "independent": self.independent, "lie_laws": self.lie.laws,
             "complete": self.complete, "certified": self.certified, "seed": self.lie.seed,
+            "prime": self.lie.prime,
             "error_bound": 0.0 if self.certified else self.lie.error_bound,
             "variables": list(self.names), "identifiers": list(self.identifiers),
             "renamed": [{"variable": variable, "usual": usual, "used": used, "in": kind}
@@ -149,7 +183,10 @@ class LawsResult:
         width = len(str(self.count))
         for k, text in enumerate(self.strings(), start=1):
             lines.append(f"  h{k:<{width}} = {text}")
-        lines.append(f"independent: {self.independent} of N = {self.lie.laws}")
+        origin = ("forced by CONSLAW_PRIME" if self.lie.prime_forced
+                  else f"drawn from seed {self.lie.seed}")
+        lines.append(f"independent: {self.independent} of N = {self.lie.laws} (ranks modulo "
+                     f"{self.lie.prime}, {origin})")
         lines.append(self.verdict())
         if self.note:
             lines.append(f"({self.note})")
@@ -256,14 +293,16 @@ def block_laws_json(result, names, degree: int) -> dict:
     >>> from conslaw_algebra.analyses.blocks import block_laws
     >>> model = parse("layers 1 -> 1 -> 1")
     >>> block_laws_json(block_laws(model, 2), model.names, 2)["blocks"]
-    [{'parameters': ['W1', 'W2'], 'laws': ['W1[0,0]^2 - W2[0,0]^2'], 'skipped': None}]
+    [{'parameters': ['W1', 'W2'], 'laws': ['W1[0,0]^2 - W2[0,0]^2'], 'skipped': None, 'rejected': []}]
     """
     return {
         "degree": degree,
         "blocks": [{"parameters": list(b.tensors), "laws": [render(h, list(names)) for h in b.laws],
-                    "skipped": b.skipped} for b in result.blocks],
+                    "skipped": b.skipped,
+                    "rejected": [{"law": render(h, list(names)), "reason": why}
+                                 for h, why in b.rejected]} for b in result.blocks],
         "independent": result.independent, "lie_laws": result.lie_laws,
-        "complete": result.complete,
+        "complete": result.complete, "seed": result.seed, "prime": result.prime,
     }
 
 
@@ -276,7 +315,8 @@ def block_laws_text(result, names, model: str, degree: int) -> str:
     >>> print(block_laws_text(block_laws(model, 2), model.names, "tiny", 2).splitlines()[2])
       h1 = W1[0,0]^2 - W2[0,0]^2
     """
-    lines = [f"polynomial laws of {model} by block, degree <= {degree} (exact over QQ)"]
+    lines = [f"polynomial laws of {model} by block, degree <= {degree} (exact over QQ, each "
+             "verified against every generator of the whole model)"]
     k = 0
     for block in result.blocks:
         if block.skipped:
@@ -286,8 +326,11 @@ def block_laws_text(result, names, model: str, degree: int) -> str:
         for h in block.laws:
             k += 1
             lines.append(f"  h{k} = {render(h, list(names))}")
+        for h, why in block.rejected:
+            lines.append(f"  dropped, failed the whole-model check: {render(h, list(names))} ({why})")
     lines.append(f"independent in the union: {result.independent}"
-                 + (f" of N = {result.lie_laws}" if result.lie_laws is not None else ""))
+                 + (f" of N = {result.lie_laws}" if result.lie_laws is not None else "")
+                 + (f" (ranks modulo {result.prime}, seed {result.seed})" if result.prime else ""))
     if result.complete:
         lines.append("complete: the blocks' laws reach N (certified), every law of the model is "
                      "locally a function of them")

@@ -1,6 +1,6 @@
-"""Exact arithmetic modulo one word-size prime, vectorised with numpy.
+"""Exact arithmetic modulo a word-size prime, vectorised with numpy.
 
-Why this prime and this representation: residues below 2^31 multiply without
+Why primes of this size and this representation: residues below 2^31 multiply without
 overflow in int64 (products < 2^62), so elementwise work is plain numpy int64.
 Large matrix products go through floating-point BLAS, exactly: the left factor is
 cut into three 11-bit limbs, so every partial sum of a chunk of 2,048 products stays
@@ -11,47 +11,150 @@ pivoting whose updates are such products, so a rank costs a few n^3 floating-poi
 operations plus O(n^2 log n) integer work.
 Where it stops winning: tiny matrices (the integer path is used below a size
 threshold), and beyond n of a few tens of thousands, memory (n^2 int64 entries).
-The prime is 2^31 - 1 unless the environment variable CONSLAW_PRIME names another
-prime between 2^24 and 2^31 when the package is imported (to re-run a count modulo a
-second prime; a smaller prime weakens the reported error bound).
+
+Which prime: a computation draws its own from its seed (``draw_prime``): x uniform
+in [2^30, 2^31 - 2] from a stream of the seed kept apart from the point's, then the
+least prime >= x, so about 5 * 10^7 primes in (2^30, 2^31) can come out, none with
+probability above MAX_PRIME_GAP / (2^30 - 1) (see ``lie.py`` for what that buys).
+A prime dividing a denominator of the model's constants is skipped: the next one is
+drawn from the same stream, deterministically, and the skip is recorded. The
+environment variable CONSLAW_PRIME, read at import, forces one prime between 2^24 and
+2^31 instead (to re-run a count modulo a chosen prime; nothing is random about it
+then, so no bound on a bad prime can be given).
+The working prime is one context value (``contextvars``), set around a computation
+with ``using(p)`` and read by every function here and in the evaluators at call time
+through ``prime()``; outside any computation it is 2^31 - 1 (or the forced prime).
+Reading it costs about 50 ns per call, against microseconds of array work.
 
 >>> import numpy as np
->>> int(matmul(np.array([[PRIME - 1]]), np.array([[2]]))[0, 0]) == PRIME - 2
+>>> p = prime()
+>>> int(matmul(np.array([[p - 1]]), np.array([[2]]))[0, 0]) == p - 2
 True
+>>> with using(13):
+...     int(matmul(np.array([[12]]), np.array([[2]]))[0, 0])
+11
 """
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 from flint import fmpz, nmod_mat
 
+from ..errors import ConslawError
+
 DEFAULT_PRIME = 2**31 - 1
 PRIME_VARIABLE = "CONSLAW_PRIME"
+DRAW_LOW = 1 << 30            # x is drawn in [DRAW_LOW, DRAW_HIGH - 1] ...
+DRAW_HIGH = (1 << 31) - 1     # ... so the next prime is at most 2^31 - 1 (limbs need p < 2^31)
+DRAW_VALUES = DRAW_HIGH - DRAW_LOW
+MAX_PRIME_GAP = 336           # exceeds every gap between consecutive primes below 2^32
+_PRIME_STREAM = 0x7072696D    # the seed's stream of primes, apart from its random point
+_MAX_SKIPS = 64
 
 
-def prime_from_environment(text: str | None) -> tuple[int, str | None]:
-    """(the prime to use, or the default, and an error message when ``text`` is bad).
+def prime_from_environment(text: str | None) -> tuple[int | None, str | None]:
+    """(the forced prime, or None, and an error message when ``text`` is bad).
 
     >>> prime_from_environment(None)
-    (2147483647, None)
+    (None, None)
     >>> prime_from_environment("2147483629")
     (2147483629, None)
     >>> prime_from_environment("1000")[1]
     'CONSLAW_PRIME must be a prime between 2^24 and 2^31, got 1000'
     """
     if text is None or not text.strip():
-        return DEFAULT_PRIME, None
+        return None, None
     try:
         value = int(text)
     except ValueError:
         value = None
     if value is None or not (1 << 24 < value < 1 << 31) or not fmpz(value).is_prime():
-        return DEFAULT_PRIME, f"{PRIME_VARIABLE} must be a prime between 2^24 and 2^31, got {text}"
+        return None, f"{PRIME_VARIABLE} must be a prime between 2^24 and 2^31, got {text}"
     return value, None
 
 
-PRIME, PRIME_ERROR = prime_from_environment(os.environ.get(PRIME_VARIABLE))
+FORCED_PRIME, PRIME_ERROR = prime_from_environment(os.environ.get(PRIME_VARIABLE))
+_CURRENT: ContextVar[int] = ContextVar("conslaw_prime", default=FORCED_PRIME or DEFAULT_PRIME)
+
+
+def prime() -> int:
+    """The working prime of the current computation.
+
+    >>> with using(101):
+    ...     prime()
+    101
+    """
+    return _CURRENT.get()
+
+
+@contextmanager
+def using(p: int):
+    """Make ``p`` the working prime inside the ``with`` block (this thread or task only).
+
+    >>> with using(7):
+    ...     residue(3)
+    3
+    """
+    token = _CURRENT.set(int(p))
+    try:
+        yield int(p)
+    finally:
+        _CURRENT.reset(token)
+
+
+def draw_prime(seed: int, avoid=()) -> tuple[int, tuple[int, ...]]:
+    """(the working prime for ``seed``, the primes skipped because they divide ``avoid``).
+
+    ``avoid``: integers (the denominators of the model's constants) that the prime must
+    not divide. The same seed gives the same prime; CONSLAW_PRIME overrides the draw
+    (and is refused, as bad input, when it divides one of them).
+
+    >>> p, skipped = draw_prime(0)
+    >>> p == draw_prime(0)[0] and fmpz(p).is_prime() and DRAW_LOW < p <= DRAW_HIGH
+    True
+    >>> q, skipped = draw_prime(0, avoid=[3 * p])
+    >>> q != p and skipped == (p,)
+    True
+    """
+    avoid = [abs(int(d)) for d in avoid if abs(int(d)) > 1]
+    if FORCED_PRIME is not None:
+        for d in avoid:
+            if d % FORCED_PRIME == 0:
+                raise ConslawError(f"{PRIME_VARIABLE}={FORCED_PRIME} divides the denominator {d} "
+                                   "of a constant of the model; choose another prime",
+                                   file="<environment>")
+        return FORCED_PRIME, ()
+    rng = np.random.default_rng([_PRIME_STREAM, seed])
+    skipped: list[int] = []
+    for _ in range(_MAX_SKIPS):
+        candidate = fmpz(int(rng.integers(DRAW_LOW, DRAW_HIGH)))
+        while not candidate.is_prime():
+            candidate += 1
+        p = int(candidate)
+        if not any(d % p == 0 for d in avoid):
+            return p, tuple(skipped)
+        skipped.append(p)
+    raise ConslawError(f"no usable prime in {_MAX_SKIPS} draws: the model's denominators are "
+                       "divisible by too many primes above 2^30", file="<model>")
+
+
+def prime_probability(avoid=()) -> float:
+    """An upper bound on the probability that ``draw_prime`` returns any given prime.
+
+    One value of x leads to a prime q for each integer in (previous prime, q], fewer
+    than MAX_PRIME_GAP; skips (primes above 2^30 dividing a denominator d, at most
+    (bits(d) - 1) // 30 of them) condition on avoiding that set, dividing by one minus
+    its probability.
+
+    >>> prime_probability() == MAX_PRIME_GAP / DRAW_VALUES
+    True
+    """
+    single = MAX_PRIME_GAP / DRAW_VALUES
+    excluded = sum((abs(int(d)).bit_length() - 1) // 30 for d in avoid if abs(int(d)) > 1)
+    return single / max(1e-300, 1.0 - excluded * single)
 _INNER_CHUNK = 1 << 15          # integer path: keeps int64 partial sums below 2^62
 _FLOAT_CHUNK = 1 << 11          # float path: 2^11 * 2^11 * 2^31 < 2^53
 _FLOAT_THRESHOLD = 1 << 18      # multiply-adds above which BLAS pays off
@@ -60,17 +163,19 @@ _PANEL = 32                     # below this size, elimination is a plain loop
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` modulo PRIME for int64 arrays of residues (numpy batching rules).
+    """``a @ b`` modulo p for int64 arrays of residues (numpy batching rules).
 
     >>> matmul(np.array([[1, 2]]), np.array([[3], [4]])).tolist()
     [[11]]
     >>> rng = np.random.default_rng(0)
-    >>> x = rng.integers(0, PRIME, (70, 3000)); y = rng.integers(0, PRIME, (3000, 50))
-    >>> exact = [[sum(int(u) * int(v) for u, v in zip(row, col)) % PRIME for col in y.T[:2]]
+    >>> p = prime()
+    >>> x = rng.integers(0, p, (70, 3000)); y = rng.integers(0, p, (3000, 50))
+    >>> exact = [[sum(int(u) * int(v) for u, v in zip(row, col)) % p for col in y.T[:2]]
     ...          for row in x[:2]]
     >>> matmul(x, y)[:2, :2].tolist() == exact
     True
     """
+    p = prime()
     inner = a.shape[-1]
     if a.ndim == 2 and b.ndim == 2 and inner * a.shape[0] * b.shape[1] >= _FLOAT_THRESHOLD:
         return _matmul_float(a, b)
@@ -78,14 +183,15 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         total = None
         for start in range(0, inner, _INNER_CHUNK):
             part = matmul(a[..., start:start + _INNER_CHUNK], b[..., start:start + _INNER_CHUNK, :])
-            total = part if total is None else (total + part) % PRIME
+            total = part if total is None else (total + part) % p
         return total
     high = a >> 15
     low = a & 0x7FFF
-    return ((np.matmul(high, b) % PRIME) * 32768 + np.matmul(low, b)) % PRIME
+    return ((np.matmul(high, b) % p) * 32768 + np.matmul(low, b)) % p
 
 
 def _matmul_float(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    p = prime()
     rows, cols = a.shape[-2], b.shape[-1]
     if rows * cols > _TILE and cols > 1 and a.ndim == 2 and b.ndim == 2:
         step = max(1, _TILE // rows)
@@ -100,35 +206,37 @@ def _matmul_float(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             part = ((block_a >> (11 * limb)) & 0x7FF).astype(np.float64)
             product = np.matmul(part, block_b).astype(np.int64)   # exact: < 2^53
             if combined is None:
-                combined = product % PRIME
+                combined = product % p
             else:
                 combined <<= 11
                 combined += product
-                combined %= PRIME
-        total = combined if total is None else (total + combined) % PRIME
+                combined %= p
+        total = combined if total is None else (total + combined) % p
     return total
 
 
 def inverse(x: int) -> int:
     """The inverse of a nonzero residue.
 
-    >>> inverse(2) * 2 % PRIME
+    >>> inverse(2) * 2 % prime()
     1
     """
-    return pow(int(x), PRIME - 2, PRIME)
+    p = prime()
+    return pow(int(x), p - 2, p)
 
 
 def residue(value) -> int:
-    """A rational number (Fraction, fmpq, int) as a residue modulo PRIME.
+    """A rational number (Fraction, fmpq, int) as a residue modulo p.
 
     >>> from fractions import Fraction
-    >>> residue(Fraction(1, 2)) * 2 % PRIME
+    >>> residue(Fraction(1, 2)) * 2 % prime()
     1
     """
+    p = prime()
     numerator, denominator = int(value.numerator), int(value.denominator)
-    if denominator % PRIME == 0:
+    if denominator % p == 0:
         raise ZeroDivisionError("denominator divisible by the working prime")
-    return numerator * inverse(denominator % PRIME) % PRIME
+    return numerator * pow(denominator % p, p - 2, p) % p
 
 
 def echelonize(matrix: np.ndarray, overwrite: bool = False) -> tuple[np.ndarray, list[int], list[int]]:
@@ -143,11 +251,12 @@ def echelonize(matrix: np.ndarray, overwrite: bool = False) -> tuple[np.ndarray,
     >>> rows.tolist(), pivots, sources
     ([[1, 0, 1], [0, 1, 2]], [0, 1], [2, 1])
     """
+    p = prime()
     if overwrite and isinstance(matrix, np.ndarray) and matrix.dtype == np.int64:
         a = matrix
-        a %= PRIME
+        a %= p
     else:
-        a = np.array(matrix, dtype=np.int64) % PRIME
+        a = np.array(matrix, dtype=np.int64) % p
     m, n = a.shape
     if m == 0 or n == 0:
         return np.zeros((0, n), dtype=np.int64), [], []
@@ -157,7 +266,7 @@ def echelonize(matrix: np.ndarray, overwrite: bool = False) -> tuple[np.ndarray,
     for t in range(1, rank):          # below-diagonal pivot entries hold multipliers
         rows[t, pivots[:t]] = 0
     for t, j in enumerate(pivots):
-        rows[t] = rows[t] * inverse(rows[t, j]) % PRIME
+        rows[t] = rows[t] * inverse(rows[t, j]) % p
     return rows, pivots, [int(i) for i in order[:rank]]
 
 
@@ -173,6 +282,7 @@ def _plu(a: np.ndarray) -> tuple[np.ndarray, list[int]]:
     m, n = a.shape
     if n <= _PANEL or m <= _PANEL:
         return _plu_small(a)
+    p = prime()
     half = n // 2
     left, right = a[:, :half], a[:, half:]
     order1, pivots1 = _plu(left)
@@ -183,15 +293,16 @@ def _plu(a: np.ndarray) -> tuple[np.ndarray, list[int]]:
         top = right[:s1]
         top[:] = _unit_lower_solve(lower[:s1], top)
         if m > s1:
-            right[s1:] = (right[s1:] - matmul(lower[s1:], top)) % PRIME
+            right[s1:] = (right[s1:] - matmul(lower[s1:], top)) % p
     order2, pivots2 = _plu(right[s1:])
     left[s1:] = left[s1:][order2]
     order = np.concatenate([order1[:s1], order1[s1:][order2]])
-    return order, pivots1 + [half + p for p in pivots2]
+    return order, pivots1 + [half + j for j in pivots2]
 
 
 def _plu_small(a: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """Unblocked in-place elimination, for few rows or few columns."""
+    p = prime()
     m, n = a.shape
     order = np.arange(m)
     pivots: list[int] = []
@@ -206,9 +317,9 @@ def _plu_small(a: np.ndarray) -> tuple[np.ndarray, list[int]]:
         if i != s:
             a[[s, i]] = a[[i, s]]
             order[[s, i]] = order[[i, s]]
-        scale = a[s + 1:, j] * inverse(a[s, j]) % PRIME
+        scale = a[s + 1:, j] * inverse(a[s, j]) % p
         if j + 1 < n:
-            a[s + 1:, j + 1:] = (a[s + 1:, j + 1:] - np.outer(scale, a[s, j + 1:]) % PRIME) % PRIME
+            a[s + 1:, j + 1:] = (a[s + 1:, j + 1:] - np.outer(scale, a[s, j + 1:]) % p) % p
         a[s + 1:, j] = scale
         pivots.append(j)
     return order, pivots
@@ -216,17 +327,18 @@ def _plu_small(a: np.ndarray) -> tuple[np.ndarray, list[int]]:
 
 def _unit_lower_solve(lower: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """X with (I + strictly lower part of ``lower``) @ X = rhs; blocked recursion."""
+    p = prime()
     size = lower.shape[0]
     if size <= _PANEL:
-        x = rhs % PRIME
+        x = rhs % p
         for t in range(size - 1):
             column = lower[t + 1:, t]
             if column.any():
-                x[t + 1:] = (x[t + 1:] - np.outer(column, x[t]) % PRIME) % PRIME
+                x[t + 1:] = (x[t + 1:] - np.outer(column, x[t]) % p) % p
         return x
     half = size // 2
     upper_part = _unit_lower_solve(lower[:half, :half], rhs[:half])
-    rest = (rhs[half:] - matmul(lower[half:, :half], upper_part)) % PRIME
+    rest = (rhs[half:] - matmul(lower[half:, :half], upper_part)) % p
     return np.vstack([upper_part, _unit_lower_solve(lower[half:, half:], rest)])
 
 
@@ -239,8 +351,9 @@ def rank(rows: np.ndarray) -> int:
     if rows.size == 0:
         return 0
     m, n = rows.shape
+    p = prime()
     if m * n <= 1 << 20:
-        return nmod_mat(m, n, (np.asarray(rows) % PRIME).ravel().tolist(), PRIME).rank()
+        return nmod_mat(m, n, (np.asarray(rows) % p).ravel().tolist(), p).rank()
     return len(echelonize(rows)[1])
 
 
@@ -269,23 +382,25 @@ class Span:
 
     def reduce(self, vectors: np.ndarray) -> np.ndarray:
         """Residues of the vectors after removing their components in the span."""
-        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.int64)) % PRIME
+        p = prime()
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.int64)) % p
         if not self.pivots:
             return vectors
         coefficients = self._coordinates(vectors[:, self.pivots])
-        return (vectors - matmul(coefficients, self.rows)) % PRIME
+        return (vectors - matmul(coefficients, self.rows)) % p
 
     def _coordinates(self, at_pivots: np.ndarray) -> np.ndarray:
         """C with C @ rows[:, pivots] = at_pivots (forward substitution, blocked)."""
+        p = prime()
         block_matrix = self.rows[:, self.pivots]
         c = at_pivots.copy()
         r = self.rank
         for j0 in range(0, r, _PANEL):
             j1 = min(r, j0 + _PANEL)
             if j0:
-                c[:, j0:j1] = (c[:, j0:j1] - matmul(c[:, :j0], block_matrix[:j0, j0:j1])) % PRIME
+                c[:, j0:j1] = (c[:, j0:j1] - matmul(c[:, :j0], block_matrix[:j0, j0:j1])) % p
             for j in range(j0 + 1, j1):
-                c[:, j] = (c[:, j] - matmul(c[:, j0:j], block_matrix[j0:j, j:j + 1])[:, 0]) % PRIME
+                c[:, j] = (c[:, j] - matmul(c[:, j0:j], block_matrix[j0:j, j:j + 1])[:, 0]) % p
         return c
 
     def contains(self, vector: np.ndarray) -> bool:

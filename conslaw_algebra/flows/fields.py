@@ -11,25 +11,34 @@ direction. So a bracket nested k deep costs evaluations on jets with k direction
 >>> import numpy as np
 >>> class Linear(Field):          # the fields x -> A x for a batch of matrices A
 ...     def __init__(self, mats): self.mats, self.batch = mats, len(mats)
-...     def eval(self, point): return np.einsum("bij,kbj->kbi", self.mats, point) % PRIME
+...     def eval(self, point): return np.einsum("bij,kbj->kbi", self.mats, point) % prime()
 >>> X = Linear(np.array([[[0, 1], [0, 0]]])); Y = Linear(np.array([[[0, 0], [1, 0]]]))
 >>> value = Brackets(X, Y).eval(np.array([[[1, 2]]]))[0, 0]   # (B A - A B) x
->>> [int(v) - PRIME if v > PRIME // 2 else int(v) for v in value]
+>>> [int(v) - prime() if v > prime() // 2 else int(v) for v in value]
 [-1, 2]
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ..exact.modp import PRIME, matmul
+from ..exact.modp import matmul, prime
 
 
 class Field:
     """A batch of ``batch`` vector fields; ``level`` = bracket nesting + 1.
 
+    For the error bound of a count (``lie.py``) each field also carries ``degree``,
+    its degree in the state variables, and ``bits``: log2 of a bound on the sum over
+    its components of the l1 norms (sum of |coefficients|) of the field as an integer
+    polynomial in the state variables and in every random choice that built it (data,
+    weights, combination coefficients taken as variables), constants' denominators
+    cleared by a power of their common multiple.
+
     >>> class Linear(Field):          # the fields x -> A x for a batch of matrices A
     ...     def __init__(self, mats): self.mats, self.batch = mats, len(mats)
-    ...     def eval(self, point): return np.einsum("bij,kbj->kbi", self.mats, point) % PRIME
+    ...     def eval(self, point): return np.einsum("bij,kbj->kbi", self.mats, point) % prime()
 
     >>> Linear(np.array([[[1, 2], [3, 4]]])).eval(np.array([[[1, 1]]])).tolist()
     [[[3, 7]]]
@@ -37,6 +46,8 @@ class Field:
 
     batch: int = 1
     level: int = 1
+    degree: int = 1
+    bits: float = 0.0
 
     def eval(self, point: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
@@ -50,7 +61,7 @@ class Brackets(Field):
 
     >>> class Linear(Field):          # the fields x -> A x for a batch of matrices A
     ...     def __init__(self, mats): self.mats, self.batch = mats, len(mats)
-    ...     def eval(self, point): return np.einsum("bij,kbj->kbi", self.mats, point) % PRIME
+    ...     def eval(self, point): return np.einsum("bij,kbj->kbi", self.mats, point) % prime()
 
     >>> X = Linear(np.array([[[1, 2], [3, 4]]]))
     >>> bracket = Brackets(X, X)                   # a field commutes with itself
@@ -64,6 +75,9 @@ class Brackets(Field):
         self.x, self.y = x, y
         self.batch = x.batch
         self.level = x.level + y.level
+        # [X, Y]_i = sum_j d_j Y_i X_j - d_j X_i Y_j, and sum_j |d_j f|_1 <= deg f |f|_1
+        self.degree = max(0, x.degree + y.degree - 1)
+        self.bits = math.log2(max(1, x.degree + y.degree)) + x.bits + y.bits
 
     def eval(self, point):
         width = point.shape[0]
@@ -72,7 +86,7 @@ class Brackets(Field):
         base = np.broadcast_to(point, x_value.shape)
         dy_x = self.y.eval(np.concatenate([base, x_value]))[width:]
         dx_y = self.x.eval(np.concatenate([base, y_value]))[width:]
-        return (dy_x - dx_y) % PRIME
+        return (dy_x - dx_y) % prime()
 
     def select(self, indices):
         return Brackets(self.x.select(indices), self.y.select(indices))
@@ -83,7 +97,7 @@ class Combinations(Field):
 
     >>> class Linear(Field):          # the fields x -> A x for a batch of matrices A
     ...     def __init__(self, mats): self.mats, self.batch = mats, len(mats)
-    ...     def eval(self, point): return np.einsum("bij,kbj->kbi", self.mats, point) % PRIME
+    ...     def eval(self, point): return np.einsum("bij,kbj->kbi", self.mats, point) % prime()
 
     >>> pair = Linear(np.array([[[1, 0], [0, 0]], [[0, 0], [0, 1]]]))   # diag(1, 0), diag(0, 1)
     >>> Combinations([pair], np.array([[2, 3]])).eval(np.array([[[1, 1]]])).tolist()  # diag(2, 3) x
@@ -92,11 +106,14 @@ class Combinations(Field):
 
     def __init__(self, sources: list[Field], coefficients: np.ndarray):
         self.sources = sources
-        self.coefficients = coefficients % PRIME
+        self.coefficients = coefficients % prime()
         self.batch = coefficients.shape[0]
         self.level = max(s.level for s in sources)
-        if coefficients.shape[1] != sum(s.batch for s in sources):
+        width = sum(s.batch for s in sources)
+        if coefficients.shape[1] != width:
             raise ValueError("one coefficient per source field is needed")
+        self.degree = max(s.degree for s in sources)
+        self.bits = max(s.bits for s in sources) + math.log2(width)   # sum of width fields
 
     def eval(self, point):
         width, points = point.shape[0], point.shape[1]
@@ -111,8 +128,9 @@ class Combinations(Field):
             at = tiled.eval(np.tile(point, (1, source.batch, 1)))
             values.append(at.reshape(width, source.batch, points, -1))
         stacked = np.concatenate(values, axis=1)            # (width, fields, points, D)
-        weighted = stacked * self.coefficients.T[None, :, :, None] % PRIME
-        return weighted.sum(axis=1) % PRIME
+        p = prime()
+        weighted = stacked * self.coefficients.T[None, :, :, None] % p
+        return weighted.sum(axis=1) % p
 
     def select(self, indices):
         return Combinations(self.sources, self.coefficients[np.asarray(indices)])

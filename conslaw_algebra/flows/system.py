@@ -21,6 +21,8 @@ and to ``laws.py`` (the generators as exact polynomial fields).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from flint import fmpq
 
@@ -28,8 +30,8 @@ from ..exact import jets
 from ..language.compiler import FlowSpec
 from ..errors import UnsupportedError
 from .fields import Field
-from ..exact.modp import PRIME, residue
-from ..language.modular import Evaluator, Sample
+from ..exact.modp import prime, residue
+from ..language.modular import Evaluator, Sample, value_bounds
 from ..exact.sparse import sparse_terms
 from ..language.program import Program
 
@@ -57,6 +59,20 @@ class _Base:
         metric_degree = max([theta[n] for n in program.metrics.values()], default=0)
         self.gradient_degree = max(theta[c] for c, _ in program.carriers) - 1 + metric_degree
         self.sample_degree = max(data[c] for c, _ in program.carriers) + 2
+        constants = [n.attr for n in program.nodes if n.op == "const"] + [spec.tau]
+        # the working prime must not divide these (``modp.draw_prime``)
+        self.denominators = tuple(sorted({c.denominator for c in constants if c.denominator > 1}))
+        self.log_denominator = math.log2(math.lcm(1, *self.denominators))
+        bits, constants_in = value_bounds(program)
+        phi = float(np.logaddexp2.reduce([bits[c] + math.log2(program.nodes[c].size)
+                                          for c, _ in program.carriers]))
+        metric = max([bits[n] for n in program.metrics.values()], default=0.0)
+        # sum_j |M_j d_j Phi|_1 <= max_j |M_j|_1 * deg(Phi) * |Phi|_1, Phi = sum_c <w_c, carrier_c>
+        self.gradient_bits = (math.log2(max(1, max(theta[c] for c, _ in program.carriers)))
+                              + phi + max(0.0, metric))
+        self.gradient_constants = (max(constants_in[c] for c, _ in program.carriers)
+                                   + max([constants_in[n] for n in program.metrics.values()],
+                                         default=0))
 
 
 def apply_metric(gradients, metric: dict):
@@ -93,6 +109,9 @@ class GradientFlow(_Base):
         super().__init__(program, spec)
         self.dim = self.params
         self.field_degree = max(1, self.gradient_degree + (1 if self.mirror.any() else 0))
+        # a mirror factor theta_j has norm 1: the generators' bound is the gradient's
+        self.generator_bits = max(0.0, self.gradient_bits
+                                  + self.gradient_constants * self.log_denominator)
 
     def generators(self, rng: np.random.Generator, batch: int) -> Field:
         """A batch of random generators, each a genuine element of W."""
@@ -119,28 +138,41 @@ class MomentumFlow(_Base):
     def __init__(self, program: Program, spec: FlowSpec):
         super().__init__(program, spec)
         self.dim = 2 * self.params + 1
-        self.tau = residue(spec.tau)
         mirror_extra = 1 if self.mirror.any() else 0
         self.field_degree = max(2 if spec.nesterov else 1, self.gradient_degree + mirror_extra)
+        # a random generator alpha G + force: bound both, denominators cleared together
+        tau, d = abs(spec.tau), self.params
+        tau_constants = 0 if spec.tau.denominator == 1 else 1
+        force = self.gradient_bits + (math.log2(1 + tau) if mirror_extra else 0.0)
+        force_constants = self.gradient_constants + (tau_constants if mirror_extra else 0)
+        drift = math.log2(1 + 4 * d if spec.nesterov else tau + d + tau * d if tau else 1 + d)
+        self.generator_bits = max(0.0, float(np.logaddexp2(force, drift)) + max(
+            force_constants, tau_constants) * self.log_denominator)
+
+    @property
+    def tau(self) -> int:
+        """tau as a residue modulo the working prime."""
+        return residue(self.spec.tau)
 
     def generators(self, rng: np.random.Generator, batch: int) -> Field:
         sample = self.evaluator.sample(rng, batch)
-        drift = rng.integers(0, PRIME, (1, batch, 1), dtype=np.int64)
+        drift = rng.integers(0, prime(), (1, batch, 1), dtype=np.int64)
         return _PhaseSamples(self, sample, drift)
 
     def drift(self, point: np.ndarray) -> np.ndarray:
         """G at a jet point of the phase space."""
-        d = self.params
+        d, p = self.params, prime()
         s, v = point[..., :1], point[..., 1 + d:]
         out = np.zeros_like(point)
         if self.spec.nesterov:
             out[..., :1] = s
             out[..., 1:1 + d] = jets.multiply(np.broadcast_to(s, v.shape), v)
-            out[..., 1 + d:] = (-3 * v) % PRIME
-        elif self.tau:
-            out[..., :1] = s * self.tau % PRIME
+            out[..., 1 + d:] = (-3 * v) % p
+        elif self.spec.tau:
+            tau = self.tau
+            out[..., :1] = s * tau % p
             out[..., 1:1 + d] = v
-            out[..., 1 + d:] = (-self.tau * v) % PRIME
+            out[..., 1 + d:] = (-tau * v) % p
         else:
             out[:1, ..., 0] = 1
             out[..., 1:1 + d] = v
@@ -179,6 +211,7 @@ class MomentumFlow(_Base):
 class _GradientSamples(Field):
     def __init__(self, flow: GradientFlow, sample: Sample):
         self.flow, self.sample, self.batch = flow, sample, sample.batch
+        self.degree, self.bits = flow.field_degree, flow.generator_bits
 
     def eval(self, point):
         grad = self.flow.evaluator.gradient(point, self.sample, metric=True)
@@ -196,6 +229,7 @@ class _PhaseSamples(Field):
     def __init__(self, flow: MomentumFlow, sample: Sample, drift: np.ndarray):
         self.flow, self.sample, self.drift_weight = flow, sample, drift
         self.batch = sample.batch
+        self.degree, self.bits = flow.field_degree, flow.generator_bits
 
     def eval(self, point):
         flow, d = self.flow, self.flow.params
@@ -204,11 +238,12 @@ class _PhaseSamples(Field):
         width, batch = force.shape[:2]
         point = np.broadcast_to(point, (width, batch, point.shape[-1]))
         mask = flow.mirror
+        p = prime()
         if mask.any():
-            factor = (flow.tau * point[..., 1:1 + d][..., mask] + point[..., 1 + d:][..., mask]) % PRIME
+            factor = (flow.tau * point[..., 1:1 + d][..., mask] + point[..., 1 + d:][..., mask]) % p
             force[..., mask] = jets.multiply(force[..., mask], factor)
-        out = flow.drift(point) * self.drift_weight % PRIME
-        out[..., 1 + d:] = (out[..., 1 + d:] + force) % PRIME
+        out = flow.drift(point) * self.drift_weight % p
+        out[..., 1 + d:] = (out[..., 1 + d:] + force) % p
         return out
 
     def select(self, indices):

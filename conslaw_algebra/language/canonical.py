@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..exact.modp import PRIME, residue
+from ..exact.modp import prime, residue
 from .expand import evaluate_node, reduce_gates
 from .modular import apply_op, window_gates
 from .program import Program
@@ -157,7 +157,7 @@ class ArgumentOracle:
 
     def _leaf(self, kind: str, index: int, batch: int, info) -> np.ndarray:
         if (kind, index) not in self.leaves:
-            drawn = self.rng.integers(0, PRIME, (1, batch) + info.shape, dtype=np.int64)
+            drawn = self.rng.integers(0, prime(), (1, batch) + info.shape, dtype=np.int64)
             self.leaves[kind, index] = window_gates(drawn, info.window) if kind == "data" else drawn
         return self.leaves[kind, index]
 

@@ -15,17 +15,18 @@ Where it stops winning: tiny models, where listing the features is as cheap.
 >>> ev = Evaluator(prog)
 >>> sample = ev.sample(np.random.default_rng(0), 1)
 >>> g = ev.gradient(np.array([[[2, 3]]]), sample)      # w * (b, a) at (a, b) = (2, 3)
->>> int(g[0, 0, 0]) * 2 % PRIME == int(g[0, 0, 1]) * 3 % PRIME
+>>> int(g[0, 0, 0]) * 2 % prime() == int(g[0, 0, 1]) * 3 % prime()
 True
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..exact import jets
-from ..exact.modp import PRIME, residue
+from ..exact.modp import prime, residue
 from .program import Program
 
 
@@ -58,7 +59,7 @@ def lift(value: np.ndarray, rank: int) -> np.ndarray:
 def _sum_trailing(value: np.ndarray, rank: int) -> np.ndarray:
     if not rank:
         return value
-    return value.reshape(value.shape[:2] + (-1,)).sum(-1) % PRIME
+    return value.reshape(value.shape[:2] + (-1,)).sum(-1) % prime()
 
 
 def promote(value: np.ndarray, rank: int, side: str) -> np.ndarray:
@@ -73,7 +74,7 @@ def promote(value: np.ndarray, rank: int, side: str) -> np.ndarray:
 
 
 def apply_op(program: Program, node, values) -> np.ndarray:
-    """The value of one non-leaf ``node`` from its arguments' values (jets modulo PRIME).
+    """The value of one non-leaf ``node`` from its arguments' values (jets modulo the working prime).
 
     ``values`` maps node indices to arrays of shape (width, batch, *shape); the
     evaluator uses it for whole passes, the compiler to fingerprint arguments.
@@ -95,7 +96,7 @@ def apply_op(program: Program, node, values) -> np.ndarray:
             return jets.subtract(a, b)
         return jets.multiply(a, b)
     if op == "neg":
-        return (-args[0]) % PRIME
+        return (-args[0]) % prime()
     if op == "matmul":
         a = promote(args[0], ranks[0], "left")
         b = promote(args[1], ranks[1], "right")
@@ -134,19 +135,19 @@ def _power(base, exponent, shape):
 
 
 def window_gates(values: np.ndarray, window: int) -> np.ndarray:
-    """Make each window (last axis) of max-pool gate values sum to 1 modulo PRIME.
+    """Make each window (last axis) of max-pool gate values sum to 1 modulo the working prime.
 
-    >>> int(window_gates(np.array([[5, 7, 0]]), 3).sum() % PRIME)
+    >>> int(window_gates(np.array([[5, 7, 0]]), 3).sum() % prime())
     1
     """
     if window:
         values = values.copy()
-        values[..., -1] = (1 - values[..., :-1].sum(axis=-1)) % PRIME
+        values[..., -1] = (1 - values[..., :-1].sum(axis=-1)) % prime()
     return values
 
 
 class Evaluator:
-    """Forward and reverse passes of a Program over jets modulo PRIME.
+    """Forward and reverse passes of a Program over jets modulo the working prime.
 
     >>> from conslaw_algebra.api import parse
     >>> evaluator = Evaluator(parse("param a, b\\ninput x\\noutput a*b*x").program)
@@ -159,19 +160,28 @@ class Evaluator:
         self.program = program
         self.dim = program.num_params
         self.needs_gradient = [d > 0 for d in program.theta_degrees()]
-        self._consts = {i: np.array(residue(n.attr), dtype=np.int64).reshape(1, 1)
-                        for i, n in enumerate(program.nodes) if n.op == "const"}
+        self._consts_by_prime: dict[int, dict] = {}
+
+    def _consts(self) -> dict:
+        """The constants as residues modulo the working prime (made once per prime)."""
+        p = prime()
+        if p not in self._consts_by_prime:
+            self._consts_by_prime[p] = {
+                i: np.array(residue(n.attr), dtype=np.int64).reshape(1, 1)
+                for i, n in enumerate(self.program.nodes) if n.op == "const"}
+        return self._consts_by_prime[p]
 
     def sample(self, rng: np.random.Generator, batch: int) -> Sample:
         """Draw data values and carrier weights uniformly from GF(p).
 
         The selection gates of a max-pool window sum to 1: all but the last are
         drawn, the last is 1 minus their sum (faithful because the gates of one
-        window enter every carrier at most linearly, see ``flows.py``).
+        window enter every carrier at most linearly, see ``flows/system.py``).
         """
-        data = tuple(window_gates(rng.integers(0, PRIME, (1, batch) + d.shape, dtype=np.int64),
+        p = prime()
+        data = tuple(window_gates(rng.integers(0, p, (1, batch) + d.shape, dtype=np.int64),
                                   d.window) for d in self.program.data)
-        weights = tuple(rng.integers(0, PRIME, (1, batch) + self.program.nodes[c].shape,
+        weights = tuple(rng.integers(0, p, (1, batch) + self.program.nodes[c].shape,
                                      dtype=np.int64) for c, _ in self.program.carriers)
         return Sample(data, weights)
 
@@ -179,6 +189,7 @@ class Evaluator:
     def forward(self, point: np.ndarray, sample: Sample) -> list[np.ndarray]:
         nodes = self.program.nodes
         values: list[np.ndarray] = []
+        consts = self._consts()
         width, points = point.shape[0], point.shape[1]
         for i, node in enumerate(nodes):
             op = node.op
@@ -189,7 +200,7 @@ class Evaluator:
             elif op == "data":
                 values.append(sample.data[node.attr])
             elif op == "const":
-                values.append(self._consts[i])
+                values.append(consts[i])
             else:
                 values.append(self._apply(node, values))
         return values
@@ -258,10 +269,10 @@ class Evaluator:
         arg_ranks = [len(self.program.nodes[a].shape) for a in node.args]
         if op in ("add", "sub"):
             for position, (a, r) in enumerate(zip(node.args, arg_ranks)):
-                part = g if (op == "add" or position == 0) else (-g) % PRIME
+                part = g if (op == "add" or position == 0) else (-g) % prime()
                 accumulate(a, _sum_trailing(part, rank) if r == 0 and rank else part)
         elif op == "neg":
-            accumulate(node.args[0], (-g) % PRIME)
+            accumulate(node.args[0], (-g) % prime())
         elif op == "mul":
             a, b = node.args
             va = lift(values[a], rank if arg_ranks[0] == 0 else 0)
@@ -292,7 +303,7 @@ class Evaluator:
             k = node.attr
             if k:
                 base = values[node.args[0]]
-                factor = _power(base, k - 1, shape) * k % PRIME
+                factor = _power(base, k - 1, shape) * k % prime()
                 accumulate(node.args[0], jets.multiply(g, factor))
         elif op == "index":
             scatter(node.args[0], node.attr, g)
@@ -317,4 +328,55 @@ def _scatter_sum(parts, shape) -> np.ndarray:
     for index, g in parts:
         # entries are below p < 2^31: fewer than 2^32 of them cannot overflow int64
         full[(slice(0, g.shape[0]), slice(None)) + tuple(index)] += g
-    return full % PRIME
+    return full % prime()
+
+
+def value_bounds(program: Program) -> tuple[list[float], list[int]]:
+    """Per node, (log2 of a bound on the l1 norm of each entry, its constant degree).
+
+    An entry is a polynomial in the parameters and data; its l1 norm is the sum of
+    the absolute values of its coefficients (subadditive and submultiplicative, so it
+    is bounded node by node). The constant degree m bounds how many non-integer
+    constants multiply in one term: the entry times L^m has integer coefficients, L
+    the common multiple of the constants' denominators. Used for the error bound of
+    a count (``lie.py``).
+
+    >>> from conslaw_algebra.api import parse
+    >>> program = parse("param a, b\\noutput 3*a*b + 1/2*a").program
+    >>> bits, degree = value_bounds(program)
+    >>> round(2 ** bits[program.outputs[0]], 3), degree[program.outputs[0]]    # |3| + |1/2|
+    (3.5, 1)
+    """
+    bits: list[float] = []
+    degree: list[int] = []
+    nodes = program.nodes
+    for node in nodes:
+        op = node.op
+        a = [bits[i] for i in node.args]
+        m = [degree[i] for i in node.args]
+        if op in ("param", "data"):
+            bits.append(0.0)
+            degree.append(0)
+        elif op == "const":
+            value = node.attr
+            bits.append(math.log2(abs(value)) if value else -math.inf)
+            degree.append(0 if value.denominator == 1 else 1)
+        elif op in ("add", "sub"):
+            bits.append(float(np.logaddexp2(a[0], a[1])))
+            degree.append(max(m))
+        elif op == "mul":
+            bits.append(a[0] + a[1])
+            degree.append(m[0] + m[1])
+        elif op == "matmul":
+            bits.append(a[0] + a[1] + math.log2(nodes[node.args[0]].shape[-1]))
+            degree.append(m[0] + m[1])
+        elif op == "pow":
+            bits.append(node.attr * a[0] if node.attr else 0.0)
+            degree.append(node.attr * m[0])
+        elif op == "sum":
+            bits.append(a[0] + math.log2(max(1, nodes[node.args[0]].size)))
+            degree.append(m[0])
+        else:   # neg, transpose, index, stack: entries are entries of the arguments
+            bits.append(max(a))
+            degree.append(max(m))
+    return bits, degree
