@@ -1,8 +1,8 @@
 """A second, independent computation of N for small `.net` programs (DSL.md sections 1-2).
 
 Why this algorithm: it is meant to be read against the specification line by line, not
-to be fast. Programs are small syntax trees built by the tests (rendered to `.net` text
-for the engine, never parsed here), evaluated into dictionaries of monomials with the
+to be fast. Programs are small syntax trees built by the tests (which render them as `.net`
+text for the engine: nothing is parsed here), evaluated into dictionaries of monomials with the
 gate rules of DSL.md section 2 applied at every product; the features are the nonzero
 theta-coefficients of the outputs and of the data-dependent smooth-function arguments.
 The fields are exact SymPy polynomials over QQ, and the Lie algebra is closed at a
@@ -15,11 +15,8 @@ paths enumerated) and every frame member's Jacobian is evaluated, so the cost gr
 like D^3 times the size of the polynomials: fine for D <= 14 (a fraction of a second),
 minutes around D = 40, hopeless for real networks, which is what the engine is for.
 
->>> prog = Program(params=[("a", ()), ("b", ()), ("c", ())], outputs=[
+>>> prog = Program(params=[("a", ()), ("b", ()), ("c", ())], outputs=[   # a*b*c
 ...     ("*", ("*", ("param", "a"), ("param", "b")), ("param", "c"))])
->>> print(text(prog))
-param a, b, c
-output ((a * b) * c)
 >>> [region.N for region in regions(prog)]
 [2]
 """
@@ -36,7 +33,6 @@ from sympy.polys.domains import QQ
 from sympy.polys.rings import ring
 
 IDEMPOTENT = ("g", "s")   # relu gates g, maxpool selections s: g^2 = g
-SMOOTH = ("generic", "tanh", "sigmoid", "softmax")
 LONE_DERIVATIVE = {"tanh": lambda u: 1 - u**2, "sigmoid": lambda u: u - u**2}   # f' in terms of f
 
 
@@ -135,10 +131,6 @@ class Poly:
     def data_free(self):
         return all(v[0] == "t" for m in self.terms for v, _ in m)
 
-    def __repr__(self):
-        return " + ".join(f"{c}*" + "*".join(f"{v[0]}{v[1:]}^{e}" for v, e in m)
-                          for m, c in self.terms.items()) or "0"
-
 
 @dataclass
 class Flow:
@@ -163,49 +155,6 @@ class Program:
     flow: Flow = field(default_factory=Flow)
 
 
-def _expr_text(e) -> str:
-    op = e[0]
-    sub = [_expr_text(a) if isinstance(a, tuple) else a for a in e[1:]]
-    if op in ("param", "input", "let"):
-        return e[1]
-    if op == "num":
-        q = Fraction(e[1])
-        return f"({'-' if q < 0 else ''}{abs(q)})" if q < 0 else str(q)
-    if op in "+-*@":
-        return f"({sub[0]} {op} {sub[1]})"
-    atom = sub[0] if e[1][0] in ("param", "input", "let", "fn") else f"({sub[0]})"
-    return {"neg": lambda: f"(-{sub[0]})", "^": lambda: f"{atom}^{e[2]}", "T": lambda: f"{atom}.T",
-            "[]": lambda: f"{atom}[{','.join(map(str, e[2]))}]", "sum": lambda: f"sum({sub[0]})",
-            "fn": lambda: f"{e[1]}({sub[1]})", "maxpool": lambda: f"maxpool({sub[0]}, size={e[2]})",
-            "conv1d": lambda: f"conv1d({sub[0]}, {sub[1]})",
-            "attention": lambda: f"attention({', '.join(sub[:5])}, heads={e[6]})"}[op]()
-
-
-def text(program: Program) -> str:
-    """The program as `.net` text.
-
-    >>> print(text(Program(params=[("W", (2, 3))], inputs=[("x", (3,))],
-    ...       outputs=[("fn", "relu", ("@", ("param", "W"), ("input", "x")))])))
-    param W[2,3]
-    input x[3]
-    output relu((W @ x))
-    """
-    decl = ", ".join(n + (f"[{','.join(map(str, s))}]" if s else "") for n, s in program.params)
-    lines = ["param " + decl]
-    if program.inputs:
-        lines.append("input " + ", ".join(n + (f"[{','.join(map(str, s))}]" if s else "")
-                                          for n, s in program.inputs))
-    lines += [f"{name} = {_expr_text(e)}" for name, e in program.lets]
-    lines += [f"output {_expr_text(e)}" for e in program.outputs]
-    lines += [f"metric {name} = {_expr_text(e)}" for name, e in program.metrics]
-    f = program.flow
-    if f.kind == "momentum" or f.mirror:
-        options = ("nesterov" if f.nesterov else f"tau={f.tau}") if f.kind == "momentum" else ""
-        mirror = (" mirror " + ", ".join(f.mirror)) if f.mirror else ""
-        lines.append(f"flow {f.kind} {options}{mirror}".replace("  ", " "))
-    return "\n".join(lines)
-
-
 def _wrap(x):
     if isinstance(x, np.ndarray):
         return x
@@ -221,10 +170,22 @@ def _map(f, a):
     return out
 
 
+def _offsets(declarations):
+    """Row-major position of each tensor's first entry, in declaration order; the total."""
+    offsets, total = {}, 0
+    for name, shape in declarations:
+        offsets[name], total = total, total + prod(shape)
+    return offsets, total
+
+
+def _is_tree(a):
+    return isinstance(a, tuple) and bool(a) and isinstance(a[0], str)
+
+
 def _walk(e):
     yield e
     for a in e[1:]:
-        if isinstance(a, tuple) and a and isinstance(a[0], str):
+        if _is_tree(a):
             yield from _walk(a)
 
 
@@ -233,14 +194,9 @@ class _Model:
 
     def __init__(self, program: Program, choices: dict):
         self.program, self.choices = program, choices
-        self.offsets, self.D = {}, 0
-        for name, shape in program.params:
-            self.offsets[name], self.D = self.D, self.D + prod(shape)
+        self.offsets, self.D = _offsets(program.params)
+        self.input_offsets, _ = _offsets(program.inputs)
         self.shapes = dict(program.params + program.inputs)
-        self.input_offsets = {}
-        count = 0
-        for name, shape in program.inputs:
-            self.input_offsets[name], count = count, count + prod(shape)
         self.lets, self.let_values = dict(program.lets), {}
         trees = program.outputs + [e for _, e in program.lets + program.metrics]
         self.uses = {}
@@ -305,7 +261,7 @@ class _Model:
         if op == "attention":
             return self.attention(*[self.ev(t) for t in e[1:6]], e[6])
         x = self.ev(a)
-        if op in "+-*@":
+        if op in ("+", "-", "*", "@"):
             y = self.ev(e[2])
             return _wrap({"+": np.add, "-": np.subtract, "*": np.multiply, "@": np.dot}[op](x, y))
         if op == "neg":
@@ -336,7 +292,7 @@ class _Model:
         if any(p.data_free() for p in x.flat):
             raise Refused(f"{function} of a data-free argument")
         if function == "softmax":   # one value per whole argument tensor
-            kind, n = self.symbol(("softmax", tuple(p.key() for p in x.flat)), "f")
+            n = self.symbol(("softmax", tuple(p.key() for p in x.flat)), "f")[1]
             out = self.tensor("f" + str(n), 0, x.shape)
         else:
             out = _map(lambda p: Poly.var(self.symbol((function, p.key()), "f")), x)
@@ -374,7 +330,7 @@ class _Model:
             qi, ki = Q[:, i * kq:(i + 1) * kq], K[:, i * kq:(i + 1) * kq]
             vi, oi = V[:, i * kv:(i + 1) * kv], O[:, i * kv:(i + 1) * kv]
             scores = np.dot(np.dot(np.dot(X, qi), ki.T), X.T)
-            kind, n = self.symbol(("softmax", tuple(p.key() for p in scores.flat)), "f")
+            n = self.symbol(("softmax", tuple(p.key() for p in scores.flat)), "f")[1]
             for p in scores.flat:
                 self.carry(p)
             total = total + np.dot(np.dot(np.dot(self.tensor("f" + str(n), 0, scores.shape), X),
@@ -405,7 +361,8 @@ class Region:
         self.lone = model.lone
         fp = [LONE_DERIVATIVE[model.lone[k]](z[k]) if k in model.lone else 1
               for k in range(self.dim)]
-        self.derivations = [lambda p, k=k: p.diff(z[k]) * fp[k] for k in range(self.dim)]
+        self.derivations = [(lambda p, k=k: p.diff(z[k]) * fp[k]) if k in model.lone
+                            else (lambda p, k=k: p.diff(z[k])) for k in range(self.dim)]
 
         def poly(p):   # Poly in theta -> ring element
             out = self.ring(0)
@@ -415,8 +372,8 @@ class Region:
             return out
 
         metric = [poly(model.metric[j]) if j in model.metric else self.ring(1) for j in range(D)]
-        for j, (name, _) in enumerate(n.partition("[")[::2] for n in self.names):
-            if name in flow.mirror:
+        for j, entry in enumerate(self.names):
+            if entry.split("[")[0] in flow.mirror:   # diag(theta), or diag(tau theta + theta')
                 metric[j] = (theta[j] * QQ(flow.tau.numerator, flow.tau.denominator) + z[1 + D + j]
                              if momentum else theta[j])
         zero = self.ring(0)
@@ -467,8 +424,28 @@ class Region:
         1
         """
         point = self._point(random.Random(seed))
-        rows = [[QQ.to_sympy(d(h)(*point)) for d in self.derivations] for h in laws]
+        rows = [[QQ.to_sympy(_at(d(h), point)) for d in self.derivations] for h in laws]
         return sympy.Matrix(rows).rank() if rows else 0
+
+
+def _at(p, point):
+    """The value of a ring element at a point (a list of QQ values)."""
+    return sum((c * prod((point[i] ** e for i, e in enumerate(m) if e), start=QQ(1))
+                for m, c in p.items()), QQ(0))
+
+
+def _bracket(X, Y, derivations):
+    """[X, Y] = DX Y - DY X, exactly (component r: sum_k d_k X_r Y_k - d_k Y_r X_k)."""
+    out = []
+    for r in range(len(X)):
+        total = X[r].ring(0)
+        for k, d in enumerate(derivations):
+            if X[r] and Y[k]:
+                total += d(X[r]) * Y[k]
+            if Y[r] and X[k]:
+                total -= d(Y[r]) * X[k]
+        out.append(total)
+    return out
 
 
 def lie_rank(fields, derivations, point) -> int:
@@ -485,7 +462,7 @@ def lie_rank(fields, derivations, point) -> int:
     1
     """
     def value(X):
-        return [p(*point) if p else QQ(0) for p in X]
+        return [_at(p, point) for p in X]
 
     basis, frame, values, jacobians = [], [], [], {}
 
@@ -502,7 +479,8 @@ def lie_rank(fields, derivations, point) -> int:
 
     def jacobian(i):
         if i not in jacobians:
-            jacobians[i] = [[value([d(p)])[0] for d in derivations] for p in frame[i]]
+            jacobians[i] = [[_at(d(p), point) for d in derivations] if p
+                            else [QQ(0)] * len(derivations) for p in frame[i]]
         return jacobians[i]
 
     for X in fields:
@@ -516,9 +494,7 @@ def lie_rank(fields, derivations, point) -> int:
                 v = [sum(a * b for a, b in zip(JX[r], Y)) - sum(a * b for a, b in zip(JY[r], X))
                      for r in range(len(X))]
                 if any(v):
-                    P, Q = frame[i], frame[j]
-                    adopt([sum((d(P[r]) * Q[k] - d(Q[r]) * P[k] for k, d in enumerate(derivations)
-                                if Q[k] or P[k]), P[r].ring(0)) for r in range(len(P))], v)
+                    adopt(_bracket(frame[i], frame[j], derivations), v)
         done = size
     rows = [[QQ.to_sympy(a) for a in v] for v in values]
     assert not rows or sympy.Matrix(rows).rank() == len(frame)
