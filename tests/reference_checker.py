@@ -1,0 +1,521 @@
+"""A second, independent computation of N for small `.net` programs (DSL.md sections 1-2).
+
+Why this algorithm: it is meant to be read against the specification line by line, not
+to be fast. Programs are small syntax trees built by the tests (which render them as `.net`
+text for the engine: nothing is parsed here), evaluated into dictionaries of monomials with the
+gate rules of DSL.md section 2 applied at every product; the features are the nonzero
+theta-coefficients of the outputs and of the data-dependent smooth-function arguments.
+The fields are exact SymPy polynomials over QQ, and the Lie algebra is closed at a
+random rational point by exact brackets [X, Y] = DX Y - DY X until a whole level adds
+nothing (the frame is then involutive at the point: Frobenius), at two points, keeping
+the larger rank. Nothing here is shared with the package.
+
+Where it stops winning: everything is pure Python over QQ. Features are listed (ReLU
+paths enumerated) and every frame member's Jacobian is evaluated, so the cost grows
+like D^3 times the size of the polynomials: fine for D <= 14 (a fraction of a second),
+minutes around D = 40, hopeless for real networks, which is what the engine is for.
+
+>>> prog = Program(params=[("a", ()), ("b", ()), ("c", ())], outputs=[   # a*b*c
+...     ("*", ("*", ("param", "a"), ("param", "b")), ("param", "c"))])
+>>> [region.N for region in regions(prog)]
+[2]
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from fractions import Fraction
+from math import prod
+
+import numpy as np
+import sympy
+from sympy.polys.domains import QQ
+from sympy.polys.rings import ring
+
+IDEMPOTENT = ("g", "s")   # relu gates g, maxpool selections s: g^2 = g
+LONE_DERIVATIVE = {"tanh": lambda u: 1 - u**2, "sigmoid": lambda u: u - u**2}   # f' in terms of f
+
+
+class Refused(Exception):
+    """DSL.md section 2: a data-free argument of a smooth function that is not a lone parameter."""
+
+
+class _Choose(Exception):
+    def __init__(self, site, options):
+        super().__init__(site)
+        self.site, self.options = site, tuple(options)
+
+
+def _mono_mul(m1, m2):
+    """Product of two monomials (sorted ((kind, ...), exponent) tuples); None when it is 0."""
+    exps = dict(m1)
+    for v, e in m2:
+        exps[v] = exps.get(v, 0) + e
+    windows = set()
+    for v in exps:
+        if v[0] in IDEMPOTENT:
+            exps[v] = 1
+        if v[0] == "s":              # two selections of one maxpool window: s_i s_j = 0
+            if v[1] in windows:
+                return None
+            windows.add(v[1])
+    return tuple(sorted(exps.items()))
+
+
+class Poly:
+    """A polynomial in theta ('t', j) and data: inputs 'x', gates 'g', selections 's',
+    smooth values 'f'; exact Fraction coefficients, gate rules applied in products.
+
+    >>> g = Poly.var(("g", 0)); a = Poly.var(("t", 0))
+    >>> (g * a) * (g + 1) == 2 * g * a
+    True
+    """
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms=None):
+        self.terms = terms or {}
+
+    @staticmethod
+    def var(v):
+        return Poly({((v, 1),): Fraction(1)})
+
+    @staticmethod
+    def of(c):
+        return c if isinstance(c, Poly) else Poly({(): Fraction(c)} if c else {})
+
+    def __add__(self, other):
+        out = dict(self.terms)
+        for m, c in Poly.of(other).terms.items():
+            out[m] = out.get(m, 0) + c
+            if not out[m]:
+                del out[m]
+        return Poly(out)
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return Poly({m: -c for m, c in self.terms.items()})
+
+    def __sub__(self, other):
+        return self + (-Poly.of(other))
+
+    def __rsub__(self, other):
+        return Poly.of(other) - self
+
+    def __mul__(self, other):
+        out = {}
+        for m1, c1 in self.terms.items():
+            for m2, c2 in Poly.of(other).terms.items():
+                m = _mono_mul(m1, m2)
+                if m is not None:
+                    out[m] = out.get(m, 0) + c1 * c2
+                    if not out[m]:
+                        del out[m]
+        return Poly(out)
+
+    __rmul__ = __mul__
+
+    def __pow__(self, k):
+        out = Poly.of(1)
+        for _ in range(k):
+            out = out * self
+        return out
+
+    def __eq__(self, other):
+        return self.terms == Poly.of(other).terms
+
+    def key(self):
+        return frozenset(self.terms.items())
+
+    def data_free(self):
+        return all(v[0] == "t" for m in self.terms for v, _ in m)
+
+
+@dataclass
+class Flow:
+    kind: str = "gradient"          # or "momentum"
+    tau: Fraction = Fraction(0)
+    nesterov: bool = False
+    mirror: tuple = ()
+
+
+@dataclass
+class Program:
+    """Declarations (name, shape), let-bindings and outputs as syntax trees (tuples:
+    ('param'|'input'|'let', name), ('num', q), (op, a, b) for + - * @, ('neg', a),
+    ('^', a, k), ('T', a), ('[]', a, index), ('sum', a), ('fn', name, a),
+    ('maxpool', a, k), ('conv1d', W, x), ('attention', X, Q, K, V, O, heads)), metric
+    lines (name, tree) and the flow."""
+    params: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)
+    lets: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    metrics: list = field(default_factory=list)
+    flow: Flow = field(default_factory=Flow)
+
+
+def _wrap(x):
+    if isinstance(x, np.ndarray):
+        return x
+    out = np.empty((), dtype=object)
+    out[()] = Poly.of(x)
+    return out
+
+
+def _map(f, a):
+    out = np.empty(a.shape, dtype=object)
+    for index in np.ndindex(a.shape):
+        out[index] = f(a[index])
+    return out
+
+
+def _offsets(declarations):
+    """Row-major position of each tensor's first entry, in declaration order; the total."""
+    offsets, total = {}, 0
+    for name, shape in declarations:
+        offsets[name], total = total, total + prod(shape)
+    return offsets, total
+
+
+def _is_tree(a):
+    return isinstance(a, tuple) and bool(a) and isinstance(a[0], str)
+
+
+def _walk(e):
+    yield e
+    for a in e[1:]:
+        if _is_tree(a):
+            yield from _walk(a)
+
+
+class _Model:
+    """One evaluation of a program for fixed region choices: features, metric, lone slots."""
+
+    def __init__(self, program: Program, choices: dict):
+        self.program, self.choices = program, choices
+        self.offsets, self.D = _offsets(program.params)
+        self.input_offsets, _ = _offsets(program.inputs)
+        self.shapes = dict(program.params + program.inputs)
+        self.lets, self.let_values = dict(program.lets), {}
+        trees = program.outputs + [e for _, e in program.lets + program.metrics]
+        self.uses = {}
+        for e in (node for tree in trees for node in _walk(tree)):
+            if e[0] == "param":
+                self.uses[e[1]] = self.uses.get(e[1], 0) + 1
+        self.symbols, self.features, self.lone = {}, [], {}
+        for out in program.outputs:
+            for p in self.ev(out).flat:
+                self.carry(p)
+        self.metric = {}
+        for name, e in program.metrics:
+            value = np.broadcast_to(self.ev(e), self.shapes[name])
+            for k, p in enumerate(value.flat):
+                self.metric[self.offsets[name] + k] = p
+
+    def tensor(self, kind, offset, shape):
+        out = np.empty(shape, dtype=object)
+        for k in range(prod(shape)):
+            out.flat[k] = Poly.var((kind, offset + k))
+        return out
+
+    def symbol(self, key, kind):
+        if key not in self.symbols:
+            self.symbols[key] = (kind, len(self.symbols))
+        return self.symbols[key]
+
+    def choose(self, site, options):
+        if site not in self.choices:
+            raise _Choose(site, options)
+        return self.choices[site]
+
+    def carry(self, p):
+        """Add the nonzero theta-coefficients of p (by data monomial) to the features."""
+        split = {}
+        for m, c in p.terms.items():
+            data = tuple(ve for ve in m if ve[0][0] != "t")
+            theta = tuple(ve for ve in m if ve[0][0] == "t")
+            split[data] = split.get(data, Poly()) + Poly({theta: c})
+        self.features += [q for q in split.values() if any(q.terms.keys() - {()})]
+
+    def ev(self, e):
+        op, a = e[0], e[1]
+        if op == "param":
+            return self.tensor("t", self.offsets[a], self.shapes[a])
+        if op == "input":
+            return self.tensor("x", self.input_offsets[a], self.shapes[a])
+        if op == "let":
+            if a not in self.let_values:
+                self.let_values[a] = self.ev(self.lets[a])
+            return self.let_values[a]
+        if op == "num":
+            return _wrap(Poly.of(Fraction(a)))
+        if op == "fn":
+            return self.call(a, e[2])
+        if op == "conv1d":
+            w, x = self.ev(a), self.ev(e[2])
+            out, _, k = w.shape
+            return np.array([[sum((w[o, c, j] * x[c, t + j] for c in range(x.shape[0])
+                                   for j in range(k)), Poly()) for t in range(x.shape[1] - k + 1)]
+                             for o in range(out)], dtype=object)
+        if op == "attention":
+            return self.attention(*[self.ev(t) for t in e[1:6]], e[6])
+        x = self.ev(a)
+        if op in ("+", "-", "*", "@"):
+            y = self.ev(e[2])
+            return _wrap({"+": np.add, "-": np.subtract, "*": np.multiply, "@": np.dot}[op](x, y))
+        if op == "neg":
+            return _map(lambda p: -p, x)
+        if op == "^":
+            return _map(lambda p: p ** e[2], x)
+        if op == "T":
+            return x.T if x.ndim == 2 else x
+        if op == "[]":
+            return _wrap(x[tuple(e[2])])
+        if op == "sum":
+            return _wrap(sum(x.flat, Poly()))
+        if op == "maxpool":
+            return self.maxpool(x, e[2])
+        raise ValueError(op)
+
+    def call(self, function, arg):
+        if function == "relu":
+            return _map(self.relu, self.ev(arg))
+        if (function in LONE_DERIVATIVE and arg[0] == "param" and self.shapes[arg[1]] == ()
+                and self.uses[arg[1]] == 1 and self.program.flow.kind == "gradient"
+                and arg[1] not in self.program.flow.mirror
+                and arg[1] not in dict(self.program.metrics)):
+            j = self.offsets[arg[1]]   # a change of coordinates: slot j holds u = f(a)
+            self.lone[j] = function
+            return _wrap(Poly.var(("t", j)))
+        x = self.ev(arg)
+        if any(p.data_free() for p in x.flat):
+            raise Refused(f"{function} of a data-free argument")
+        if function == "softmax":   # one value per whole argument tensor
+            n = self.symbol(("softmax", tuple(p.key() for p in x.flat)), "f")[1]
+            out = self.tensor("f" + str(n), 0, x.shape)
+        else:
+            out = _map(lambda p: Poly.var(self.symbol((function, p.key()), "f")), x)
+        for p in x.flat:
+            self.carry(p)
+        return out
+
+    def relu(self, p):
+        if not p.data_free():
+            return Poly.var(self.symbol(("relu", p.key()), "g")) * p
+        if not any(p.terms.keys() - {()}):
+            return Poly.of(max(p.terms.get((), 0), 0))
+        return p if self.choose(("relu", p.key()), (True, False)) else Poly()
+
+    def maxpool(self, x, k):
+        if k == 1:
+            return x
+        out = np.empty(x.shape[:-1] + (x.shape[-1] // k,), dtype=object)
+        for index in np.ndindex(out.shape):
+            window = [x[index[:-1] + (index[-1] * k + i,)] for i in range(k)]
+            site = ("maxpool", tuple(p.key() for p in window))
+            if all(p.data_free() for p in window):
+                out[index] = window[self.choose(site, range(k))]
+            else:   # selections s_0..s_{k-2}, and s_{k-1} = 1 - their sum
+                w = self.symbol(site, "s")[1]
+                s = [Poly.var(("s", w, i)) for i in range(k - 1)]
+                out[index] = (sum((si * p for si, p in zip(s, window)), Poly())
+                              + (1 - sum(s, Poly())) * window[-1])
+        return out
+
+    def attention(self, X, Q, K, V, O, heads):
+        kq, kv = Q.shape[1] // heads, V.shape[1] // heads
+        total = 0
+        for i in range(heads):
+            qi, ki = Q[:, i * kq:(i + 1) * kq], K[:, i * kq:(i + 1) * kq]
+            vi, oi = V[:, i * kv:(i + 1) * kv], O[:, i * kv:(i + 1) * kv]
+            scores = np.dot(np.dot(np.dot(X, qi), ki.T), X.T)
+            n = self.symbol(("softmax", tuple(p.key() for p in scores.flat)), "f")[1]
+            for p in scores.flat:
+                self.carry(p)
+            total = total + np.dot(np.dot(np.dot(self.tensor("f" + str(n), 0, scores.shape), X),
+                                          vi), oi.T)
+        return total
+
+
+def _names(program: Program) -> list[str]:
+    out = []
+    for name, shape in program.params:
+        out += [name + (f"[{','.join(map(str, i))}]" if shape else "") for i in np.ndindex(shape)]
+    return out
+
+
+class Region:
+    """The model on one region (every data-free relu/maxpool site decided), with its
+    generator fields as SymPy polynomials over QQ and N = state dim - Lie rank."""
+
+    def __init__(self, program: Program, choices: dict, model: _Model, seed: int):
+        self.choices, self.names, flow, D = choices, _names(program), program.flow, model.D
+        self.description = "; ".join(f"{site[0]} site {n}: {'entry ' if site[0] == 'maxpool' else ''}"
+                                     f"{c if site[0] == 'maxpool' else ('> 0' if c else '< 0')}"
+                                     for n, (site, c) in enumerate(choices.items()))
+        momentum = flow.kind == "momentum"
+        self.dim = 2 * D + 1 if momentum else D
+        self.ring, *z = ring(",".join(f"z{i}" for i in range(self.dim)), QQ)
+        theta = z[1:D + 1] if momentum else z
+        self.lone = model.lone
+        fp = [LONE_DERIVATIVE[model.lone[k]](z[k]) if k in model.lone else 1
+              for k in range(self.dim)]
+        self.derivations = [(lambda p, k=k: p.diff(z[k]) * fp[k]) if k in model.lone
+                            else (lambda p, k=k: p.diff(z[k])) for k in range(self.dim)]
+
+        def poly(p):   # Poly in theta -> ring element
+            out = self.ring(0)
+            for m, c in p.terms.items():
+                out += QQ(c.numerator, c.denominator) * prod((theta[v[1]] ** e for v, e in m),
+                                                             start=self.ring(1))
+            return out
+
+        metric = [poly(model.metric[j]) if j in model.metric else self.ring(1) for j in range(D)]
+        for j, entry in enumerate(self.names):
+            if entry.split("[")[0] in flow.mirror:   # diag(theta), or diag(tau theta + theta')
+                metric[j] = (theta[j] * QQ(flow.tau.numerator, flow.tau.denominator) + z[1 + D + j]
+                             if momentum else theta[j])
+        zero = self.ring(0)
+        self.fields = []
+        for psi in map(poly, model.features):
+            grad = [metric[j] * self.derivations[k](psi)
+                    for j, k in enumerate(range(1, D + 1) if momentum else range(D))]
+            self.fields.append([zero] * (D + 1) + grad if momentum else grad)
+        if momentum:
+            s, v, tau = z[0], z[D + 1:], QQ(flow.tau.numerator, flow.tau.denominator)
+            self.fields.append([s] + [s * vj for vj in v] + [-3 * vj for vj in v] if flow.nesterov
+                               else [tau * s if tau else self.ring(1)] + v + [-tau * vj for vj in v])
+        rng = random.Random(seed)
+        self.rank = max(lie_rank(self.fields, self.derivations, self._point(rng)) for _ in range(2))
+        self.N = self.dim - self.rank
+
+    def _point(self, rng):
+        out = []
+        for k in range(self.dim):
+            if self.lone.get(k) == "tanh":
+                out.append(QQ(rng.choice((-1, 1)) * rng.randint(1, 9998), 9999))
+            elif self.lone.get(k) == "sigmoid":
+                out.append(QQ(rng.randint(1, 9998), 9999))
+            else:
+                out.append(QQ(rng.choice((-1, 1)) * rng.randint(1, 9999), rng.randint(1, 99)))
+        return out
+
+    def law(self, terms: dict):
+        """{exponent tuple: Fraction} in the state variables -> a ring element."""
+        return self.ring.from_dict({e: QQ(c.numerator, c.denominator) for e, c in terms.items()})
+
+    def conserved(self, h) -> bool:
+        """<grad h, X> == 0 identically for every generator field X.
+
+        >>> r = regions(Program(params=[("a", ()), ("b", ())], outputs=[
+        ...     ("*", ("param", "a"), ("param", "b"))]))[0]
+        >>> r.conserved(r.law({(2, 0): 1, (0, 2): -1})), r.conserved(r.law({(2, 0): 1}))
+        (True, False)
+        """
+        grad = [d(h) for d in self.derivations]
+        return all(sum((g * x for g, x in zip(grad, X)), self.ring(0)) == 0 for X in self.fields)
+
+    def independent(self, laws, seed: int = 1) -> int:
+        """Rank of the laws' gradients at a random point.
+
+        >>> r = regions(Program(params=[("a", ()), ("b", ())], outputs=[("param", "a")]))[0]
+        >>> r.independent([r.law({(0, 1): 1}), r.law({(0, 2): 1})])
+        1
+        """
+        point = self._point(random.Random(seed))
+        rows = [[QQ.to_sympy(_at(d(h), point)) for d in self.derivations] for h in laws]
+        return sympy.Matrix(rows).rank() if rows else 0
+
+
+def _at(p, point):
+    """The value of a ring element at a point (a list of QQ values)."""
+    return sum((c * prod((point[i] ** e for i, e in enumerate(m) if e), start=QQ(1))
+                for m, c in p.items()), QQ(0))
+
+
+def _bracket(X, Y, derivations):
+    """[X, Y] = DX Y - DY X, exactly (component r: sum_k d_k X_r Y_k - d_k Y_r X_k)."""
+    out = []
+    for r in range(len(X)):
+        total = X[r].ring(0)
+        for k, d in enumerate(derivations):
+            if X[r] and Y[k]:
+                total += d(X[r]) * Y[k]
+            if Y[r] and X[k]:
+                total -= d(Y[r]) * X[k]
+        out.append(total)
+    return out
+
+
+def lie_rank(fields, derivations, point) -> int:
+    """dim of the trace at ``point`` of the Lie algebra generated by ``fields``.
+
+    Frame = fields independent at the point, closed level by level under exact brackets
+    [X, Y] = DX Y - DY X until a level adds nothing.
+
+    >>> R, x, y = ring("x,y", QQ)
+    >>> d = [lambda p: p.diff(x), lambda p: p.diff(y)]
+    >>> lie_rank([[R(1), R(0)], [R(0), x]], d, [QQ(1), QQ(2)])   # d/dx, x d/dy
+    2
+    >>> lie_rank([[y, -x]], d, [QQ(1), QQ(2)])                    # a rotation
+    1
+    """
+    def value(X):
+        return [_at(p, point) for p in X]
+
+    basis, frame, values, jacobians = [], [], [], {}
+
+    def adopt(X, v):
+        for pivot, row in basis:
+            if v[pivot]:
+                v = [a - v[pivot] * b for a, b in zip(v, row)]
+        pivot = next((k for k, a in enumerate(v) if a), None)
+        if pivot is not None:
+            basis.append((pivot, [a / v[pivot] for a in v]))
+            frame.append(X)
+            values.append(value(X))
+        return pivot is not None
+
+    def jacobian(i):
+        if i not in jacobians:
+            jacobians[i] = [[_at(d(p), point) for d in derivations] if p
+                            else [QQ(0)] * len(derivations) for p in frame[i]]
+        return jacobians[i]
+
+    for X in fields:
+        adopt(X, value(X))
+    done = 0
+    while done < len(frame):
+        size = len(frame)
+        for j in range(done, size):
+            for i in range(j):
+                X, Y, JX, JY = values[i], values[j], jacobian(i), jacobian(j)
+                v = [sum(a * b for a, b in zip(JX[r], Y)) - sum(a * b for a, b in zip(JY[r], X))
+                     for r in range(len(X))]
+                if any(v):
+                    adopt(_bracket(frame[i], frame[j], derivations), v)
+        done = size
+    rows = [[QQ.to_sympy(a) for a in v] for v in values]
+    assert not rows or sympy.Matrix(rows).rank() == len(frame)
+    return len(frame)
+
+
+def regions(program: Program, seed: int = 0) -> list[Region]:
+    """The program on each region of its data-free relu arguments and maxpool windows
+    (one region when there are none), each with N; raises Refused (DSL.md section 2).
+
+    >>> prog = Program(params=[("a", ()), ("b", ()), ("c", ())], inputs=[("x", ())],
+    ...     outputs=[("*", ("*", ("+", ("param", "a"), ("fn", "relu", ("param", "b"))),
+    ...                         ("param", "c")), ("input", "x"))])
+    >>> [(r.description, r.N) for r in regions(prog)]
+    [('relu site 0: < 0', 2), ('relu site 0: > 0', 2)]
+    """
+    pending, done = [{}], []
+    while pending:
+        choices = pending.pop()
+        try:
+            done.append(Region(program, choices, _Model(program, choices), seed))
+        except _Choose as need:
+            pending += [{**choices, need.site: option} for option in need.options]
+    return done
