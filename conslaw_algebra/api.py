@@ -26,7 +26,7 @@ from .analyses.lie import LieCount, count_laws
 from .exact.render import render
 from .analyses.results import CheckResult, CountResult, LawsResult
 from .language.program import variable_names
-from .language.expand import (Expansion, estimate_terms, expand_features,
+from .language.expand import (Expansion, estimate_terms, expand_features, feature_program,
                                 parameter_polynomial, theta_ring)
 
 FEATURE_LISTING_LIMIT = 200_000  # terms; above this ``count`` does not list features
@@ -127,8 +127,13 @@ class Model:
 
     @cached_property
     def system(self):
-        """The flow's generator family (``flows.py``)."""
-        return flow_system(self.program, self.flow)
+        """The flow's generator family (``flows/system.py``); from the listed features
+        when a gate can meet itself in a product (random gate values would not stand for
+        0/1 ones there, the exact expansion reduces g^2 = g)."""
+        program = self.program
+        if not program.gates_enter_linearly():
+            program = feature_program(program, self.expansion)
+        return flow_system(program, self.flow)
 
     @cached_property
     def fields(self) -> list:

@@ -20,7 +20,8 @@ within a term budget, beyond which the compiler refuses with one line. A random
 coincidence therefore costs time, never correctness.
 Gates are 0/1 (g^2 = g) and the gates of a max-pool window sum to 1; the values drawn
 respect the window sums, and an argument in which one gate could meet itself in a
-product (where a random value would not stand for a 0/1 one) is refused.
+product (where a random value would not stand for a 0/1 one) is compared by its exact
+terms, reduced by those relations, never by fingerprints.
 Where it stops winning: arguments that coincide as polynomials but are written
 differently and are too large to expand (refused: write the value once, in a let).
 
@@ -37,7 +38,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..exact.modp import prime, residue
+from flint import fmpz
+
+from ..exact.modp import DEFAULT_PRIME, prime, residue, using
 from .expand import evaluate_node, reduce_gates
 from .modular import apply_op, window_gates
 from .program import Program
@@ -47,10 +50,6 @@ EXACT_TERMS = 200_000   # largest exact expansion used to decide that two entrie
 
 class Undecided(Exception):
     """Two entries agree at the random point but are too large to compare exactly."""
-
-
-class SquaredGate(Exception):
-    """A gate may meet itself (or its window) in a product inside an argument."""
 
 
 @dataclass(frozen=True)
@@ -84,22 +83,23 @@ class ArgumentOracle:
     (True, {(0, 1): 2})
     """
 
-    def __init__(self, program: Program, seed: int = 0, max_terms: int = EXACT_TERMS):
+    def __init__(self, program: Program, seed: int = 0, max_terms: int = EXACT_TERMS,
+                 denominators=()):
         self.program = program
+        self.prime = fingerprint_prime(denominators)
         self.rng = np.random.default_rng(seed)
         self.max_terms = max_terms
         self.values: dict[int, np.ndarray] = {}
         self.gate_exponents: dict[int, dict] = {}
         self.leaves: dict[tuple[str, int], np.ndarray] = {}
         self.exact_values: dict[int, list[dict]] = {}
-        self.broken = False      # a constant's denominator vanishes modulo the prime
 
     # ----------------------------------------------------------- fingerprints
     def facts(self, node: int) -> list[EntryFacts]:
         """The facts of every entry of ``node``, row-major."""
-        values = self._fingerprint(node)
-        if self._squared_gates(node):
-            raise SquaredGate
+        # a gate that may meet itself in a product: random values would not stand for
+        # 0/1 ones, so the entries are compared by their exact reduced terms instead
+        values = None if self._squared_gates(node) else self._fingerprint(node)
         size = self.program.nodes[node].size
         out = []
         for flat in range(size):
@@ -108,7 +108,7 @@ class ArgumentOracle:
                 if exact is None:
                     raise Undecided
                 data = any(m and m[-1] >= self.program.num_params for m in exact)
-                key = ("exact", tuple(sorted((m, (int(c.p), int(c.q))) for m, c in exact.items())))
+                key = self._terms_key(exact)
             else:
                 first, second = int(values[0, flat]), int(values[1, flat])
                 key = ("mod", first, second)
@@ -126,9 +126,28 @@ class ArgumentOracle:
             out.append(EntryFacts(data, key, polynomial))
         return out
 
-    def _fingerprint(self, node: int) -> np.ndarray | None:
-        if self.broken:
-            return None
+    def _terms_key(self, terms: dict) -> tuple:
+        """The key of exact reduced terms: their values at the two random points, the
+        same as the fingerprint of any program entry equal to them."""
+        with using(self.prime):
+            p = prime()
+            theta = [self._leaf("param", i, 1, info).reshape(-1)
+                     for i, info in enumerate(self.program.params)]
+            theta = np.concatenate(theta) if theta else np.zeros(0, np.int64)
+            data = [self._leaf("data", i, 2, info).reshape(2, -1)
+                    for i, info in enumerate(self.program.data)]
+            data = np.concatenate(data, axis=1) if data else np.zeros((2, 0), np.int64)
+            dim, values = len(theta), [0, 0]
+            for monomial, coeff in terms.items():
+                c = residue(coeff)
+                for draw in (0, 1):
+                    term = c
+                    for var in monomial:
+                        term = term * int(theta[var] if var < dim else data[draw, var - dim]) % p
+                    values[draw] = (values[draw] + term) % p
+        return ("mod", values[0], values[1])
+
+    def _fingerprint(self, node: int) -> np.ndarray:
         todo, stack = [], [node]
         while stack:
             current = stack.pop()
@@ -136,12 +155,9 @@ class ArgumentOracle:
                 continue
             todo.append(current)
             stack.extend(a for a in self.program.nodes[current].args if a not in self.values)
-        try:
+        with using(self.prime):
             for current in sorted(set(todo)):
                 self.values[current] = self._value(current)
-        except ZeroDivisionError:
-            self.broken = True
-            return None
         value = self.values[node]
         return np.broadcast_to(value, (1, 2) + value.shape[2:]).reshape(2, -1)
 
@@ -234,6 +250,23 @@ class ArgumentOracle:
                 return None
             self.exact_values[current] = value
         return self.exact_values[node]
+
+
+def fingerprint_prime(denominators=()) -> int:
+    """The largest prime <= 2^31 - 1 that divides none of ``denominators`` (the model's
+    rational constants), so that every constant has a residue and evaluation is a ring
+    homomorphism: different values then prove different polynomials.
+
+    >>> fingerprint_prime(), fingerprint_prime([2**31 - 1])
+    (2147483647, 2147483629)
+    """
+    denominators = [abs(int(d)) for d in denominators if abs(int(d)) > 1]
+    p = DEFAULT_PRIME
+    while any(d % p == 0 for d in denominators):
+        p -= 2
+        while not fmpz(p).is_prime():
+            p -= 2
+    return p
 
 
 def canonical_terms(program: Program, entry: dict) -> dict:

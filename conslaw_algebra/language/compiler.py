@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import parser as dsl
 from ..errors import BudgetError, ConslawError, ModelNameError, ShapeError, UnsupportedError
-from .canonical import ArgumentOracle, SquaredGate, Undecided
+from .canonical import ArgumentOracle, Undecided
 from .program import Node, Program, TensorInfo
 
 GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
@@ -129,6 +129,7 @@ class _Compiler:
         self.open_choices = False             # a choice was made freely (discovery only)
         self.calls: dict[tuple, list] = {}    # (function, keys) -> [(origins, symbol)]
         self._oracle = None
+        self.extra_expressions: tuple = ()   # a check expression compiled after the model
 
     def error(self, cls, message, pos):
         return _err(cls, message, pos, self.source)
@@ -441,16 +442,13 @@ class _Compiler:
     @property
     def oracle(self) -> ArgumentOracle:
         if self._oracle is None:
-            self._oracle = ArgumentOracle(self.prog)
+            literals = _numbers_in((tuple(self.statements), self.extra_expressions))
+            self._oracle = ArgumentOracle(self.prog, denominators={n.denominator for n in literals})
         return self._oracle
 
     def facts(self, arg: int, function: str, pos) -> list:
         try:
             return self.oracle.facts(arg)
-        except SquaredGate:
-            raise self.error(UnsupportedError, f"a gate may enter the argument of {function} "
-                             "twice in one product (e.g. relu(h)*relu(h)); not supported",
-                             pos) from None
         except Undecided:
             raise self.error(UnsupportedError, f"the argument of {function} is too large to "
                              "expand exactly, and exact expansion is needed here to decide its "
@@ -549,7 +547,7 @@ class _Compiler:
         (softmax: per distinct whole argument), whose entries become feature carriers;
         of a lone parameter, a change of coordinates (DSL.md section 2)."""
         node = self.prog.nodes[arg]
-        if node.op == "param" and function in COORDINATE_METRICS:
+        if node.op == "param" and function in COORDINATE_METRICS and not node.shape:
             if node.attr in self.coordinates:
                 return arg                      # u = f(a) holds a's slot
             self.candidates.setdefault(node.attr, []).append((function, pos))
@@ -560,8 +558,8 @@ class _Compiler:
                                                and not all(f.data for f in facts)):
             raise self.error(UnsupportedError, f"{function}() of an argument with no data is a "
                              "function of the parameters, not data; it is supported only as "
-                             "tanh(a) or sigmoid(a) of one parameter a used nowhere else (a "
-                             "change of coordinates, DSL.md section 2)", pos)
+                             "tanh(a) or sigmoid(a) of one scalar parameter a used nowhere else "
+                             "(a change of coordinates, DSL.md section 2)", pos)
         shape = self.shape(arg)
         if function == "softmax":   # one value of the whole argument
             items = [(tuple((arg, f) for f in range(len(facts))), tuple(f.key for f in facts))]
@@ -806,6 +804,25 @@ def _bare_names(e: dsl.Expr, functions: dict, inside: str | None = None):
             yield from _bare_names(sub, functions)
 
 
+def _numbers_in(tree) -> list:
+    """Every numeric literal's value in an AST (statements, expressions), iteratively.
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> sorted(_numbers_in(parse("param a\\noutput 1/3 * a^2").statements))
+    [Fraction(1, 3), Fraction(2, 1)]
+    """
+    found, stack = [], [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dsl.Number):
+            found.append(Fraction(item.value))
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif hasattr(item, "__dataclass_fields__") and not isinstance(item, dsl.Pos):
+            stack.extend(getattr(item, f) for f in item.__dataclass_fields__)
+    return found
+
+
 def _names_in(e: dsl.Expr):
     if isinstance(e, dsl.Name):
         yield e
@@ -930,6 +947,7 @@ def compile_expression(program: dsl.Program, text: str, variant: Variant | None 
     value = statements[0].value
     compiler = (_Compiler(program, variant.choices, variant.coordinates) if variant
                 else _Compiler(program))
+    compiler.extra_expressions = (value,)
     prog, _ = compiler.run()
     compiler.source = "<expression>"
     try:

@@ -25,12 +25,14 @@ the number of paths; the count never goes through here (see ``numeric.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import cached_property
 
 from flint import fmpq, fmpq_mpoly, fmpq_mpoly_ctx
 
 from ..errors import BudgetError
-from .program import Program
+from ..exact.sparse import sparse_terms
+from .program import Node, Program
 
 
 @dataclass(frozen=True)
@@ -439,3 +441,60 @@ def _evaluate(node, values, program) -> list[dict]:
     if op == "stack":
         return [a[0] for a in args]
     raise AssertionError(op)
+
+
+def feature_program(program: Program, expansion: Expansion) -> Program:
+    """The model as its features alone: the same parameters and metrics, one scalar
+    carrier per feature (the sum of its terms), no data.
+
+    Exact wherever the expansion is (gates reduced by their relations), so it stands in
+    for the program where gates sampled at random values would not stand for 0/1 ones
+    (a gate that meets itself in a product, ``relu(h)*relu(h)``). Its size is that of
+    the expansion: for small models.
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> prog, _ = compile_program(parse("param a, b\\ninput x\\noutput relu(a*x) * relu(a*x) * b"))
+    >>> small = feature_program(prog, expand_features(prog))
+    >>> [str(f.poly) for f in expand_features(small).features]
+    ['t0^2*t1']
+    """
+    out = Program()
+    out.params = list(program.params)
+    entries: list[int] = []
+    for index, info in enumerate(program.params):
+        tensor = out.add(Node("param", (), info.shape, index))
+        for flat in range(info.size):
+            entries.append(out.add(Node("index", (tensor,), (), _index_of(flat, info.shape)))
+                           if info.shape else tensor)
+
+    def polynomial(terms) -> int:
+        total = out.add(Node("const", (), (), Fraction(0)))
+        for monomial, coeff in terms:
+            term = out.add(Node("const", (), (), Fraction(int(coeff.numerator),
+                                                          int(coeff.denominator))))
+            for var in monomial:
+                term = out.add(Node("mul", (term, entries[var]), ()))
+            total = out.add(Node("add", (total, term), ()))
+        return total
+
+    for feature in expansion.features:
+        node = polynomial(feature.terms)
+        out.outputs.append(node)
+        out.carriers.append((node, f"{feature.carrier}, coefficient of {feature.monomial}"))
+    for index in program.metrics:
+        info = program.params[index]
+        scalars = [polynomial(sparse_terms(expansion.metric[info.offset + k]))
+                   if info.offset + k in expansion.metric else
+                   out.add(Node("const", (), (), Fraction(1))) for k in range(info.size)]
+        out.metrics[index] = (out.add(Node("stack", tuple(scalars), info.shape)) if info.shape
+                              else scalars[0])
+    return out
+
+
+def _index_of(flat: int, shape) -> tuple[int, ...]:
+    index = []
+    for size in reversed(shape):
+        index.append(flat % size)
+        flat //= size
+    return tuple(reversed(index))
