@@ -79,7 +79,8 @@ class Model:
             first = self.sign_regions[0]
             raise UnsupportedError(f"the model is piecewise in the parameters ({first.where}): "
                                    f"it has {len(self.sign_regions)} sign regions; count, laws "
-                                   "and check answer per region (model.sign_regions)")
+                                   "and check answer per region (model.sign_regions)",
+                                   file=self.ast.source_name)
         return self._program
 
     @property
