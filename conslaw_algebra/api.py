@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .language import parser as dsl
 from .analyses import guards
+from .progress import report
 from .language.compiler import (COORDINATE_METRICS, Variant, compile_expression,
                                 compile_variants)
 from .language.sympy_text import expression_text
@@ -118,6 +119,7 @@ class Model:
                        f"listing the features (about {estimate_terms(self.program):,} terms)",
                        "counting laws does not need them (conslaw count); for laws use --by-block",
                        self.memory_budget)
+        report("expanding the features")
         return expand_features(self.program)
 
     @property

@@ -303,6 +303,7 @@ def polynomial_laws(fields, ring, degree: int) -> list[fmpq_mpoly]:
     """
     dim = ring.nvars()
     fields = list({repr(f): f for f in fields}.values())   # a repeated field adds no equation
+    report(f"building the degree-{degree} law system")
     if degree == 2:
         unknowns = list(_monomials(dim, 1, degree))
         forced, rest = _screen_degree_two(fields, dim)
