@@ -124,7 +124,8 @@ def cmd_laws(args) -> int:
     def answer(m):
         with progress.when(show, task="finding the laws"):
             result = m.laws(args.degree, seed=args.seed)
-        return result.to_text(), result.to_json(), 0
+        hint = m.degree_hint(result)
+        return result.to_text() + (f"\nhint: {hint}" if hint else ""), result.to_json(), 0
     if args.format in ("text", "json"):
         return _per_region(model, args, answer, args.format == "json")
     with progress.when(show, task="finding the laws"):
@@ -161,35 +162,15 @@ def cmd_relations(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from .repl import info_text
     model = api.load(args.model)
-    if model.sign_regions:
-        regions = [r.description for r in model.sign_regions]
-        if args.json:
-            _print_json({"model": model.name, "D": model.dim, "piecewise": True,
-                         "regions": regions})
-        else:
-            print(f"model       {model.name}   ({model.flow.describe()})\nD           {model.dim}")
-            print(f"piecewise   {len(regions)} sign regions (ReLU or max-pool of arguments "
-                  "with no data); count, laws and check answer per region:")
-            for region in regions:
-                print(f"  {region}")
-        return 0
-    info = model.info()
-    if args.json:
-        _print_json(info)
-        return 0
-    print(f"model       {info['model']}   ({info['flow']})")
-    print(f"D           {info['D']}")
-    for p in info["parameters"]:
-        shape = "x".join(map(str, p["shape"])) or "scalar"
-        print(f"  param     {p['name']:<8} {shape:<8} {p['size']} entries")
-    for d in info["data"]:
-        shape = "x".join(map(str, d["shape"])) or "scalar"
-        print(f"  data      {d['name']:<8} {shape:<8} {d['kind']}")
-    print(f"outputs     {info['outputs']}")
-    features = info["features"]
-    print("features    " + (str(features) if features is not None else
-                            f"not listed (about {info['expansion_terms_estimate']:,} terms)"))
+    if not args.json:
+        print(info_text(model))
+    elif model.sign_regions:
+        _print_json({"model": model.name, "D": model.dim, "piecewise": True,
+                     "regions": [r.description for r in model.sign_regions]})
+    else:
+        _print_json(model.info())
     return 0
 
 
