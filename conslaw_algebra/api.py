@@ -196,7 +196,7 @@ class Model:
         return LawsResult(self.name, degree, tuple(laws), self.state_names,
                           self.state_identifiers, independent, lie,
                           _time_note(self.flow, self.variables), self.sympy_symbols,
-                          self.variables.renamed)
+                          self.variables.renamed, self)
 
     def degree_hint(self, result: LawsResult, suggest: str = "--degree {}") -> str | None:
         """When the laws found do not reach N: the degree this flow's laws are expected

@@ -188,6 +188,9 @@ def _range(text: str) -> tuple[int, int]:
 def cmd_sweep(args) -> int:
     from ..tools import sweep
 
+    if args.family and args.count == 0:
+        raise ConslawError("--count 0 asks for a family of no models; give --count 1 or more",
+                           file="<arguments>")
     models = []
     for path in args.paths:
         models += sweep.folder_models(path)
