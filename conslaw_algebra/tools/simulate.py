@@ -500,18 +500,19 @@ class Simulation:
         it needs to stay within the figure's height."""
         try:
             import matplotlib
+            from matplotlib.figure import Figure
         except ImportError:
             raise ConslawError("plots need matplotlib: pip install 'conslaw_algebra[simulate]' "
                                "(or pass --no-plot)", file="<simulation>") from None
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
+        # a Figure of its own, not pyplot's: no backend is switched and nothing global
+        # is left open, so a notebook's own plots are untouched (and it shows this one)
         runs = ["flow"] + [f"eta={e:g}" for e in self.etas]
         rows = 24                                  # legend entries per legend column
         columns = -(-len(self.laws) // rows)
-        figure, axes = plt.subplots(2, len(runs), figsize=(4 * len(runs) + 1.6 * columns, 7),
-                                    squeeze=False, sharey="row", layout="constrained")
-        colours = plt.get_cmap("tab10")
+        figure = Figure(figsize=(4 * len(runs) + 1.6 * columns, 7), layout="constrained")
+        axes = figure.subplots(2, len(runs), squeeze=False, sharey="row")
+        colours = matplotlib.colormaps["tab10"]
         largest = max([float(np.abs(v).max()) for law in self.laws for v in law.values.values()]
                       + [0.0])
         for column, run in enumerate(runs):
@@ -543,14 +544,10 @@ class Simulation:
     def plot(self, path: str) -> str:
         """Write ``figure()`` to ``path``, in the format of its extension (PNG, PDF, SVG)."""
         path, kind = plot_target(path)
-        figure = self.figure()
         try:
-            figure.savefig(path, dpi=80, format=kind)
+            self.figure().savefig(path, dpi=80, format=kind)
         except (OSError, ValueError) as exc:
             raise ConslawError(f"cannot write the plot ({exc})", file=str(path)) from None
-        finally:
-            import matplotlib.pyplot as plt
-            plt.close(figure)
         return path
 
 
