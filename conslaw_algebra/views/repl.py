@@ -165,7 +165,7 @@ class Session:
         self.file_lines = 0                # how many of the lines come from the loaded file
         self._model = None
         self._model_lines = None
-        self._laws: dict[tuple, object] = {}   # (lines, degree) -> a finished LawsResult
+        self._laws: dict[tuple, object] = {}   # ((source, lines), degree) -> a finished result
 
     # ------------------------------------------------------------ the model
     def model(self) -> api.Model:
@@ -191,7 +191,7 @@ class Session:
     def laws(self, degree: int):
         """The laws of degree <= ``degree``, computed once per model and degree (a
         computation that was interrupted left nothing behind, so it is not reused)."""
-        key = (tuple(self.lines), degree)
+        key = ((self.source, tuple(self.lines)), degree)
         if key not in self._laws:
             self._laws = {k: v for k, v in self._laws.items() if k[0] == key[0]}
             self._laws[key] = self.model().laws(degree)
