@@ -99,8 +99,8 @@ class CountResult:
             f"laws N     {lie.laws}",
         ]
         if lie.certain:
-            lines.append(f"           certain: the Lie algebra's trace is all of R^{lie.dim}"
-                         + (" (the phase space)" if lie.dim != self.dim else " (D)"))
+            lines.append("           certain: the Lie algebra's trace is all of "
+                         + ("R^D" if lie.dim == self.dim else f"R^{lie.dim} (the phase space)"))
         else:
             lines.append(f"           N <= {lie.laws} with certainty; N = {lie.laws} with error "
                          f"probability <= {_bound(lie.error_bound)}")
