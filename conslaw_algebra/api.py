@@ -14,13 +14,14 @@ from pathlib import Path
 
 from .language import parser as dsl
 from .analyses import guards
+from .progress import report
 from .language.compiler import (COORDINATE_METRICS, Variant, compile_expression,
                                 compile_variants)
 from .language.sympy_text import expression_text
 from .errors import UnsupportedError
 from .analyses.regions import SignRegion, describe_region, region_witnesses
 from .flows.system import apply_metric, flow_system
-from .analyses.laws import (field_polynomials, first_violation, gradient_fields,
+from .analyses.laws import (degree_hint, field_polynomials, first_violation, gradient_fields,
                             independent_count, polynomial_laws)
 from .analyses.lie import LieCount, count_laws
 from .exact.render import render
@@ -119,6 +120,7 @@ class Model:
                        f"listing the features (about {estimate_terms(self.program):,} terms)",
                        "counting laws does not need them (conslaw count); for laws use --by-block",
                        self.memory_budget)
+        report("expanding the features")
         return expand_features(self.program)
 
     @property
@@ -195,7 +197,19 @@ class Model:
         return LawsResult(self.name, degree, tuple(laws), self.state_names,
                           self.state_identifiers, independent, lie,
                           _time_note(self.flow, self.variables), self.sympy_symbols,
-                          self.variables.renamed)
+                          self.variables.renamed, self)
+
+    def degree_hint(self, result: LawsResult, suggest: str = "--degree {}") -> str | None:
+        """When the laws found do not reach N: the degree this flow's laws are expected
+        at (a momentum flow's time factor raises it), else the next degree to try.
+
+        >>> model = parse("layers 2 -> 3 -> 2\\nflow momentum tau=1", "m")  # N = 3 (THEORY.md B.3)
+        >>> print(model.degree_hint(model.laws(2)))
+        no law of degree <= 2 reaches N = 3: heavy-ball momentum's laws carry the time factor e^t, one degree above their part in (theta, theta'), so they are expected from degree 3 on: try --degree 3
+        """
+        metric = bool(self.flow.mirror) or bool(self._program.metrics)
+        return degree_hint(self.flow, metric, result.degree, result.count, result.independent,
+                           result.lie.laws, self.state_names[0], suggest)
 
     def block_laws(self, degree: int = 2, seed: int = 0):
         """Laws of each block of interacting parameter tensors (``blocks.py``)."""
@@ -248,6 +262,7 @@ class Model:
         features = (len(self.expansion.features) if estimate <= FEATURE_LISTING_LIMIT else None)
         return {
             "model": self.name, "flow": self.flow.describe(), "D": self.dim,
+            "state_dim": 2 * self.dim + 1 if self.flow.kind == "momentum" else self.dim,
             "parameters": [{"name": p.name, "shape": list(p.shape), "size": p.size}
                            for p in self.program.params],
             "data": [{"name": d.name, "shape": list(d.shape), "kind": d.kind}
@@ -293,8 +308,19 @@ def parse(text: str, name: str | None = None, memory_budget: int | str | None = 
 
     >>> parse("param a, b, c\\noutput a*b*c").dim
     3
+    >>> parse("param a, b\\noutput a*b", name="net v1.2").name   # the name as given
+    'net v1.2'
+    >>> parse("param a, b\\noutput a*b", name="models/ab.net").name   # a file's stem
+    'ab'
     """
-    model = Model(dsl.parse(text, name), memory_budget)
+    ast = dsl.parse(text, name)
+    if name is not None and not str(name).endswith(".net"):
+        # a name that is not a model file's is the model's default name as it stands (a
+        # file's default is its stem, DSL.md): a first 'model' line says so, and one in
+        # the text, coming later, still wins
+        ast = dsl.Program((dsl.ModelStmt(str(name), dsl.Pos(1, 1)),) + ast.statements,
+                          ast.source_name)
+    model = Model(ast, memory_budget)
     model.source_text = text
     return model
 

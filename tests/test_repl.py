@@ -161,3 +161,170 @@ def test_piped_session_with_a_model_argument_and_a_multiline_model(tmp_path):
     assert done.returncode == 0
     assert "laws N     2" in done.stdout                # x1 x2 x3: N = 2 (THEORY.md)
     assert "h1 = u^2 - v^2" in done.stdout and "h2" not in done.stdout   # u v z: one law
+
+
+def _lines(text: str) -> list[str]:
+    """The text a terminal shows: escape sequences and carriage returns removed."""
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    return [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
+
+
+PROMPT_ENDS, PROMPT_STARTS = "\x1b[?2004l", "\x1b[?2004h"   # the editor's bracketed paste
+                                                              # mode: off while a command runs
+
+
+def _answer(child) -> str:
+    """What a command printed: from the end of its prompt to the start of the next."""
+    child.expect_exact(PROMPT_ENDS)
+    child.expect_exact(PROMPT_STARTS)
+    answer = child.before
+    child.expect("conslaw>")
+    return answer
+
+
+def _command(child, line: str) -> str:
+    """Type a line, wait for the next prompt, return what came out in between."""
+    child.sendline(line)
+    return "\n".join(_lines(_answer(child)))
+
+
+def test_pty_defaults_stay_defaults_and_an_interrupted_computation_leaves_nothing(tmp_path):
+    child = _spawn(tmp_path, str(EXAMPLES / "product_x1x2x3.net"))
+    try:
+        out = _command(child, "laws 3")
+        assert "degree <= 3" in out
+        # a bare relations or export uses the documented default degree 2, not the last one
+        assert "relations among the 2 laws of product_x1x2x3, degree <= 2" in _command(child,
+                                                                                       "relations")
+        assert "wrote 2 laws of degree <= 2 to after.json (json)" in _command(
+            child, "export json after.json")
+        # an interrupted computation: the next export computes its own degree, 2
+        assert "loaded" in _command(child, "load " + str(EXAMPLES / "relu_2layer.net"))
+        child.sendline("laws 4")                 # several seconds (a degree-4 system in 35 variables)
+        time.sleep(1.5)
+        child.sendcontrol("c")
+        assert "interrupted" in _answer(child)
+        assert "wrote 5 laws of degree <= 2 to relu.json (json)" in _command(
+            child, "export json relu.json")
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    import json
+    assert json.loads((tmp_path / "after.json").read_text())["degree"] == 2
+    relu = json.loads((tmp_path / "relu.json").read_text())
+    assert relu["degree"] == 2 and relu["count"] == 5      # one law per hidden neuron (THEORY.md A.5)
+
+
+def test_pty_a_refused_statement_is_not_kept_and_points_at_the_typed_line(tmp_path):
+    child = _spawn(tmp_path)
+    try:
+        _command(child, "param a, b")
+        _command(child, "output a*b")
+        out = _command(child, "param a")
+        assert "error: <input>:1:7: 'a' is already declared at line 1" in out
+        out = _command(child, "param W1[2,2], W1[2,2]")
+        assert "error: <input>:1:16: 'W1' is already declared" in out
+        assert _command(child, "show model").splitlines()[-2:] == ["1  param a, b", "2  output a*b"]
+        assert re.search(r"laws N\s+1", _command(child, "count"))   # a*b: one law, a^2 - b^2
+        # a name declared on a later line is not an error while the model is written
+        out = _command(child, "output a*c")
+        assert "note: unknown name 'c'" in out and "error" not in out
+        out = _command(child, "count")            # the error points at line 3 as typed
+        assert "error: <repl>:3:10: unknown name 'c'" in out
+        _command(child, "param c")
+        # outputs a*b and a*c: the bracket of their gradients (b, a, 0) and (c, 0, a) is
+        # (0, -c, b), in their span (determinant abc - abc = 0): rank 2, N = 3 - 2 = 1
+        assert re.search(r"laws N\s+1\n", _command(child, "count"))
+
+        # on a loaded file: a refused line is not kept, and the file's lines keep its name
+        path = EXAMPLES / "product_x1x2x3.net"
+        _command(child, f"load {path}")
+        out = _command(child, "param x1")
+        assert "error: <input>:1:7: 'x1' is already declared at line 5" in out
+        assert re.search(r"laws N\s+2", _command(child, "count"))   # x1 x2 x3: N = 2
+        out = _command(child, "output x1*y")
+        out = _command(child, "count")
+        length = len(path.read_text().splitlines())
+        assert f"error: <repl>:{length + 1}:11: unknown name 'y'" in out
+        assert str(path) not in out
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+
+
+def test_pty_info_is_the_table_of_the_command_line(tmp_path):
+    path = EXAMPLES / "linear_momentum.net"
+    done = subprocess.run([sys.executable, "-m", "conslaw_algebra.views.cli", "info", str(path)],
+                          capture_output=True, text=True, env=_env(tmp_path), timeout=120)
+    table = [line.strip() for line in done.stdout.splitlines()]
+    # a 2 -> 3 -> 2 net with momentum: D = 12, phase space 2 D + 1 = 25
+    assert table[1] == "D           12" and table[2].startswith("state       25")
+    child = _spawn(tmp_path, str(path))
+    try:
+        out = _command(child, "info").splitlines()
+        assert out == table
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+
+
+def test_pty_export_paths_may_be_quoted(tmp_path):
+    child = _spawn(tmp_path, str(EXAMPLES / "product_x1x2x3.net"))
+    try:
+        out = _command(child, 'export text "my laws.txt"')
+        assert "wrote 2 laws of degree <= 2 to my laws.txt (text)" in out
+        out = _command(child, "export sage 'two words.sage' 2")
+        assert "to two words.sage (sage)" in out
+        out = _command(child, "export sage my file.sage")
+        assert ("error: 'file.sage' is not a degree K; a FILE with spaces needs quotes: "
+                'export sage "my file.sage"') in out
+        out = _command(child, 'export sage "unclosed.sage')
+        assert "error: No closing quotation" in out
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert "x1^2 - x3^2" in (tmp_path / "my laws.txt").read_text()
+    assert "laws = [" in (tmp_path / "two words.sage").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "history") == [
+        "my laws.txt", "two words.sage"]
+
+
+def test_pty_input_typed_during_a_computation_is_kept_and_not_echoed_into_it(tmp_path):
+    child = _spawn(tmp_path, str(EXAMPLES / "linear_momentum.net"))
+    try:
+        child.sendline("laws 3")           # about two seconds (a degree-3 system in 25 variables)
+        time.sleep(0.3)
+        for key in "info\r":               # typed one key at a time while it runs
+            child.send(key)
+            time.sleep(0.05)
+        answer = _answer(child)
+        # heavy-ball laws of a 2 -> 3 -> 2 net: 3 (THEORY.md B.3, ground_truth row 58)
+        assert re.search(r"degree <= 3 \(exact over QQ, each verified\): 3", answer)
+        # nothing typed was echoed into the answer: before the result, the terminal shows
+        # only whole progress frames ("task [bar] done/total  time") and the blanks that erase them
+        before = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", answer).split("polynomial conservation")[0]
+        frame = re.compile(r"[A-Za-z ,'-]+?( \[[#.]{20}\] \d+/\d+| \d+)?  \d+(\.\d)? s")
+        for piece in re.split(r"[\r\n]+", before):
+            assert not piece.strip() or frame.fullmatch(piece.strip()), repr(piece)
+        assert "D           12" in "\n".join(_lines(_answer(child)))   # then it runs by itself
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+
+
+def test_pty_laws_at_too_low_a_degree_suggest_the_momentum_degree(tmp_path):
+    child = _spawn(tmp_path, str(EXAMPLES / "linear_momentum.net"))
+    try:
+        out = " ".join(_command(child, "laws").splitlines())
+        assert ("hint: no law of degree <= 2 reaches N = 3: heavy-ball momentum's laws carry "
+                "the time factor e^t") in out
+        assert "expected from degree 3 on: try laws 3" in out
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)

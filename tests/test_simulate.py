@@ -8,6 +8,8 @@ form of THEORY.md C, evaluated here with the Hessian of the hand-written law.
 """
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -215,8 +217,11 @@ def test_cli_simulate_unwritable_plot_is_a_user_error(capsys):
     (["--samples", "0"], "--samples must be at least 1"),
     (["--horizon", "0.05", "--etas", "0.1"], "longer than --horizon"),
     (["--loss", "hinge"], None),
-    (["--scale", "0"], "--scale in (0, 1000)"),
-    (["--rtol", "2"], "--rtol must lie in (0, 1)"),
+    (["--scale", "0"], "<arguments>: --scale must lie in (0, 1000), got 0\n"),
+    (["--rtol", "2"], "<arguments>: --rtol must lie in (0, 1), got 2\n"),
+    # each option its own message: the first wrong one is named, alone
+    (["--rtol", "0", "--scale", "0"], "conslaw: <arguments>: --rtol must lie in (0, 1), got 0\n"),
+    (["--rtol", "1e-9", "--scale", "-1"], "--scale must lie in (0, 1000), got -1\n"),
 ])
 def test_cli_simulate_rejects_bad_arguments(arguments, message, capsys):
     if message is None:                 # argparse refuses the choice itself
@@ -225,7 +230,8 @@ def test_cli_simulate_rejects_bad_arguments(arguments, message, capsys):
         assert caught.value.code == 2
         return
     status = main(["simulate", str(EXAMPLES / "relu_2layer.net"), "--no-plot", *arguments])
-    assert status == 2 and message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert status == 2 and message in err and err.count("\n") == 1
 
 
 # ------------------------------------------------------ random architectures
@@ -262,10 +268,106 @@ def test_relu_momentum_count_is_zero_at_every_seed(widths, bias, seeds):
 
 
 def test_a_stalled_integration_stops_cleanly_and_says_where():
-    # ICNN with seed 0 reaches a ReLU kink where the flow slides (found by running it);
-    # a small evaluation budget makes the stop quick
+    # ICNN with seed 0 reaches a ReLU kink where the flow slides (found by running it):
+    # the solver's steps collapse, and the stop comes from their lengths
     problem = make_problem(ca.load(EXAMPLES / "icnn_mirror.net"), seed=0)
-    run = integrate(problem, 2.0, max_evaluations=3000)
+    run = integrate(problem, 2.0)
     assert run.stopped is not None and "kink" in run.stop_reason
     assert len(run.times) < 101 and run.times[-1] == pytest.approx(run.stopped)
     assert np.isfinite(run.theta).all()
+    # the coarser stop: a budget of field evaluations, said as such
+    run = integrate(problem, 2.0, max_evaluations=500)
+    assert run.stopped is not None and "500 field evaluations" in run.stop_reason
+    assert run.times[-1] == pytest.approx(run.stopped) and run.stopped < 0.38
+
+
+# ------------------------------------------------------------ plots and reports
+def test_plot_format_follows_the_extension(tmp_path):
+    run = simulate(ca.parse("param a, b\ninput x\noutput a*b*x", "ab"), horizon=0.5,
+                   etas=(0.1,), samples=2)
+    # the files' own signatures: PNG magic, PDF header, SVG root element
+    assert (tmp_path / "p.png").exists() is False
+    assert Path(run.plot(str(tmp_path / "p.png"))).read_bytes()[:8] == PNG_MAGIC
+    assert Path(run.plot(str(tmp_path / "p.pdf"))).read_bytes()[:5] == b"%PDF-"
+    svg = Path(run.plot(str(tmp_path / "p.SVG"))).read_text()
+    assert "<svg" in svg and svg.lstrip().startswith("<?xml")
+
+
+@pytest.mark.parametrize("plot, message", [
+    ("p.jpg", "p.jpg: the plot's format comes from its extension: .png, .pdf or .svg, not '.jpg'"),
+    ("p", "p: the plot's format comes from its extension: .png, .pdf or .svg, not none"),
+    ("/no/such/folder/p.png", "/no/such/folder/p.png: cannot write the plot: no folder "
+                              "'/no/such/folder'"),
+])
+def test_a_bad_plot_is_refused_before_any_work(plot, message, capsys, monkeypatch):
+    from conslaw_algebra import api
+    from conslaw_algebra.tools import simulate as module
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the model was loaded or simulated before the plot was checked")
+    monkeypatch.setattr(api, "load", no_work)
+    monkeypatch.setattr(module, "simulate", no_work)
+    status = main(["simulate", str(EXAMPLES / "conv_relu.net"), "--plot", plot])
+    assert status == 2 and capsys.readouterr().err == f"conslaw: {message}\n"
+
+
+def test_a_stalled_flow_gives_no_verdict_past_the_stall(tmp_path, capsys):
+    # maxpool's flow at seed 0 reaches a max-pool boundary and slides along it
+    picture = tmp_path / "maxpool.png"
+    status = main(["simulate", str(EXAMPLES / "maxpool.net"), "--plot", str(picture)])
+    out = capsys.readouterr().out
+    assert status == 0
+    stall = re.search(r"the flow stopped at t = ([0-9.]+): it slides along a kink", out)
+    assert stall, out
+    t = float(stall.group(1))
+    assert 0 < t < 2
+    assert "conserved along the flow" not in out
+    assert (f"the flow stalled at t = {t:g} of 2, so it gives no verdict past there; "
+            f"up to t = {t:g}: flat") in out
+    assert f"flat to t={t:g}" in out                # the table's column says so too
+    assert picture.read_bytes()[:8] == PNG_MAGIC
+
+
+def _synthetic_run(laws: int):
+    """A Simulation with ``laws`` made-up laws (values only matter for the plot)."""
+    from conslaw_algebra.tools.simulate import LawTrace, Simulation
+
+    times = {"flow": np.linspace(0, 1, 101), "eta=0.1": np.linspace(0, 1, 11)}
+    traces = []
+    for k in range(laws):
+        trace = LawTrace(f"h{k + 1}", "x", "flow" if k % 3 else "gradient-flow", True, 0.0,
+                         {0.1: 0.0}, {0.1: 0.0})
+        trace.values = {run: 1e-3 * (k + 1) * np.sin(t * (k + 1)) for run, t in times.items()}
+        traces.append(trace)
+    losses = {run: np.exp(-t) for run, t in times.items()}
+    return Simulation("many", "gradient flow", 0, 1.0, 8, "logcosh", 1e-10, (0.1,), traces,
+                      times, losses, "gradient descent")
+
+
+def test_thirty_laws_have_thirty_styles_and_a_legend_beside_the_panels():
+    figure = _synthetic_run(30).figure()
+    figure.draw_without_rendering()                 # lays the figure out, as saving does
+    lower = [ax for ax in figure.axes if ax.get_subplotspec().rowspan.start == 1]
+    assert len(lower) == 2                          # the flow and eta = 0.1
+    for ax in lower:
+        styles = {(line.get_color(), line.get_marker(), line.get_linestyle())
+                  for line in ax.get_lines()}
+        assert len(ax.get_lines()) == 30 and len(styles) == 30
+    legend, = figure.legends
+    assert len(legend.get_texts()) == 30
+    box = legend.get_window_extent()
+    for ax in figure.axes:                          # the legend covers no panel ...
+        assert not box.overlaps(ax.get_window_extent())
+    whole = figure.bbox                             # ... and stays inside the figure
+    assert whole.x0 <= box.x0 and box.x1 <= whole.x1 + 1
+    assert whole.y0 <= box.y0 and box.y1 <= whole.y1 + 1
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.net")), ids=lambda p: p.stem)
+def test_the_default_simulation_of_every_shipped_example_takes_under_20_s(path, tmp_path,
+                                                                           capsys):
+    start = time.perf_counter()
+    status = main(["simulate", str(path), "--plot", str(tmp_path / "p.png")])
+    elapsed = time.perf_counter() - start
+    assert status == 0, capsys.readouterr().err
+    assert elapsed < 20, f"{path.name}: {elapsed:.1f} s"

@@ -33,7 +33,7 @@ the union is not complete.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flint import fmpq
 
@@ -458,14 +458,13 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     """
     if model.flow.kind != "gradient":
         raise UnsupportedError("laws by block are computed for gradient flows")
-    if model.flow.mirror:
-        raise UnsupportedError("laws by block: write the mirror geometry as 'metric' lines")
+    program = _mirror_as_metric(model.program, model.flow.mirror)
     ring = theta_ring(model.dim)
     blocks = []
-    pairs = interactions(model.program)
+    pairs = interactions(program)
     for done, tensors in enumerate(pairs):
         report("laws by block", done, len(pairs))
-        frozen, coordinates = freeze(model.program, set(tensors))
+        frozen, coordinates = freeze(program, set(tensors))
         try:
             expansion = expand_features(frozen, max_terms=block_terms)
         except BudgetError as exc:
@@ -476,7 +475,7 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
         local = polynomial_laws(fields, expansion.ring, degree)
         lifted = [ring.from_dict({_lift(exps, coordinates, model.dim): c for exps, c in h.terms()})
                   for h in local]
-        check = WholeModelCheck(model.program, set(tensors))
+        check = WholeModelCheck(program, set(tensors))
         verdicts = [(h, check.violation([(tuple(coordinates[v] for v in index), c)
                                          for index, c in sparse_terms(g)]))
                     for h, g in zip(lifted, local)]
@@ -487,6 +486,27 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     prime = lie.prime if lie is not None else None
     independent = independent_count(union, model.dim, seed, prime)
     return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed)
+
+
+def _mirror_as_metric(program: Program, mirror) -> Program:
+    """The mirror geometry of gradient flow on tensors U, ... as the metric lines
+    ``metric U = U`` (M = diag(theta) on their entries, the same flow, DSL.md): the
+    blocks then carry it as they carry any metric.
+
+    >>> import conslaw_algebra as ca
+    >>> model = ca.parse("param U[2,1], V[1,2]\\noutput U @ V\\nflow gradient mirror U, V")
+    >>> program = _mirror_as_metric(model.program, model.flow.mirror)
+    >>> {i: program.nodes[n].op for i, n in program.metrics.items()}
+    {0: 'param', 1: 'param'}
+    """
+    if not mirror:
+        return program
+    nodes = {node.attr: i for i, node in enumerate(program.nodes) if node.op == "param"}
+    metrics = dict(program.metrics)
+    for index, info in enumerate(program.params):
+        if info.name in mirror and index in nodes:   # a tensor used nowhere needs none
+            metrics[index] = nodes[index]
+    return replace(program, metrics=metrics)
 
 
 def _lift(exps, coordinates, dim) -> tuple:

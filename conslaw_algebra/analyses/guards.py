@@ -103,11 +103,21 @@ def memory_budget(explicit: int | str | None = None) -> int:
 
     >>> memory_budget("1G")
     1073741824
+    >>> os.environ[ENVIRONMENT] = "lots"
+    >>> memory_budget()
+    Traceback (most recent call last):
+    ...
+    conslaw_algebra.errors.ConslawError: <environment>: CONSLAW_MEMORY_BUDGET='lots' is not a size like 2G, 500M or 1000000
+    >>> del os.environ[ENVIRONMENT]
     """
     if explicit is not None:
         return explicit if isinstance(explicit, int) else parse_size(explicit)
     if os.environ.get(ENVIRONMENT):
-        return parse_size(os.environ[ENVIRONMENT])
+        try:
+            return parse_size(os.environ[ENVIRONMENT])
+        except ConslawError as exc:       # the environment, not an argument, is to blame
+            raise ConslawError(f"{ENVIRONMENT}={exc.message}" if exc.message.startswith("'")
+                               else f"{ENVIRONMENT}: {exc.message}", file="<environment>") from None
     return machine_memory() // 2
 
 

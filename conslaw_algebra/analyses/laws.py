@@ -303,6 +303,7 @@ def polynomial_laws(fields, ring, degree: int) -> list[fmpq_mpoly]:
     """
     dim = ring.nvars()
     fields = list({repr(f): f for f in fields}.values())   # a repeated field adds no equation
+    report(f"building the degree-{degree} law system")
     if degree == 2:
         unknowns = list(_monomials(dim, 1, degree))
         forced, rest = _screen_degree_two(fields, dim)
@@ -390,3 +391,65 @@ def independent_count(laws, dim: int, seed: int, prime: int | None = None) -> in
                     row[j] = residue(h.derivative(j)(*point))
             rows.append(row)
         return rank(np.array(rows, dtype=np.int64))
+
+
+def time_factor_degree(flow) -> int:
+    """How many degrees a momentum flow's time factor adds to a law (THEORY.md B.3).
+
+    A law of heavy-ball momentum with tau > 0 is e^(tau t) times a polynomial in
+    (theta, theta'), and e^(tau t) is the phase-space variable s: one degree more.
+    Nesterov's (tau = 3/t) is t^3 times one: three more. With tau = 0, gradient
+    flow or a metric there is no factor.
+
+    >>> from conslaw_algebra.language.compiler import FlowSpec
+    >>> from fractions import Fraction
+    >>> [time_factor_degree(f) for f in (FlowSpec(), FlowSpec("momentum"),
+    ...  FlowSpec("momentum", tau=Fraction(1, 2)), FlowSpec("momentum", nesterov=True))]
+    [0, 0, 1, 3]
+    """
+    if flow.kind != "momentum":
+        return 0
+    return 3 if flow.nesterov else 1 if flow.tau else 0
+
+
+def expected_degree(flow, base: int = 2) -> int:
+    """The degree from which a flow's laws are expected: the degree ``base`` of their
+    part in (theta, theta') (2 for the balance laws of products and layers, and for
+    the momentum versions of those, THEORY.md B.3) plus the time factor's.
+
+    >>> from conslaw_algebra.language.compiler import FlowSpec
+    >>> expected_degree(FlowSpec()), expected_degree(FlowSpec("momentum", nesterov=True))
+    (2, 5)
+    """
+    return base + time_factor_degree(flow)
+
+
+def degree_hint(flow, metric: bool, degree: int, found: int, independent: int, laws: int,
+                time_name: str, suggest: str = "--degree {}") -> str | None:
+    """What to try when the laws found at ``degree`` do not reach N = ``laws``:
+    the degree the flow's laws are expected at when it is higher, else the next one.
+    ``suggest`` formats the suggestion (``--degree {}`` on the command line,
+    ``laws {}`` in the REPL). None when nothing is missing.
+
+    >>> from conslaw_algebra.language.compiler import FlowSpec
+    >>> from fractions import Fraction
+    >>> print(degree_hint(FlowSpec("momentum", tau=Fraction(1)), False, 2, 0, 0, 3, "e^t"))
+    no law of degree <= 2 reaches N = 3: heavy-ball momentum's laws carry the time factor e^t, one degree above their part in (theta, theta'), so they are expected from degree 3 on: try --degree 3
+    >>> degree_hint(FlowSpec(), False, 2, 1, 1, 1, "")   # complete: nothing to say
+    """
+    if independent >= laws:
+        return None
+    extra = time_factor_degree(flow)
+    head = (f"no law of degree <= {degree} reaches N = {laws}" if found == 0 else
+            f"the laws of degree <= {degree} give {independent} of N = {laws}")
+    if extra and degree < expected_degree(flow):
+        which = "Nesterov momentum's" if flow.nesterov else "heavy-ball momentum's"
+        above = "three degrees" if extra == 3 else "one degree"
+        return (f"{head}: {which} laws carry the time factor {time_name}, {above} above "
+                f"their part in (theta, theta'), so they are expected from degree "
+                f"{expected_degree(flow)} on: try {suggest.format(expected_degree(flow))}")
+    why = ("a metric changes the degrees of the laws (a mirror flow of a product has laws of "
+           "degree 1, a metric of higher degree can leave none that is polynomial), so the "
+           "missing ones may have another degree or not be polynomial" if metric else
+           "the missing ones have a higher degree, or are not polynomial")
+    return f"{head}: {why}; try {suggest.format(degree + 1)}"

@@ -150,6 +150,7 @@ def _count(system, seed: int, skipped: tuple[int, ...]) -> LieCount:
     theta = rng.integers(0, p, dim, dtype=np.int64)
     point = theta.reshape(1, 1, dim)
 
+    report("sampling the generators")
     span = _generator_span(system, rng, point)
     generator_rank = span.rank
     row_bits = generator_rank * system.generator_bits   # log2 of the rows' norm product

@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .lie import LieCount
 from ..exact.render import comment_text, render
@@ -99,7 +99,8 @@ class CountResult:
             f"laws N     {lie.laws}",
         ]
         if lie.certain:
-            lines.append("           certain: the Lie algebra's trace is all of R^D")
+            lines.append("           certain: the Lie algebra's trace is all of "
+                         + ("R^D" if lie.dim == self.dim else f"R^{lie.dim} (the phase space)"))
         else:
             lines.append(f"           N <= {lie.laws} with certainty; N = {lie.laws} with error "
                          f"probability <= {_bound(lie.error_bound)}")
@@ -137,6 +138,7 @@ class LawsResult:
     note: str | None = None     # how to read the variables (momentum flows)
     symbols: tuple | None = None  # SymPy symbols of a model built with ``from_sympy``
     renamed: tuple = ()         # names changed from the usual scheme (``VariableNames``)
+    source: object = field(default=None, repr=False, compare=False)   # the Model, for to_sage
 
     @property
     def count(self) -> int:
@@ -221,10 +223,17 @@ class LawsResult:
                 f"{self.degree}</caption>{rows}</table><p>{escape(self.verdict())}</p>")
 
     def to_sage(self) -> str:
-        """Sage lines defining the ring ``R`` over QQ, its generators and ``laws``.
+        """The Sage script of ``conslaw laws --format sage`` (the ring ``R`` over QQ, its
+        generators, the fields, ``laws``, and the checks) when the result comes from a
+        Model; else Sage lines defining the ring, its generators and ``laws``.
 
         >>> from conslaw_algebra.api import parse
-        >>> print(parse("param a, lambda\\noutput a*lambda", "m").laws(2).to_sage())
+        >>> script = parse("param a, b\\noutput a*b", "m").laws(2).to_sage()
+        >>> script.splitlines()[0], "    a^2 - b^2," in script, "assert _J.rank() == 1" in script
+        ('# Conservation laws of m, degree <= 2, from conslaw.', True, True)
+        >>> from dataclasses import replace
+        >>> print(replace(parse("param a, lambda\\noutput a*lambda", "m").laws(2),
+        ...               source=None).to_sage())
         # conservation laws of m, degree <= 2
         # renamed: lambda is lambda_ in identifiers (lambda is reserved)
         R = PolynomialRing(QQ, ['a', 'lambda_'], order='degrevlex')
@@ -233,6 +242,9 @@ class LawsResult:
             a^2 - lambda_^2,
         ]
         """
+        if self.source is not None:
+            from .exports import sage_script
+            return sage_script(self.source, self).rstrip("\n")
         names = ", ".join(self.identifiers)
         lines = [f"# conservation laws of {comment_text(self.model)}, degree <= {self.degree}"]
         lines += [f"# renamed: {line}" for line in renamed_lines(self.renamed)]

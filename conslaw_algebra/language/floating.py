@@ -55,6 +55,13 @@ class FloatModel:
             raise ValueError(f"no values for the inputs {missing}")
         self.batch = max([v.shape[0] for v in self.inputs.values()], default=1)
         self.depends = self._theta_dependence()
+        # per node: its operands' ranks, and whether it is an elementwise operation on
+        # scalars (a lowered convolution is mostly those): both interpretation loops
+        # skip the general case's shape handling for them
+        self.ranks = [tuple(len(program.nodes[a].shape) for a in node.args)
+                      for node in program.nodes]
+        self.scalar = [node.op in ("add", "sub", "mul") and not node.shape
+                       for node in program.nodes]
 
     def _theta_dependence(self) -> list[bool]:
         """Which nodes vary with theta in real arithmetic (gates do not)."""
@@ -76,8 +83,14 @@ class FloatModel:
     def forward(self, theta: np.ndarray) -> list[np.ndarray]:
         """Every node's value, shape (1 or B, *node.shape)."""
         values: list[np.ndarray] = []
-        for node in self.program.nodes:
-            if node.op == "param":
+        scalar = self.scalar
+        for i, node in enumerate(self.program.nodes):
+            if scalar[i]:
+                a, b = node.args
+                op = node.op
+                values.append(values[a] + values[b] if op == "add" else
+                              values[a] * values[b] if op == "mul" else values[a] - values[b])
+            elif node.op == "param":
                 info = self.program.params[node.attr]
                 values.append(theta[info.offset:info.offset + info.size].reshape((1,) + node.shape))
             elif node.op == "data":
@@ -112,6 +125,8 @@ class FloatModel:
         op, shape = node.op, node.shape
         args = [values[a] for a in node.args]
         ranks = [len(self.program.nodes[a].shape) for a in node.args]
+        if op == "index":
+            return args[0][(Ellipsis,) + node.attr]
         if op in ("add", "sub", "mul"):
             a, b = (lift(v, len(shape) if r == 0 else 0) for v, r in zip(args, ranks))
             return a + b if op == "add" else a - b if op == "sub" else a * b
@@ -179,11 +194,22 @@ class FloatModel:
             part = output_adjoint[:, start:start + size].reshape((-1,) + nodes[o].shape)
             accumulate(o, part)
             start += size
+        depends, scalar = self.depends, self.scalar
         for i in range(len(nodes) - 1, -1, -1):
             g = adjoint[i]
             if g is None or nodes[i].op in ("param", "const"):
                 continue
-            if nodes[i].op == "data":
+            if scalar[i]:          # the general case below, for scalar operands
+                a, b = nodes[i].args
+                if nodes[i].op == "mul":
+                    if depends[a]:
+                        accumulate(a, g * values[b])
+                    if depends[b]:
+                        accumulate(b, g * values[a])
+                else:
+                    accumulate(a, g)
+                    accumulate(b, g if nodes[i].op == "add" else -g)
+            elif nodes[i].op == "data":
                 self._backward_source(nodes[i], g, values, accumulate)
             else:
                 self._backward(nodes[i], g, values, accumulate)

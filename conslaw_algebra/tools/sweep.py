@@ -6,8 +6,8 @@ address the same tasks go to ``distributed.Client.map``. A failing model becomes
 row with its error message; the sweep goes on. Rows come back in input order.
 
 >>> rows = run_sweep([("tiny", "layers 2 -> 2 -> 2")], jobs=1)
->>> rows[0]["laws"], rows[0]["D"]
-(3, 8)
+>>> rows[0]["laws"], rows[0]["D"], rows[0]["state_dim"]
+(3, 8, 8)
 """
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def count_task(item: tuple[str, str], seed: int = 0) -> dict:
     >>> row = count_task(("ab", "param a, b\\noutput a*b"))
     >>> row["D"], row["laws"]
     (2, 1)
+    >>> row = count_task(("ab", "param a, b\\noutput a*b\\nflow momentum"))
+    >>> row["D"], row["state_dim"]        # D parameters; the phase space (t, theta, theta')
+    (2, 5)
     >>> "error" in count_task(("bad", "output 1 +"))
     True
     """
@@ -39,7 +42,8 @@ def count_task(item: tuple[str, str], seed: int = 0) -> dict:
         lie = model.lie_count(seed)
     except ConslawError as exc:
         return {"model": name, "error": str(exc), "seconds": time.perf_counter() - start}
-    return {"model": name, "D": lie.dim, "lie_rank": lie.trace_rank, "laws": lie.laws,
+    return {"model": name, "D": model.dim, "state_dim": lie.dim, "lie_rank": lie.trace_rank,
+            "laws": lie.laws,
             "seed": seed, "prime": lie.prime, "error_bound": lie.error_bound,
             "seconds": round(time.perf_counter() - start, 4)}
 
@@ -138,21 +142,31 @@ def progress_printer(stream=None):
 
 
 def format_table(rows: list[dict]) -> str:
-    """The sweep as a plain-text table.
+    """The sweep as a plain-text table: D the parameters; a column ``state`` (the
+    dimension of the phase space, 2D + 1) when a momentum model is among the rows.
 
-    >>> print(format_table([{"model": "ab", "D": 2, "lie_rank": 1, "laws": 1, "seconds": 0.5}]))
+    >>> print(format_table([{"model": "ab", "D": 2, "state_dim": 2, "lie_rank": 1, "laws": 1,
+    ...                      "seconds": 0.5}]))
     model        D     rank       N   seconds
     ab           2        1       1      0.50
     1 models, 0.50 s of computation
+    >>> print(format_table([{"model": "ab", "D": 2, "state_dim": 5, "lie_rank": 4, "laws": 1,
+    ...                      "seconds": 0.5}]))
+    model        D    state     rank       N   seconds
+    ab           2        5        4       1      0.50
+    1 models, 0.50 s of computation
     """
     width = max([5] + [len(r["model"]) for r in rows])
-    lines = [f"{'model':<{width}}  {'D':>7}  {'rank':>7}  {'N':>6}  {'seconds':>8}"]
+    phase = any(r.get("state_dim", r.get("D")) != r.get("D") for r in rows if "error" not in r)
+    state = f"  {'state':>7}" if phase else ""
+    lines = [f"{'model':<{width}}  {'D':>7}{state}  {'rank':>7}  {'N':>6}  {'seconds':>8}"]
     for r in rows:
         if "error" in r:
             lines.append(f"{r['model']:<{width}}  error: {r['error']}")
         else:
-            lines.append(f"{r['model']:<{width}}  {r['D']:>7}  {r['lie_rank']:>7}  {r['laws']:>6}  "
-                         f"{r['seconds']:>8.2f}")
+            state = f"  {r.get('state_dim', r['D']):>7}" if phase else ""
+            lines.append(f"{r['model']:<{width}}  {r['D']:>7}{state}  {r['lie_rank']:>7}  "
+                         f"{r['laws']:>6}  {r['seconds']:>8.2f}")
     total = sum(r["seconds"] for r in rows)
     lines.append(f"{len(rows)} models, {total:.2f} s of computation")
     return "\n".join(lines)

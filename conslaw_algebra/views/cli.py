@@ -22,6 +22,19 @@ from ..exact import modp
 from ..errors import ConslawError
 
 
+def version() -> str:
+    """The installed package's version (``pyproject.toml``), as ``conslaw --version`` prints it.
+
+    >>> version()[0].isdigit()
+    True
+    """
+    from importlib.metadata import PackageNotFoundError, version as installed
+    try:
+        return installed("conslaw_algebra")
+    except PackageNotFoundError:   # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _non_negative(text: str) -> int:
     try:
         value = int(text)
@@ -68,10 +81,12 @@ def _per_region(model, args, answer, as_json: bool) -> int:
 
 
 def cmd_count(args) -> int:
-    model = api.load(args.model)
+    show = progress.wanted(args.quiet)
+    with progress.when(show, task="compiling the model"):
+        model = api.load(args.model)
 
     def answer(m):
-        with progress.when(progress.wanted(args.quiet)):
+        with progress.when(show, task="counting"):
             result = m.count_laws(seed=args.seed)
         return result.to_text(), result.to_json(), 0
     return _per_region(model, args, answer, args.json)
@@ -80,7 +95,9 @@ def cmd_count(args) -> int:
 def cmd_laws(args) -> int:
     if args.degree < 1:
         raise ConslawError("--degree must be at least 1", file="<arguments>")
-    model = api.load(args.model)
+    show = progress.wanted(args.quiet)
+    with progress.when(show, task="compiling the model"):
+        model = api.load(args.model)
     if args.minimal:
         from ..analyses.relations import generators
         if args.by_block or args.format not in ("text", "json"):
@@ -88,11 +105,10 @@ def cmd_laws(args) -> int:
         result = generators(model, args.degree)
         _print_json(result.to_json()) if args.format == "json" else print(result.to_text())
         return 0
-    show = progress.wanted(args.quiet)
     if args.by_block:
         from ..analyses.blocks import block_laws
         from ..analyses.results import block_laws_json, block_laws_text
-        with progress.when(show):
+        with progress.when(show, task="laws by block"):
             blocks = block_laws(model, args.degree, seed=args.seed)
         if args.format == "json":
             _print_json(block_laws_json(blocks, model.names, args.degree))
@@ -106,12 +122,13 @@ def cmd_laws(args) -> int:
                            f"{args.format}", file="<arguments>")
 
     def answer(m):
-        with progress.when(show):
+        with progress.when(show, task="finding the laws"):
             result = m.laws(args.degree, seed=args.seed)
-        return result.to_text(), result.to_json(), 0
+        hint = m.degree_hint(result)
+        return result.to_text() + (f"\nhint: {hint}" if hint else ""), result.to_json(), 0
     if args.format in ("text", "json"):
         return _per_region(model, args, answer, args.format == "json")
-    with progress.when(show):
+    with progress.when(show, task="finding the laws"):
         result = model.laws(args.degree, seed=args.seed)
     if args.format == "latex":
         from ..analyses.exports import latex_laws
@@ -145,35 +162,15 @@ def cmd_relations(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from .repl import info_text
     model = api.load(args.model)
-    if model.sign_regions:
-        regions = [r.description for r in model.sign_regions]
-        if args.json:
-            _print_json({"model": model.name, "D": model.dim, "piecewise": True,
-                         "regions": regions})
-        else:
-            print(f"model       {model.name}   ({model.flow.describe()})\nD           {model.dim}")
-            print(f"piecewise   {len(regions)} sign regions (ReLU or max-pool of arguments "
-                  "with no data); count, laws and check answer per region:")
-            for region in regions:
-                print(f"  {region}")
-        return 0
-    info = model.info()
-    if args.json:
-        _print_json(info)
-        return 0
-    print(f"model       {info['model']}   ({info['flow']})")
-    print(f"D           {info['D']}")
-    for p in info["parameters"]:
-        shape = "x".join(map(str, p["shape"])) or "scalar"
-        print(f"  param     {p['name']:<8} {shape:<8} {p['size']} entries")
-    for d in info["data"]:
-        shape = "x".join(map(str, d["shape"])) or "scalar"
-        print(f"  data      {d['name']:<8} {shape:<8} {d['kind']}")
-    print(f"outputs     {info['outputs']}")
-    features = info["features"]
-    print("features    " + (str(features) if features is not None else
-                            f"not listed (about {info['expansion_terms_estimate']:,} terms)"))
+    if not args.json:
+        print(info_text(model))
+    elif model.sign_regions:
+        _print_json({"model": model.name, "D": model.dim, "piecewise": True,
+                     "regions": [r.description for r in model.sign_regions]})
+    else:
+        _print_json(model.info())
     return 0
 
 
@@ -191,6 +188,9 @@ def _range(text: str) -> tuple[int, int]:
 def cmd_sweep(args) -> int:
     from ..tools import sweep
 
+    if args.family and args.count == 0:
+        raise ConslawError("--count 0 asks for a family of no models; give --count 1 or more",
+                           file="<arguments>")
     models = []
     for path in args.paths:
         models += sweep.folder_models(path)
@@ -261,7 +261,7 @@ def _step_sizes(text: str) -> list[float]:
 
 
 def cmd_simulate(args) -> int:
-    from ..tools.simulate import simulate
+    from ..tools.simulate import plot_target, simulate
 
     if args.degree is not None and args.degree < 1:
         raise ConslawError("--degree must be at least 1", file="<arguments>")
@@ -269,12 +269,16 @@ def cmd_simulate(args) -> int:
         etas = _step_sizes(args.etas)
     else:
         etas = [0.1 / 2 ** k for k in range(5 if args.steps else 3)]
+    if args.plot and not args.no_plot:
+        plot_target(args.plot)            # a bad format or folder stops before any work
     model = api.load(args.model)
+    plot = None if args.no_plot else args.plot or f"{model.name}_simulate.png"
+    if plot:
+        plot_target(plot)
     run = simulate(model, seed=args.seed, horizon=args.horizon, etas=etas, degree=args.degree,
                    samples=args.samples, loss=args.loss, rtol=args.rtol, scale=args.scale)
-    plot = None
-    if not args.no_plot:
-        plot = run.plot(args.plot or f"{model.name}_simulate.png")
+    if plot:
+        plot = run.plot(plot)
     if args.json:
         report = run.to_json()
         report["plot"] = plot
@@ -294,7 +298,13 @@ def cmd_repl(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="conslaw", description="Exact conservation laws of neural-network training flows.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"conslaw {version()}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="one of the commands below; 'conslaw COMMAND -h' for its options")
+    model_help = "a .net model file (../shared/DSL.md)"
+    json_help = "print one JSON object instead of text"
+    degree_help = "largest degree K of the laws (default 2)"
     limits = argparse.ArgumentParser(add_help=False)
     limits.add_argument("--timeout", type=float, metavar="SECONDS",
                         help="stop after this many seconds (one line, exit status 124)")
@@ -303,28 +313,31 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default: ${guards.ENVIRONMENT}, else half the machine's memory)")
 
     p = sub.add_parser("count", parents=[limits], help="number of independent conservation laws")
-    p.add_argument("model", help="a .net model file")
+    p.add_argument("model", help=model_help)
     p.add_argument("--seed", type=_non_negative, default=0, help="random point and samples (default 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help=json_help)
+    p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=cmd_count)
 
     p = sub.add_parser("laws", parents=[limits], help="basis of the polynomial laws of degree <= K")
-    p.add_argument("model")
-    p.add_argument("--degree", type=int, default=2, help="largest degree K (default 2)")
-    p.add_argument("--format", choices=("text", "latex", "sage", "json"), default="text")
-    p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument("model", help=model_help)
+    p.add_argument("--degree", type=int, default=2, help=degree_help)
+    p.add_argument("--format", choices=("text", "latex", "sage", "json"), default="text",
+                   help="text (default); latex: an aligned block, Gram differences as matrix "
+                   "equations; sage: a script that re-checks every law in Sage; json: one object")
+    p.add_argument("--seed", type=_non_negative, default=0,
+                   help="random point of the count and of the independence rank (default 0)")
     p.add_argument("--by-block", action="store_true",
                    help="laws of each block of interacting parameters (for large models)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--minimal", action="store_true",
                    help="minimal generators of the algebra of laws (needs Singular)")
     p.set_defaults(run=cmd_laws)
 
     p = sub.add_parser("check", parents=[limits], help="is a polynomial in the parameters conserved?")
-    p.add_argument("model")
-    p.add_argument("expression", help='e.g. "W1[0,0]^2 - W2[0,0]^2"')
-    p.add_argument("--json", action="store_true")
+    p.add_argument("model", help=model_help)
+    p.add_argument("expression", help='a polynomial in the parameters, e.g. "W1[0,0]^2 - W2[0,0]^2"')
+    p.add_argument("--json", action="store_true", help=json_help)
     p.add_argument("--in-algebra", action="store_true",
                    help="is it a polynomial in the basis laws? which one? (needs Singular)")
     p.add_argument("--degree", type=int, default=2,
@@ -332,14 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("relations", parents=[limits], help="polynomial relations among the basis laws")
-    p.add_argument("model")
-    p.add_argument("--degree", type=int, default=2, help="laws of degree <= K (default 2)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("model", help=model_help)
+    p.add_argument("--degree", type=int, default=2, help=degree_help)
+    p.add_argument("--json", action="store_true", help=json_help)
     p.set_defaults(run=cmd_relations)
 
     p = sub.add_parser("info", parents=[limits], help="parameters, D, data symbols, features, flow")
-    p.add_argument("model")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("model", help=model_help)
+    p.add_argument("--json", action="store_true", help=json_help)
     p.set_defaults(run=cmd_info)
 
     p = sub.add_parser("sweep", parents=[limits], help="count the laws of many models in parallel")
@@ -348,28 +361,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=_non_negative, default=20, help="models in the family (default 20)")
     p.add_argument("--widths", default="2..9", help="width range, e.g. 2..9")
     p.add_argument("--depth", default="2..4", help="number of weight layers, e.g. 2..4")
-    p.add_argument("--bias", choices=("random", "yes", "no"), default="random")
+    p.add_argument("--bias", choices=("random", "yes", "no"), default="random",
+                   help="biases in the family's hidden and output layers (default: random per model)")
     p.add_argument("--family-seed", type=_non_negative, default=0, help="seed of the generated family")
     p.add_argument("--seed", type=_non_negative, default=0, help="seed of each count")
     p.add_argument("--jobs", type=_non_negative, default=None, help="local processes (default: all cores)")
     p.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://host:8786")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON list, a row per model")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=cmd_sweep)
 
     p = sub.add_parser("paths", parents=[limits], help="path-lifting: number of paths, path monomials, path-norm")
-    p.add_argument("model")
+    p.add_argument("model", help=model_help)
     p.add_argument("--max", type=_non_negative, default=100, help="list at most this many (100)")
     p.add_argument("--norm-at", metavar="VALUES", help="parameter values (one for all, or D of "
                    "them) at which to compute the path-norm")
     p.add_argument("--q", type=int, default=1, choices=range(1, 11), metavar="Q",
                    help="exponent of the path-norm (default 1)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=json_help)
     p.set_defaults(run=cmd_paths)
 
     p = sub.add_parser("simulate", parents=[limits],
                        help="integrate the flow and gradient descent on random data; laws' drift")
-    p.add_argument("model")
+    p.add_argument("model", help=model_help)
     p.add_argument("--seed", type=_non_negative, default=0, help="data, loss and start (default 0)")
     p.add_argument("--horizon", type=float, default=2.0, help="time to integrate (default 2)")
     p.add_argument("--etas", help="step sizes of the discrete runs (default 0.1,0.05,0.025)")
@@ -377,17 +391,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show how the drift scales with the step size (default: 5 halvings of 0.1)")
     p.add_argument("--degree", type=int, help="degree of the laws (default 2; 3 with tau, 5 Nesterov)")
     p.add_argument("--samples", type=int, default=8, help="data points (default 8)")
-    p.add_argument("--loss", choices=("logcosh", "quadratic"), default="logcosh")
+    p.add_argument("--loss", choices=("logcosh", "quadratic"), default="logcosh",
+                   help="weighted log-cosh (default) or a random positive definite quadratic")
     p.add_argument("--rtol", type=float, default=1e-10, help="ODE solver tolerance (default 1e-10)")
     p.add_argument("--scale", type=float, default=0.7, help="size of the random start (default 0.7)")
-    p.add_argument("--plot", metavar="FILE.png", help="where to write the plot "
-                   "(default MODEL_simulate.png)")
+    p.add_argument("--plot", metavar="FILE", help="where to write the plot; the format is the "
+                   "extension's: .png, .pdf or .svg (default MODEL_simulate.png)")
     p.add_argument("--no-plot", action="store_true", help="no plot")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=json_help)
     p.set_defaults(run=cmd_simulate)
 
     p = sub.add_parser("repl", help="interactive session")
-    p.add_argument("model", nargs="?")
+    p.add_argument("model", nargs="?", help="a .net model file to start from (default: empty)")
     p.set_defaults(run=cmd_repl)
     return parser
 

@@ -23,34 +23,75 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from .. import api, progress
 from ..language import parser as dsl
-from ..errors import ConslawError
+from ..errors import ConslawError, ModelNameError
 
 HELP = """commands:
   count [SEED]               number of independent laws N
   laws [K]                   polynomial laws of degree <= K (default 2)
   check EXPR                 is EXPR (a polynomial in the parameters) conserved?
-  relations [K]              polynomial relations among the laws of degree <= K
-  info                       parameters, D, features
+  relations [K]              polynomial relations among the laws of degree <= K (default 2)
+  info                       parameters, D, data, features (the table of 'conslaw info')
   show [model|features|params]   the model's lines, its features, or its parameters
-  export latex|sage|json|text FILE [K]   write the laws of degree <= K to FILE
+  export latex|sage|json|text FILE [K]   write the laws of degree <= K (default 2) to FILE;
+                             quote a FILE with spaces: export sage "my laws.sage"
   load FILE                  replace the model by a file
   undo                       remove the last model line
   reset                      start an empty model
   help                       this text
   quit                       leave (also Ctrl-D)
-any other line is a line of the .net language and is added to the model;
-a line with an open bracket, or ending in '\\', continues on the next line"""
+any other line is a line of the .net language and is added to the model, unless the
+compiler refuses it (a name declared twice, a shape that does not fit, ...); a name
+declared on a later line is fine. A line with an open bracket, or ending in '\\',
+continues on the next line. Input typed while a command runs is kept for the next prompt."""
 
 COMMANDS = ("count", "laws", "check", "relations", "info", "show", "export", "load", "undo",
             "reset", "help", "quit", "exit")
 STATEMENTS = ("model", "param", "input", "output", "layers", "flow", "metric")
 EXPORT_FORMATS = ("latex", "sage", "json", "text")
 SHOW_WHAT = ("model", "features", "params")
+
+
+def info_text(model: api.Model) -> str:
+    """The table of ``conslaw info``: parameters and shapes, D, data, outputs, features.
+
+    >>> print(info_text(api.parse("param a, b\\ninput x\\noutput a*b*x", "ab")))
+    model       ab   (gradient flow (Euclidean))
+    D           2
+      param     a        scalar   1 entries
+      param     b        scalar   1 entries
+      data      x        scalar   input
+    outputs     1
+    features    1
+    """
+    if model.sign_regions:
+        lines = [f"model       {model.name}   ({model.flow.describe()})",
+                 f"D           {model.dim}",
+                 f"piecewise   {len(model.sign_regions)} sign regions (ReLU or max-pool of "
+                 "arguments with no data); count, laws and check answer per region:"]
+        return "\n".join(lines + [f"  {r.description}" for r in model.sign_regions])
+    info = model.info()
+    lines = [f"model       {info['model']}   ({info['flow']})", f"D           {info['D']}"]
+    if info["state_dim"] != info["D"]:
+        lines.append(f"state       {info['state_dim']} (time, theta, theta': the phase space of "
+                     "momentum)")
+    for p in info["parameters"]:
+        shape = "x".join(map(str, p["shape"])) or "scalar"
+        lines.append(f"  param     {p['name']:<8} {shape:<8} {p['size']} entries")
+    for d in info["data"]:
+        shape = "x".join(map(str, d["shape"])) or "scalar"
+        lines.append(f"  data      {d['name']:<8} {shape:<8} {d['kind']}")
+    lines.append(f"outputs     {info['outputs']}")
+    features = info["features"]
+    lines.append("features    " + (str(features) if features is not None else
+                                   f"not listed (about {info['expansion_terms_estimate']:,} terms)"))
+    return "\n".join(lines)
 
 
 class Quit(Exception):
@@ -121,9 +162,10 @@ class Session:
         self.say = say
         self.lines: list[str] = []
         self.source = "<repl>"
+        self.file_lines = 0                # how many of the lines come from the loaded file
         self._model = None
         self._model_lines = None
-        self.last_degree = 2
+        self._laws: dict[tuple, object] = {}   # ((source, lines), degree) -> a finished result
 
     # ------------------------------------------------------------ the model
     def model(self) -> api.Model:
@@ -131,14 +173,35 @@ class Session:
             text = "\n".join(self.lines)
             if not text.strip():
                 raise ConslawError("the model is empty: type .net lines, or load FILE")
-            self._model = api.parse(text, self.source)
+            self._model = self._compile(self.lines)
             self._model_lines = tuple(self.lines)
         return self._model
+
+    def _compile(self, lines: list[str]) -> api.Model:
+        """The model of these lines; an error in a typed line points at it as
+        ``<repl>:LINE:COL`` with LINE as ``show model`` numbers it (the loaded file's
+        own lines keep the file's name)."""
+        try:
+            return api.parse("\n".join(lines), self.source)
+        except ConslawError as exc:
+            if exc.file == self.source and exc.line is not None and exc.line > self.file_lines:
+                exc.file = "<repl>"
+            raise
+
+    def laws(self, degree: int):
+        """The laws of degree <= ``degree``, computed once per model and degree (a
+        computation that was interrupted left nothing behind, so it is not reused)."""
+        key = ((self.source, tuple(self.lines)), degree)
+        if key not in self._laws:
+            self._laws = {k: v for k, v in self._laws.items() if k[0] == key[0]}
+            self._laws[key] = self.model().laws(degree)
+        return self._laws[key]
 
     def load(self, path: str) -> None:
         text = dsl.read_model_text(path)
         api.parse(text, path)              # refuse a bad file before replacing the model
         self.lines, self.source = text.splitlines(), path
+        self.file_lines = len(self.lines)
         self.say(f"loaded {path}: {self.model()!r}")
 
     def parameter_words(self) -> list[str]:
@@ -171,14 +234,40 @@ class Session:
             handler(rest)
 
     def add_line(self, line: str) -> None:
+        """Add a `.net` line, unless the compiler refuses it: a syntax error, or an
+        error in the line itself, points at the line typed (``<input>:1:COL``); a line
+        that breaks a model that compiled names where. A model still being written is
+        no error: no 'output' or 'param' line yet, or a name declared on a later line."""
         dsl.parse(line, "<input>")         # a syntax error leaves the model as it was
+        candidate = self.lines + [line]
+        try:
+            model = self._compile(candidate)
+        except ConslawError as exc:
+            if exc.line == len(candidate) and exc.file == "<repl>" and not _unfinished(exc):
+                exc.file, exc.line = "<input>", 1
+                raise
+            if not _unfinished(exc) and self._compiled():
+                raise ConslawError(f"not added: with it the model fails at {exc}") from None
+            if _unfinished(exc) and exc.line == len(candidate):
+                self.say(f"note: {exc.message}; the model needs it declared")
+            self.lines.append(line)
+            return
         self.lines.append(line)
+        self._model, self._model_lines = model, tuple(self.lines)
+
+    def _compiled(self) -> bool:
+        """Do the lines so far make a model?"""
+        try:
+            self.model()
+        except ConslawError:
+            return False
+        return True
 
     def do_help(self, rest: str) -> None:
         self.say(HELP)
 
     def do_reset(self, rest: str) -> None:
-        self.lines, self.source = [], "<repl>"
+        self.lines, self.source, self.file_lines = [], "<repl>", 0
 
     def do_undo(self, rest: str) -> None:
         self.say(f"removed: {self.lines.pop()}" if self.lines else "nothing to undo")
@@ -193,8 +282,11 @@ class Session:
         self.say(self.model().count_laws(seed=seed).to_text())
 
     def do_laws(self, rest: str) -> None:
-        self.last_degree = _number(rest, "laws K", 2, least=1)
-        self.say(self.model().laws(self.last_degree).to_text())
+        degree = _number(rest, "laws K", 2, least=1)
+        model = self.model()
+        result = self.laws(degree)
+        hint = model.degree_hint(result, "laws {}")
+        self.say(result.to_text() + (f"\nhint: {hint}" if hint else ""))
 
     def do_check(self, rest: str) -> None:
         if not rest:
@@ -203,11 +295,11 @@ class Session:
 
     def do_relations(self, rest: str) -> None:
         from ..analyses.relations import relations   # loads Singular only when asked
-        degree = _number(rest, "relations K", self.last_degree, least=1)
+        degree = _number(rest, "relations K", 2, least=1)
         self.say(relations(self.model(), degree).to_text())
 
     def do_info(self, rest: str) -> None:
-        self.say("\n".join(f"{k}: {v}" for k, v in self.model().info().items()))
+        self.say(info_text(self.model()))
 
     def do_show(self, rest: str) -> None:
         what = rest or "model"
@@ -228,14 +320,23 @@ class Session:
             raise ConslawError(f"show what? ({', '.join(SHOW_WHAT)})")
 
     def do_export(self, rest: str) -> None:
-        parts = rest.split()
+        usage = 'usage: export latex|sage|json|text FILE [K] (quote a FILE with spaces: "my laws.sage")'
+        try:
+            parts = shlex.split(rest)
+        except ValueError as exc:            # an unclosed quote
+            raise ConslawError(f"{exc}; {usage}") from None
         if len(parts) not in (2, 3) or parts[0] not in EXPORT_FORMATS:
-            raise ConslawError("usage: export latex|sage|json|text FILE [K]")
+            if len(parts) > 3 and parts[0] in EXPORT_FORMATS:
+                raise ConslawError(f"a FILE with spaces needs quotes: export {parts[0]} "
+                                   f"\"{' '.join(parts[1:])}\"; {usage}")
+            raise ConslawError(usage)
         kind, path = parts[0], parts[1]
-        degree = _number(parts[2] if len(parts) == 3 else "", "export ... K", self.last_degree,
-                         least=1)
+        if len(parts) == 3 and not parts[2].lstrip("+-").isdigit():
+            raise ConslawError(f"'{parts[2]}' is not a degree K; a FILE with spaces needs "
+                               f"quotes: export {kind} \"{path} {parts[2]}\"")
+        degree = _number(parts[2] if len(parts) == 3 else "", "export ... K", 2, least=1)
         model = self.model()
-        result = model.laws(degree)
+        result = self.laws(degree)
         if kind == "latex":
             text = result.to_latex()
         elif kind == "sage":
@@ -251,6 +352,14 @@ class Session:
         except OSError as exc:
             raise ConslawError(f"cannot write the file ({exc.strerror})", file=path) from None
         self.say(f"wrote {result.count} laws of degree <= {degree} to {path} ({kind})")
+
+
+def _unfinished(exc: ConslawError) -> bool:
+    """An error that more lines can cure: a name not declared yet, no output or
+    parameters yet (the compiler's messages for them)."""
+    return isinstance(exc, ModelNameError) and (
+        (exc.message.startswith("unknown name '") and not exc.message.endswith("parentheses)"))
+        or exc.message.startswith(("the model has no 'output' line", "the model has no parameters")))
 
 
 def _number(text: str, usage: str, default: int, least: int = 0) -> int:
@@ -283,6 +392,35 @@ def _run_one(session: Session, line: str) -> None:
 
 
 # ---------------------------------------------------------------- line editors
+@contextmanager
+def held_input(stream=None):
+    """While a command runs, keys typed on the terminal are kept for the next prompt
+    and not echoed (so they do not land in the middle of the progress line or the
+    answer): canonical mode and echo are off, input is not flushed, and Ctrl-C still
+    interrupts. Nothing happens when the stream is not a terminal.
+
+    >>> import io
+    >>> with held_input(io.StringIO()):
+    ...     pass
+    """
+    stream = stream or sys.stdin
+    try:
+        import termios
+        fd = stream.fileno()
+        before = termios.tcgetattr(fd)
+    except (ImportError, AttributeError, OSError, ValueError):
+        yield
+        return
+    import termios
+    quiet = list(before)
+    quiet[3] &= ~(termios.ECHO | termios.ICANON)      # local modes; ISIG stays on
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)     # TCSANOW: nothing typed is dropped
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, before)
+
+
 def _completer(session: Session):
     from prompt_toolkit.completion import Completer, Completion, PathCompleter
     from prompt_toolkit.document import Document
@@ -351,7 +489,8 @@ def _prompt_loop(session: Session) -> int:
             return 0
         for line in logical_lines(text):
             try:
-                _run_one(session, line)
+                with held_input():
+                    _run_one(session, line)
             except Quit:
                 return 0
 
