@@ -9,6 +9,7 @@ Groups (each case in a fresh process; seconds are compute time unless stated):
   ladder-linear  deep linear nets, D from 100 to 4,500 (count)
   ladder-laws    degree-2 laws of ReLU MLPs, D from about 100 to 520 (2 and 3 layers)
   blocks         laws by block of a transformer-style block, D = 2,048 (full run only)
+  simulate       the default `conslaw simulate` of every shipped example (target < 20 s)
 Every answer is checked against its known value (ground truth or formula); a row
 that disagrees is marked WRONG. Prints one table per group and the log-log slope of
 time against D for the ladders.
@@ -185,6 +186,25 @@ def group_blocks(quick):
              f"{result['peak_mb']:.0f}", _check(case)]])
 
 
+def group_simulate(quick):
+    """Whole `conslaw simulate EXAMPLE` processes with their default settings."""
+    import time
+    rows = []
+    examples = sorted((ROOT / "examples").glob("*.net"))
+    with tempfile.TemporaryDirectory() as folder:
+        for path in examples[:3] if quick else examples:
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "conslaw_algebra.views.cli", "simulate",
+                                   str(path), "--plot", str(Path(folder) / "plot.png")],
+                                  capture_output=True, text=True)
+            seconds = time.perf_counter() - start
+            verdict = "ok" if done.returncode == 0 and seconds < 20 else (
+                "SLOW" if done.returncode == 0 else f"exit {done.returncode}")
+            rows.append([path.stem, f"{seconds:.1f}", verdict])
+    _table("Default simulation of the shipped examples (whole process, target < 20 s)",
+           ["example", "seconds", "check"], rows)
+
+
 GROUPS = {
     "sweeps-count": group_sweeps_count,
     "sweeps-laws": group_sweeps_laws,
@@ -196,6 +216,7 @@ GROUPS = {
     "ladder-laws": lambda q: _ladder("ReLU MLPs with biases, degree-2 laws", LADDER_LAWS, "relu",
                                      _hidden, True, q, 300),
     "blocks": group_blocks,
+    "simulate": group_simulate,
 }
 
 

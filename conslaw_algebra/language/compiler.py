@@ -429,7 +429,6 @@ class _Compiler:
             return getattr(self, "call_" + e.function)([self.expr(a) for a in e.arguments],
                                                        options, e.pos)
         arg = self.expr(e.argument)
-        shape = self.shape(arg)
         if e.function == "sum":
             return self.prog.add(Node("sum", (arg,), ()))
         if e.function == "relu":
