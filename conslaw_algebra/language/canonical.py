@@ -11,10 +11,10 @@ Why fingerprints first, then exact expansion: expanding every argument exactly c
 its number of terms, which for a deep ReLU net is its number of paths (exponential in
 depth). Instead each node is evaluated modulo the prime at one random parameter
 point and two random data points, with the evaluator's own arithmetic
-(``modular.apply_op``). Evaluation is a ring homomorphism, so different values prove
-different polynomials, and different values at the two data points prove that the
-entry contains data, with certainty. Equal values only make a candidate, decided
-exactly: the same program node (the program shares equal subexpressions, so a
+(``interpreter.apply`` with ``modular.Jets``). Evaluation is a ring homomorphism, so
+different values prove different polynomials, and different values at the two data
+points prove that the entry contains data, with certainty. Equal values only make a
+candidate, decided exactly: the same program node (the program shares equal subexpressions, so a
 subexpression written twice is one node), or else both entries expanded exactly
 within a term budget, beyond which the compiler refuses with one line. A random
 coincidence therefore costs time, never correctness.
@@ -39,7 +39,8 @@ import numpy as np
 
 from ..exact.modp import prime, residue
 from .expand import evaluate_node, reduce_gates
-from .modular import apply_op, window_gates
+from .interpreter import apply
+from .modular import JETS, window_gates
 from .program import Program
 
 EXACT_TERMS = 200_000   # largest exact expansion used to decide that two entries agree
@@ -153,7 +154,7 @@ class ArgumentOracle:
             return self._leaf("data", node.attr, 2, self.program.data[node.attr])
         if node.op == "const":
             return np.array(residue(node.attr), dtype=np.int64).reshape(1, 1)
-        return apply_op(self.program, node, self.values)
+        return apply(JETS, self.program, node, self.values)
 
     def _leaf(self, kind: str, index: int, batch: int, info) -> np.ndarray:
         if (kind, index) not in self.leaves:
