@@ -27,10 +27,9 @@ import numpy as np
 from flint import fmpq, fmpq_mpoly, fmpz
 
 from ..exact.modp import draw_prime, rank, residue, using
-from ..exact.sparse import sparse_terms
-from ..language.expand import ring_polynomial
-from ..progress import report
+from ..exact.sparse import ring_polynomial, sparse_terms
 
+from ..progress import report
 
 def gradient_fields(features) -> list[list[tuple[int, list]]]:
     """For each feature psi, its gradient as [(variable j, terms of d psi / d t_j)].
@@ -54,11 +53,9 @@ def gradient_fields(features) -> list[list[tuple[int, list]]]:
         fields.append(sorted(components.items()))
     return fields
 
-
 def _monomials(dim: int, low: int, high: int):
     for degree in range(low, high + 1):
         yield from combinations_with_replacement(range(dim), degree)
-
 
 def build_system(fields, dim: int, degree: int):
     """Rows {row key: {unknown: coefficient}} and the list of unknown monomials.
@@ -85,7 +82,6 @@ def build_system(fields, dim: int, degree: int):
                     else:
                         row.pop(col, None)
     return [r for r in rows.values() if r], unknowns
-
 
 def _screen_degree_two(fields, dim: int):
     """Degree 2: the rows with more than one entry, found without listing the others.
@@ -160,12 +156,10 @@ def _screen_degree_two(fields, dim: int):
             forced[_pair_columns(np.array([j]), np.array([x]), dim)] = False
     return set(np.nonzero(forced)[0].tolist()), rest
 
-
 def _pair_columns(first: np.ndarray, second: np.ndarray, dim: int) -> np.ndarray:
     """Columns of the unknowns t_a t_b: listed after the D of degree 1, a <= b."""
     low, high = np.minimum(first, second), np.maximum(first, second)
     return dim + low * dim - low * (low - 1) // 2 + (high - low)
-
 
 def _exact_rows(entries, column):
     rows: dict[tuple, dict[int, fmpq]] = {}
@@ -179,7 +173,6 @@ def _exact_rows(entries, column):
         else:
             row.pop(col, None)
     return [r for r in rows.values() if r]
-
 
 def _eliminate_singletons(rows: list[dict], ncols: int,
                           zero: set[int] | None = None) -> tuple[list[dict], set[int]]:
@@ -198,7 +191,6 @@ def _eliminate_singletons(rows: list[dict], ncols: int,
                 kept.append(live)
         rows = kept
     return rows, zero
-
 
 def _components(rows: list[dict], columns: list[int]) -> list[tuple[list[int], list[dict]]]:
     parent = {c: c for c in columns}
@@ -222,7 +214,6 @@ def _components(rows: list[dict], columns: list[int]) -> list[tuple[list[int], l
     for row in rows:
         groups[find(next(iter(row)))][1].append(row)
     return sorted(groups.values(), key=lambda g: g[0][0])
-
 
 def _block_kernel(cols: list[int], rows: list[dict]) -> list[dict[int, fmpq]]:
     from sympy import QQ  # imported here: SymPy takes half a second to load
@@ -248,7 +239,6 @@ def _block_kernel(cols: list[int], rows: list[dict]) -> list[dict[int, fmpq]]:
         kernel.append(vector)
     return kernel
 
-
 def _echelon(kernel: list[dict], cols: list[int], unknowns) -> list[dict]:
     """Reduced echelon form of a kernel basis, columns in monomial order.
 
@@ -269,7 +259,6 @@ def _echelon(kernel: list[dict], cols: list[int], unknowns) -> list[dict]:
         out.append({ordered[k]: fmpq(int(v.numerator), int(v.denominator)) for k, v in row.items()})
     return out
 
-
 def _primitive(vector: dict[int, fmpq], unknowns) -> dict[int, fmpz]:
     denominators = 1
     for v in vector.values():
@@ -283,10 +272,8 @@ def _primitive(vector: dict[int, fmpq], unknowns) -> dict[int, fmpz]:
     sign = -1 if ints[leading] < 0 else 1
     return {c: v * sign // common for c, v in ints.items()}
 
-
 def _order_key(monomial):
     return (-len(monomial), monomial)
-
 
 def polynomial_laws(fields, ring, degree: int) -> list[fmpq_mpoly]:
     """A basis of the polynomial laws of degree 1..``degree`` of a family of fields.
@@ -322,11 +309,9 @@ def polynomial_laws(fields, ring, degree: int) -> list[fmpq_mpoly]:
     laws.sort(key=lambda law: _law_key(law, unknowns))
     return [ring_polynomial(ring, {unknowns[c]: v for c, v in law.items()}) for law in laws]
 
-
 def _law_key(law: dict[int, int], unknowns):
     """Laws are listed by degree, then by their sorted monomials."""
     return (max(len(unknowns[c]) for c in law), sorted(_order_key(unknowns[c]) for c in law))
-
 
 def field_polynomials(field, ring) -> dict[int, fmpq_mpoly]:
     """A field given by terms as {component: polynomial of ``ring``}.
@@ -336,7 +321,6 @@ def field_polynomials(field, ring) -> dict[int, fmpq_mpoly]:
     {0: t1, 1: t0}
     """
     return {j: ring_polynomial(ring, terms) for j, terms in field}
-
 
 def first_violation(h: fmpq_mpoly, polynomial_fields: list[dict]):
     """(index, <grad h, v>) for the first field v that does not conserve h, or None.
@@ -362,7 +346,6 @@ def first_violation(h: fmpq_mpoly, polynomial_fields: list[dict]):
         if total is not None and not total.is_zero():
             return index, total
     return None
-
 
 def independent_count(laws, dim: int, seed: int, prime: int | None = None) -> int:
     """Rank of the laws' gradients at a random integer point, modulo a prime.

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exact.modp import prime, residue
+from ..exact.sparse import terms_key
 from .expand import evaluate_node, reduce_gates
 from .interpreter import apply
 from .modular import JETS, window_gates
@@ -92,7 +93,7 @@ class ArgumentOracle:
         self.values: dict[int, np.ndarray] = {}
         self.gate_exponents: dict[int, dict] = {}
         self.leaves: dict[tuple[str, int], np.ndarray] = {}
-        self.exact_values: dict[int, list[dict]] = {}
+        self.exact_values: dict[int, np.ndarray] = {}
         self.broken = False      # a constant's denominator vanishes modulo the prime
 
     # ----------------------------------------------------------- fingerprints
@@ -109,7 +110,7 @@ class ArgumentOracle:
                 if exact is None:
                     raise Undecided
                 data = any(m and m[-1] >= self.program.num_params for m in exact)
-                key = ("exact", tuple(sorted((m, (int(c.p), int(c.q))) for m, c in exact.items())))
+                key = ("exact", terms_key(exact))
             else:
                 first, second = int(values[0, flat]), int(values[1, flat])
                 key = ("mod", first, second)
@@ -218,9 +219,9 @@ class ArgumentOracle:
         values = self._expand(node)
         if values is None:
             return None
-        return canonical_terms(self.program, values[flat])
+        return canonical_terms(self.program, values.reshape(-1)[flat])
 
-    def _expand(self, node: int) -> list[dict] | None:
+    def _expand(self, node: int) -> np.ndarray | None:
         nodes = self.program.nodes
         todo, stack = [], [node]
         while stack:
@@ -231,7 +232,7 @@ class ArgumentOracle:
             stack.extend(a for a in nodes[current].args if a not in self.exact_values)
         for current in sorted(set(todo)):
             value = evaluate_node(self.program, current, self.exact_values)
-            if sum(len(entry) for entry in value) > self.max_terms:
+            if sum(len(entry) for entry in value.reshape(-1)) > self.max_terms:
                 return None
             self.exact_values[current] = value
         return self.exact_values[node]

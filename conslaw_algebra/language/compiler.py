@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import parser as dsl
 from ..errors import BudgetError, ConslawError, ModelNameError, ShapeError, UnsupportedError
+from ..exact.sparse import Terms, flatten as _flatten, terms_key as _terms_key, unflatten as _unflatten
 from .canonical import ArgumentOracle, SquaredGate, Undecided
 from .program import Node, Program, TensorInfo
 
@@ -717,7 +718,7 @@ class _Compiler:
             return values.index(max(values))
         key = ("maxpool", tuple(_terms_key(p) for p in polynomials))
         where = f"maxpool at {self.place(pos)}"
-        options = [[(_difference(polynomials[i], polynomials[j]), where)
+        options = [[(Terms(polynomials[i]) - polynomials[j], where)
                     for j in range(len(polynomials)) if j != i] for i in range(len(polynomials))]
         return self.choose(key, options, pos)
 
@@ -757,37 +758,6 @@ class _Compiler:
 
     def transpose(self, a: int) -> int:
         return self.prog.add(Node("transpose", (a,), self.shape(a)[::-1]))
-
-
-def _unflatten(flat: int, shape) -> tuple[int, ...]:
-    index = []
-    for size in reversed(shape):
-        index.append(flat % size)
-        flat //= size
-    return tuple(reversed(index))
-
-
-def _flatten(index: tuple, shape) -> int:
-    flat = 0
-    for i, size in zip(index, shape):
-        flat = flat * size + i
-    return flat
-
-
-def _terms_key(polynomial: dict) -> tuple:
-    """A hashable, exact key of sparse terms."""
-    return tuple(sorted((m, (int(c.numerator), int(c.denominator))) for m, c in polynomial.items()))
-
-
-def _difference(p: dict, q: dict) -> dict:
-    out = dict(p)
-    for m, c in q.items():
-        value = out.get(m, 0) - c
-        if value:
-            out[m] = value
-        else:
-            out.pop(m, None)
-    return out
 
 
 def _bare_names(e: dsl.Expr, functions: dict, inside: str | None = None):

@@ -10,7 +10,9 @@ multiply is the arithmetic's business:
   of shape (2^k, batch, *shape): the exact evaluator behind every count and the
   compiler's fingerprints of arguments;
 - ``floating.Floats``: float64, values of shape (batch, *shape), gates computed from
-  their arguments: the model on real numbers, for simulation.
+  their arguments: the model on real numbers, for simulation;
+- ``expand.Exact``: object arrays of sparse polynomials over QQ, shape (1, *shape): the
+  features listed exactly (forward only), and the exact check of ``blocks.py``.
 
 An arithmetic gives the leading axes of its values (``lead``), ``add``, ``subtract``,
 ``multiply``, ``negate``, ``matmul``, ``times`` (an integer multiple), ``power``,
@@ -18,8 +20,7 @@ An arithmetic gives the leading axes of its values (``lead``), ``add``, ``subtra
 leading shape, for ``stack``) and ``scatter`` (a tensor's adjoint from adjoints of some
 of its entries). Leaves (parameters, data, constants) come from the caller, which knows
 where its parameters and data live, and so does the start of the reverse pass (which
-nodes carry which adjoint). The exact expansion into sparse polynomials
-(``expand.py``) is not an arithmetic of this loop; its header says why.
+nodes carry which adjoint).
 Where it stops winning: the loops are Python over nodes, one numpy call or a few per
 node, so a program of very many tiny nodes (convolutions lowered to scalar entries)
 pays Python's overhead per node, whatever the arithmetic.
@@ -139,8 +140,21 @@ def apply(arithmetic, program: Program, node, values) -> np.ndarray:
     >>> apply(Floats(), prog, prog.nodes[total], {a: np.array([[3.0, 4.0]])}).tolist()
     [7.0]
     """
-    return _apply(arithmetic, node, [values[a] for a in node.args],
-                  tuple(len(program.nodes[a].shape) for a in node.args))
+    return apply_to(arithmetic, program, node, [values[a] for a in node.args])
+
+
+def apply_to(arithmetic, program: Program, node, args: list) -> np.ndarray:
+    """``apply`` with the arguments' values given in order (a node may use one argument
+    twice, as in ``a * a``, and a caller may substitute one occurrence only).
+
+    >>> from conslaw_algebra.language.program import Node
+    >>> from conslaw_algebra.language.floating import Floats
+    >>> prog = Program(); a = prog.add(Node("param", (), (), 0))
+    >>> square = prog.add(Node("mul", (a, a), ()))
+    >>> apply_to(Floats(), prog, prog.nodes[square], [np.array([3.0]), np.array([1.0])])
+    array([3.])
+    """
+    return _apply(arithmetic, node, args, tuple(len(program.nodes[a].shape) for a in node.args))
 
 
 class Interpreter:
