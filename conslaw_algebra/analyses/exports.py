@@ -8,8 +8,7 @@ verified. Two jobs need a little exact algebra:
   LaTeX shows one matrix equation instead of its entries. Candidates are built from
   the parameter tensors' shapes alone (every pair of matrices, every pair of sides of
   equal size, with or without a vector of that size), and a candidate is accepted when
-  each of its entries lies in the exact QQ span of the laws (sparse elimination over
-  fractions). Nothing depends on an architecture's name. Laws not in the span of the
+  each of its entries lies in the exact QQ span of the laws (``rational.Span``). Nothing depends on an architecture's name. Laws not in the span of the
   accepted matrices are listed as aligned equations.
   Where it stops winning: with t matrices the candidates grow like t^2; above
   ``MATRIX_FORM_LIMIT`` laws the plain aligned list is printed.
@@ -31,10 +30,11 @@ W_{1} W_{1}^{\\top} - W_{2}^{\\top} W_{2} &= C_{1} && \\text{(constant symmetric
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 
 from ..errors import ConslawError
+from ..exact.rational import Span
 from ..exact.render import comment_text, latex_text, python_literal, render
+from ..exact.sparse import add_into
 from ..language.program import renamed_lines
 
 MATRIX_FORM_LIMIT = 500    # laws; above this LaTeX lists them without looking for matrices
@@ -77,53 +77,8 @@ def _matrices(names) -> tuple[dict, dict]:
 
 
 # ----------------------------------------------------------------- exact spans
-class _Span:
-    """Row-reduced quadratic forms (dict monomial -> Fraction) for membership tests."""
-
-    def __init__(self):
-        self.rows: list[tuple[tuple, dict]] = []     # (pivot monomial, row with pivot 1)
-
-    def reduce(self, vector: dict) -> dict:
-        vector = dict(vector)
-        for pivot, row in self.rows:
-            c = vector.get(pivot)
-            if c:
-                _subtract_multiple(vector, c, row)
-        return vector
-
-    def add(self, vector: dict) -> bool:
-        """Add a vector; False when it was already in the span."""
-        rest = self.reduce(vector)
-        if not rest:
-            return False
-        pivot = min(rest)
-        scale = rest[pivot]
-        row = {m: v / scale for m, v in rest.items()}
-        for k, (p, other) in enumerate(self.rows):    # keep the rows fully reduced
-            c = other.get(pivot)
-            if c:
-                merged = dict(other)
-                _subtract_multiple(merged, c, row)
-                self.rows[k] = (p, merged)
-        self.rows.append((pivot, row))
-        return True
-
-    def contains(self, vector: dict) -> bool:
-        return not self.reduce(vector)
-
-
-
-def _subtract_multiple(vector: dict, c, row: dict) -> None:
-    """vector -= c * row, in place, dropping zeros."""
-    for m, v in row.items():
-        value = vector.get(m, 0) - c * v
-        if value:
-            vector[m] = value
-        else:
-            vector.pop(m, None)
-
 def _as_vector(poly) -> dict:
-    return {tuple(exps): Fraction(int(c.p), int(c.q)) for exps, c in poly.terms()}
+    return {tuple(exps): c for exps, c in poly.terms()}
 
 
 def _quadratic(pairs, dim) -> dict:
@@ -133,12 +88,7 @@ def _quadratic(pairs, dim) -> dict:
         exps = [0] * dim
         exps[i] += 1
         exps[j] += 1
-        key = tuple(exps)
-        value = vector.get(key, 0) + c
-        if value:
-            vector[key] = value
-        else:
-            vector.pop(key, None)
+        add_into(vector, tuple(exps), c)
     return vector
 
 
@@ -165,12 +115,12 @@ def matrix_laws(result):
     if len(laws) > MATRIX_FORM_LIMIT or result.note or len(matrices) < 2:
         return [], laws
     dim = len(result.names)
-    span = _Span()
+    span = Span()
     for h in laws:
         if h.total_degree() == 2 and all(sum(e) == 2 for e in h.monoms()):
             span.add(_as_vector(h))
     order = list(matrices)
-    covered = _Span()
+    covered = Span()
     found = []
     for x, first in enumerate(order):
         for second in order[x + 1:]:

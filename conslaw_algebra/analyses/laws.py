@@ -7,7 +7,7 @@ very sparse (most rows force one unknown to zero), so we
 1. eliminate singleton rows repeatedly (those unknowns are 0),
 2. split the rest into connected components of the row/unknown incidence graph
    (this recovers the multi-degree grading of H.5 without being told about layers),
-3. solve each block exactly over QQ with SymPy's sparse ``DomainMatrix`` (RREF).
+3. solve each block exactly over QQ (``exact/rational.py``: its ``auto`` method).
 Kernel vectors become laws with coprime integer coefficients, in a fixed order.
 Where it stops winning: the number of unknowns is C(D + k, k); at degree 2 the
 system has about (terms of all fields) x D entries, built in Python.
@@ -21,15 +21,15 @@ system has about (terms of all fields) x D entries, built in Python.
 from __future__ import annotations
 
 from itertools import combinations_with_replacement
-from math import gcd
 
 import numpy as np
-from flint import fmpq, fmpq_mpoly, fmpz
+from flint import fmpq, fmpq_mpoly
 
 from ..exact.modp import draw_prime, rank, residue, using
-from ..exact.sparse import ring_polynomial, sparse_terms
-
+from ..exact.rational import nullspace, primitive, rref
+from ..exact.sparse import add_into, derivatives, ring_polynomial, sparse_terms
 from ..progress import report
+
 
 def gradient_fields(features) -> list[list[tuple[int, list]]]:
     """For each feature psi, its gradient as [(variable j, terms of d psi / d t_j)].
@@ -39,19 +39,9 @@ def gradient_fields(features) -> list[list[tuple[int, list]]]:
     >>> gradient_fields([[((0, 0, 1), 3)]])
     [[(0, [((0, 1), 6)]), (1, [((0, 0), 3)])]]
     """
-    fields = []
-    for psi in features:
-        terms = sparse_terms(psi) if isinstance(psi, fmpq_mpoly) else psi
-        components: dict[int, list] = {}
-        for index, coeff in terms:
-            for position, var in enumerate(index):
-                if position and index[position - 1] == var:
-                    continue
-                multiplicity = index.count(var)
-                components.setdefault(var, []).append(
-                    (index[:position] + index[position + 1:], coeff * multiplicity))
-        fields.append(sorted(components.items()))
-    return fields
+    return [sorted(derivatives(sparse_terms(psi) if isinstance(psi, fmpq_mpoly) else psi).items())
+            for psi in features]
+
 
 def _monomials(dim: int, low: int, high: int):
     for degree in range(low, high + 1):
@@ -67,21 +57,10 @@ def build_system(fields, dim: int, degree: int):
     unknowns = list(_monomials(dim, 1, degree))
     column = {m: c for c, m in enumerate(unknowns)}
     cofactors = list(_monomials(dim, 0, degree - 1))
-    rows: dict[tuple, dict[int, fmpq]] = {}
-    for field_index, field in enumerate(fields):
-        for j, terms in field:
-            for cofactor in cofactors:
-                col = column[tuple(sorted(cofactor + (j,)))]
-                multiplicity = cofactor.count(j) + 1
-                for term_index, coeff in terms:
-                    key = (field_index, tuple(sorted(cofactor + term_index)))
-                    row = rows.setdefault(key, {})
-                    value = row.get(col, fmpq(0)) + coeff * multiplicity
-                    if value:
-                        row[col] = value
-                    else:
-                        row.pop(col, None)
-    return [r for r in rows.values() if r], unknowns
+    entries = [(field_index, j, term_index, coeff, cofactor)
+               for field_index, field in enumerate(fields) for j, terms in field
+               for cofactor in cofactors for term_index, coeff in terms]
+    return _exact_rows(entries, column), unknowns
 
 def _screen_degree_two(fields, dim: int):
     """Degree 2: the rows with more than one entry, found without listing the others.
@@ -162,16 +141,12 @@ def _pair_columns(first: np.ndarray, second: np.ndarray, dim: int) -> np.ndarray
     return dim + low * dim - low * (low - 1) // 2 + (high - low)
 
 def _exact_rows(entries, column):
+    """The rows of the entries (field, component j, term, coefficient, cofactor): entry
+    c * t multiplies the unknown of monomial cofactor * t_j in the row (field, cofactor * t)."""
     rows: dict[tuple, dict[int, fmpq]] = {}
     for field_index, j, term_index, coeff, cofactor in entries:
-        col = column[tuple(sorted(cofactor + (j,)))]
-        key = (field_index, tuple(sorted(cofactor + term_index)))
-        row = rows.setdefault(key, {})
-        value = row.get(col, fmpq(0)) + coeff * (cofactor.count(j) + 1)
-        if value:
-            row[col] = value
-        else:
-            row.pop(col, None)
+        add_into(rows.setdefault((field_index, tuple(sorted(cofactor + term_index))), {}),
+                 column[tuple(sorted(cofactor + (j,)))], coeff * (cofactor.count(j) + 1))
     return [r for r in rows.values() if r]
 
 def _eliminate_singletons(rows: list[dict], ncols: int,
@@ -216,28 +191,11 @@ def _components(rows: list[dict], columns: list[int]) -> list[tuple[list[int], l
     return sorted(groups.values(), key=lambda g: g[0][0])
 
 def _block_kernel(cols: list[int], rows: list[dict]) -> list[dict[int, fmpq]]:
-    from sympy import QQ  # imported here: SymPy takes half a second to load
-    from sympy.polys.matrices import DomainMatrix
-    if not rows:
-        return [{c: fmpq(1)} for c in cols]
+    """A basis of the unknowns ``cols`` that solve the block's rows (``rational.nullspace``)."""
     position = {c: k for k, c in enumerate(cols)}
-    entries = {r: {position[c]: QQ(int(v.p), int(v.q)) for c, v in row.items()}
-               for r, row in enumerate(rows)}
-    matrix = DomainMatrix(entries, (len(rows), len(cols)), QQ)
-    reduced, pivots = matrix.rref()
-    reduced = reduced.to_sdm()
-    kernel = []
-    pivot_set = set(pivots)
-    for free in range(len(cols)):
-        if free in pivot_set:
-            continue
-        vector = {cols[free]: fmpq(1)}
-        for r, p in enumerate(pivots):
-            value = reduced.get(r, {}).get(free)
-            if value:
-                vector[cols[p]] = -fmpq(int(value.numerator), int(value.denominator))
-        kernel.append(vector)
-    return kernel
+    local = [{position[c]: v for c, v in row.items()} for row in rows]
+    return [{cols[k]: v for k, v in vector.items()} for vector in nullspace(local, len(cols))]
+
 
 def _echelon(kernel: list[dict], cols: list[int], unknowns) -> list[dict]:
     """Reduced echelon form of a kernel basis, columns in monomial order.
@@ -247,30 +205,16 @@ def _echelon(kernel: list[dict], cols: list[int], unknowns) -> list[dict]:
     """
     if len(kernel) < 2:
         return kernel
-    from sympy import QQ
-    from sympy.polys.matrices import DomainMatrix
     ordered = sorted(cols, key=lambda c: _order_key(unknowns[c]))
     position = {c: k for k, c in enumerate(ordered)}
-    entries = {r: {position[c]: QQ(int(v.p), int(v.q)) for c, v in vec.items()}
-               for r, vec in enumerate(kernel)}
-    reduced, _ = DomainMatrix(entries, (len(kernel), len(ordered)), QQ).rref()
-    out = []
-    for row in reduced.to_sdm().values():
-        out.append({ordered[k]: fmpq(int(v.numerator), int(v.denominator)) for k, v in row.items()})
-    return out
+    reduced, _ = rref([{position[c]: v for c, v in vector.items()} for vector in kernel],
+                      len(ordered))
+    return [{ordered[k]: v for k, v in row.items()} for row in reduced]
 
-def _primitive(vector: dict[int, fmpq], unknowns) -> dict[int, fmpz]:
-    denominators = 1
-    for v in vector.values():
-        q = int(v.q)
-        denominators = denominators * q // gcd(denominators, q)
-    ints = {c: int(v * denominators) for c, v in vector.items()}
-    common = 0
-    for v in ints.values():
-        common = gcd(common, v)
-    leading = min(ints, key=lambda c: _order_key(unknowns[c]))
-    sign = -1 if ints[leading] < 0 else 1
-    return {c: v * sign // common for c, v in ints.items()}
+
+def _primitive(vector: dict[int, fmpq], unknowns) -> dict[int, int]:
+    return primitive(vector, leading=min(vector, key=lambda c: _order_key(unknowns[c])))
+
 
 def _order_key(monomial):
     return (-len(monomial), monomial)
