@@ -59,14 +59,9 @@ def interactions(program: Program) -> list[tuple[str, ...]]:
     >>> interactions(ca.parse("param a, b, c, d\\noutput a*b + c*d").program)
     [('a', 'b'), ('c', 'd')]
     """
+    from networkx.utils import UnionFind
     names = [p.name for p in program.params]
-    parent = list(range(len(names)))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    groups = UnionFind(range(len(names)))
 
     theta, data = program.theta_degrees(), program.data_degrees()
     depends: list[frozenset] = []
@@ -88,18 +83,20 @@ def interactions(program: Program) -> list[tuple[str, ...]]:
             outer.append(frozenset().union(*(outer[a] for a in node.args)) if node.args else frozenset())
             if node.op in ("add", "sub"):
                 pure = [a for a in node.args if theta[a] == 1 and not data[a]]
-                members = sorted(frozenset().union(*(outer[a] for a in node.args))) if pure else []
-                for m in members[1:]:
-                    parent[find(m)] = find(members[0])
+                if pure:
+                    groups.union(*frozenset().union(*(outer[a] for a in node.args)))
         depends.append(frozenset().union(*args) if args else frozenset())
-    groups: dict[int, list[int]] = {}
+    first = {}                       # a group is named by its first tensor
+    members: dict[int, list[int]] = {}
     for i in range(len(names)):
-        groups.setdefault(find(i), []).append(i)
-    pairs = {tuple(sorted((find(a), find(b)))) for left, right in products
-             for a in left for b in right if find(a) != find(b)}
+        first.setdefault(groups[i], i)
+        members.setdefault(first[groups[i]], []).append(i)
+    group = [first[groups[i]] for i in range(len(names))]
+    pairs = {tuple(sorted((group[a], group[b]))) for left, right in products
+             for a in left for b in right if group[a] != group[b]}
     used = {g for pair in pairs for g in pair}
-    blocks = [tuple(names[i] for i in sorted(groups[g] + groups[h])) for g, h in sorted(pairs)]
-    blocks += [tuple(names[i] for i in groups[g]) for g in sorted(groups) if g not in used]
+    blocks = [tuple(names[i] for i in sorted(members[g] + members[h])) for g, h in sorted(pairs)]
+    blocks += [tuple(names[i] for i in members[g]) for g in sorted(members) if g not in used]
     return blocks
 
 

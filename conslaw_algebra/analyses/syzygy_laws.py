@@ -118,32 +118,24 @@ def _distinct_rows(polynomial_fields: list[dict]) -> list[dict]:
 def _blocks(rows: list[dict], dim: int) -> list[tuple[list[int], list[dict]]]:
     """Connected components of the graph joining a field to the components it has and the
     variables its entries involve; a variable in no field is a block of its own."""
-    parent = list(range(dim))
+    from networkx.utils import UnionFind
+    groups = UnionFind(range(dim))
     positions = range(dim)
-
-    def find(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
     supports = []
     for row in rows:
         support = set(row)
         for p in row.values():
             for e in p.monoms():
                 support.update(compress(positions, e))
-        support = sorted(support)
-        for var in support[1:]:
-            parent[find(var)] = find(support[0])
-        supports.append(support)
+        groups.union(*support)
+        supports.append(min(support))
     variables: dict[int, list[int]] = {}
     for var in range(dim):
-        variables.setdefault(find(var), []).append(var)
+        variables.setdefault(groups[var], []).append(var)
     members: dict[int, list[dict]] = {root: [] for root in variables}
-    for row, support in zip(rows, supports):
-        members[find(support[0])].append(row)
-    return [(variables[root], members[root]) for root in sorted(variables)]
+    for row, first in zip(rows, supports):
+        members[groups[first]].append(row)
+    return [(variables[root], members[root]) for root in sorted(variables, key=lambda r: variables[r][0])]
 
 
 def _block_syzygies(block: list[dict], variables: list[int], ring, top: int) -> list[list]:
