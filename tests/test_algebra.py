@@ -18,8 +18,8 @@ from conslaw_algebra.analyses.relations import (LawPresentation, generators, mem
                                                 minimal_generators, relations)
 from conslaw_algebra.views.cli import main
 from conslaw_algebra.errors import ConslawError
-from conslaw_algebra.analyses.laws import (field_polynomials, gradient_fields,
-                                           independent_count, polynomial_laws)
+from conslaw_algebra.flows.system import gradient_fields
+from conslaw_algebra.analyses.laws import field_polynomials, independent_count, polynomial_laws
 from conslaw_algebra.analyses.syzygy_laws import syzygy_laws
 
 from models import GROUND_TRUTH, icnn_text, model_text, nmf_text

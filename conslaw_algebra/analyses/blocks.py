@@ -40,8 +40,8 @@ from flint import fmpq_mpoly
 
 from ..errors import BudgetError, UnsupportedError
 from ..exact.sparse import Terms, add_into, derivatives, sparse_terms
-from ..flows.system import apply_metric
-from .laws import gradient_fields, independent_count, polynomial_laws
+from ..flows.system import exact_fields
+from .laws import independent_count, polynomial_laws
 from ..language.interpreter import apply_to
 from ..language.program import Node, Program, TensorInfo
 from ..progress import report
@@ -424,7 +424,7 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     >>> result.complete          # the third law, a*d - b*c, joins the two blocks
     False
     """
-    if model.flow.kind != "gradient":
+    if model.flow.momentum:
         raise UnsupportedError("laws by block are computed for gradient flows")
     if model.flow.mirror:
         raise UnsupportedError("laws by block: write the mirror geometry as 'metric' lines")
@@ -439,8 +439,7 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
         except BudgetError as exc:
             blocks.append(Block(tuple(tensors), (), exc.message))
             continue
-        distinct = list({f.terms: f.terms for f in expansion.features}.values())
-        fields = apply_metric(gradient_fields(distinct), expansion.metric)
+        fields = exact_fields(frozen, model.flow, expansion, distinct=True)
         local = polynomial_laws(fields, expansion.ring, degree)
         lifted = [ring.from_dict({_lift(exps, coordinates, model.dim): c for exps, c in h.terms()})
                   for h in local]

@@ -261,7 +261,7 @@ def sage_laws(result) -> list:
 
 # ----------------------------------------------------------------- the Sage script
 def _plain_gradient(model) -> bool:
-    return model.flow.kind == "gradient" and not model.flow.mirror and not model.expansion.metric
+    return not model.flow.momentum and not model.flow.mirror and not model.expansion.metric
 
 
 def sage_script(model, result) -> str:

@@ -27,20 +27,9 @@ from flint import fmpq, fmpq_mpoly
 
 from ..exact.modp import draw_prime, rank, residue, using
 from ..exact.rational import nullspace, primitive, rref
-from ..exact.sparse import add_into, derivatives, ring_polynomial, sparse_terms
+from ..exact.sparse import add_into, ring_polynomial
+from ..flows.system import gradient_fields
 from ..progress import report
-
-
-def gradient_fields(features) -> list[list[tuple[int, list]]]:
-    """For each feature psi, its gradient as [(variable j, terms of d psi / d t_j)].
-
-    A feature is an fmpq_mpoly or its sparse terms [(variable indices, coefficient)].
-
-    >>> gradient_fields([[((0, 0, 1), 3)]])
-    [[(0, [((0, 1), 6)]), (1, [((0, 0), 3)])]]
-    """
-    return [sorted(derivatives(sparse_terms(psi) if isinstance(psi, fmpq_mpoly) else psi).items())
-            for psi in features]
 
 
 def _monomials(dim: int, low: int, high: int):

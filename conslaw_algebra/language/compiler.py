@@ -22,6 +22,7 @@ from . import parser as dsl
 from ..errors import BudgetError, ConslawError, ModelNameError, ShapeError, UnsupportedError
 from ..exact.sparse import Terms, flatten as _flatten, terms_key as _terms_key, unflatten as _unflatten
 from .canonical import ArgumentOracle, SquaredGate, Undecided
+from .flowspec import FlowSpec
 from .program import Node, Program, TensorInfo
 
 GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
@@ -31,38 +32,6 @@ FUNCTIONS = ("relu", "sum", "maxpool", "conv1d", "conv2d", "attention") + GENERI
 MAX_LOWERED_NODES = 2_000_000   # convolutions and max-pooling are lowered to scalar entries
 SIGNATURES = {"conv1d": (2, ()), "conv2d": (2, ()), "attention": (5, ("heads",)),
               "maxpool": (1, ("size",))}   # function: (positional arguments, options)
-
-
-@dataclass(frozen=True)
-class FlowSpec:
-    """The training dynamics.
-
-    ``kind`` 'gradient' (theta' = -M grad E) or 'momentum'
-    (theta'' + tau theta' = -M grad E, with ``nesterov`` meaning tau = 3/t);
-    ``mirror`` names the parameters with the mirror (entropy) geometry: M = diag(theta)
-    there, identity elsewhere (with momentum: diag(tau theta + theta')).
-
-    >>> FlowSpec("momentum", tau=Fraction(1), mirror=("U",)).describe()
-    'heavy-ball momentum, tau = 1, mirror on U'
-    """
-
-    kind: str = "gradient"
-    mirror: tuple[str, ...] = ()
-    tau: Fraction = Fraction(0)
-    nesterov: bool = False
-
-    def describe(self) -> str:
-        if self.kind == "gradient":
-            text = "gradient flow"
-        elif self.nesterov:
-            text = "Nesterov momentum, tau = 3/t"
-        elif self.tau:
-            text = f"heavy-ball momentum, tau = {self.tau}"
-        else:
-            text = "momentum, tau = 0"
-        if self.mirror:
-            return text + ", mirror on " + ", ".join(self.mirror)
-        return text + (" (Euclidean)" if self.kind == "gradient" else "")
 
 
 @dataclass(frozen=True)
