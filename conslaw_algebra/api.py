@@ -163,17 +163,31 @@ class Model:
         return CountResult(self.name, self.flow.describe(), self.dim, features, estimate,
                            self.lie_count(seed))
 
-    def laws(self, degree: int = 2, seed: int = 0) -> LawsResult:
-        """A basis of the polynomial laws of degree <= ``degree``, exact and verified."""
+    def laws(self, degree: int = 2, seed: int = 0, engine: str = "linear") -> LawsResult:
+        """A basis of the polynomial laws of degree <= ``degree``, exact and verified.
+
+        ``engine``: 'linear', the linear ansatz solved block by block (``laws.py``), or
+        'syzygy', syzygies then curl-free vectors (``syzygy_laws.py``, needs Singular): two
+        algorithms, one normal form, so the same basis.
+
+        >>> parse("param a, b\\noutput a*b").laws(2, engine="syzygy").strings()
+        ['a^2 - b^2']
+        """
         if degree < 1:
             raise ValueError("degree must be at least 1")
+        if engine not in ("linear", "syzygy"):
+            raise ValueError(f"unknown law engine '{engine}' (linear or syzygy)")
         n = self.flow.state_dim(self.dim)
         guards.require(guards.laws_bytes(self.program, degree, self.flow.momentum),
                        f"the degree-{degree} law system ({comb(n + degree, degree) - 1:,} "
                        "unknown coefficients)",
                        "use a lower --degree, or --by-block", self.memory_budget)
-        fields, ring = self.fields, self.state_ring
-        laws = polynomial_laws(fields, ring, degree)
+        ring = self.state_ring
+        if engine == "syzygy":
+            from .analyses.syzygy_laws import syzygy_laws   # loads Singular only when asked
+            laws = syzygy_laws(self.polynomial_fields, ring, degree)
+        else:
+            laws = polynomial_laws(self.fields, ring, degree)
         for h in laws:
             if first_violation(h, self.polynomial_fields) is not None:  # exact re-verification
                 raise AssertionError(f"internal error: law {h} failed verification")
@@ -182,7 +196,7 @@ class Model:
         return LawsResult(self.name, degree, tuple(laws), self.state_names,
                           self.state_identifiers, independent, lie,
                           self.flow.time_note(self.variables), self.sympy_symbols,
-                          self.variables.renamed)
+                          self.variables.renamed, engine)
 
     def block_laws(self, degree: int = 2, seed: int = 0):
         """Laws of each block of interacting parameter tensors (``blocks.py``)."""

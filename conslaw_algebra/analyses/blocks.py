@@ -42,6 +42,7 @@ from ..errors import BudgetError, UnsupportedError
 from ..exact.sparse import Terms, add_into, derivatives, sparse_terms
 from ..flows.system import exact_fields
 from .laws import independent_count, polynomial_laws
+from .results import Shown
 from ..language.interpreter import apply_to
 from ..language.program import Node, Program, TensorInfo
 from ..progress import report
@@ -391,12 +392,13 @@ class Block:
 
 
 @dataclass(frozen=True)
-class BlockLaws:
+class BlockLaws(Shown):
     """The laws of every block, their independent count and N of the whole model.
 
     >>> import conslaw_algebra as ca
-    >>> block_laws(ca.parse("layers 1 -> 1 -> 1"), 2).complete
-    True
+    >>> result = block_laws(ca.parse("layers 1 -> 1 -> 1"), 2)
+    >>> result.complete, result.to_text().splitlines()[2]
+    (True, '  h1 = W1[0,0]^2 - W2[0,0]^2')
     """
 
     blocks: tuple[Block, ...]
@@ -404,6 +406,9 @@ class BlockLaws:
     lie_laws: int | None  # N of the whole model (None when not counted)
     prime: int | None = None   # of the gradient rank and of the count
     seed: int = 0
+    model: str = ""       # the model's name
+    degree: int = 2
+    names: tuple[str, ...] = ()   # text names of the parameters
 
     @property
     def complete(self) -> bool:
@@ -453,7 +458,8 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     lie = model.lie_count(seed) if count else None
     prime = lie.prime if lie is not None else None
     independent = independent_count(union, model.dim, seed, prime)
-    return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed)
+    return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed,
+                     model.name, degree, tuple(model.names))
 
 
 def _lift(exps, coordinates, dim) -> tuple:

@@ -15,6 +15,7 @@ system has about (terms of all fields) x D entries, built in Python.
 >>> from flint import fmpq_mpoly_ctx
 >>> ring = fmpq_mpoly_ctx.get(("t", 2), "degrevlex")
 >>> u, v = ring.gens()
+>>> from conslaw_algebra.flows.system import gradient_fields
 >>> [str(h) for h in polynomial_laws(gradient_fields([u * v]), ring, 2)]
 ['t0^2 - t1^2']
 """
@@ -28,7 +29,6 @@ from flint import fmpq, fmpq_mpoly
 from ..exact.modp import draw_prime, rank, residue, using
 from ..exact.rational import nullspace, primitive, rref
 from ..exact.sparse import add_into, ring_polynomial
-from ..flows.system import gradient_fields
 from ..progress import report
 
 
@@ -65,6 +65,7 @@ def _screen_degree_two(fields, dim: int):
     Returns (columns forced to zero, [(field, component, term, coefficient, cofactor)]
     of the rows with several entries, to be built exactly).
 
+    >>> from conslaw_algebra.flows.system import gradient_fields
     >>> forced, rest = _screen_degree_two(gradient_fields([[((0, 1), 1)]]), 2)
     >>> sorted(forced), [(j, t, c) for _, j, t, _, c in rest]
     ([0, 1, 3], [(0, (1,), (0,)), (1, (0,), (1,))])
@@ -204,7 +205,7 @@ def polynomial_laws(fields, ring, degree: int) -> list[fmpq_mpoly]:
     """A basis of the polynomial laws of degree 1..``degree`` of a family of fields.
 
     ``fields``: each a list of (component, [(variable indices, coefficient)]), in the
-    variables of ``ring`` (see ``gradient_fields``). Exact over QQ; each law has coprime
+    variables of ``ring`` (see ``flows.system.exact_fields``). Exact over QQ; each law has coprime
     integer coefficients and a positive leading coefficient; the order is by degree,
     then by leading monomial.
 
@@ -255,6 +256,7 @@ def first_violation(h: fmpq_mpoly, polynomial_fields: list[dict]):
     >>> from flint import fmpq_mpoly_ctx
     >>> ring = fmpq_mpoly_ctx.get(("t", 2), "degrevlex")
     >>> u, v = ring.gens()
+    >>> from conslaw_algebra.flows.system import gradient_fields
     >>> fields = [field_polynomials(f, ring) for f in gradient_fields([u * v])]
     >>> first_violation(u**2 - v**2, fields) is None
     True
