@@ -101,28 +101,6 @@ def _gram(entries, rows: int, cols: int, side: str, a: int, b: int):
     return [(entries[(k, a)], entries[(k, b)]) for k in range(rows)]
 
 
-def _as_vector(poly) -> dict:
-    return {tuple(exps): c for exps, c in poly.terms()}
-
-
-def _quadratic(pairs, dim) -> dict:
-    """sum of c * x_i * x_j over (i, j, c) as a vector over monomials (exponent tuples)."""
-    vector: dict = {}
-    for i, j, c in pairs:
-        exps = [0] * dim
-        exps[i] += 1
-        exps[j] += 1
-        add_into(vector, tuple(exps), c)
-    return vector
-
-
-def _gram(entries, rows: int, cols: int, side: str, a: int, b: int):
-    """Products of entry pairs of (M M^T)[a,b] (side 'rows') or (M^T M)[a,b] (side 'cols')."""
-    if side == "rows":
-        return [(entries[(a, k)], entries[(b, k)]) for k in range(cols)]
-    return [(entries[(k, a)], entries[(k, b)]) for k in range(rows)]
-
-
 def matrix_laws(result):
     """Gram-difference matrices whose entries are all laws, and the laws they leave.
 

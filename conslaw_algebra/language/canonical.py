@@ -131,21 +131,25 @@ class ArgumentOracle:
     def _fingerprint(self, node: int) -> np.ndarray | None:
         if self.broken:
             return None
-        todo, stack = [], [node]
-        while stack:
-            current = stack.pop()
-            if current in self.values:
-                continue
-            todo.append(current)
-            stack.extend(a for a in self.program.nodes[current].args if a not in self.values)
         try:
-            for current in sorted(set(todo)):
+            for current in self._missing(node, self.values):
                 self.values[current] = self._value(current)
         except ZeroDivisionError:
             self.broken = True
             return None
         value = self.values[node]
         return np.broadcast_to(value, (1, 2) + value.shape[2:]).reshape(2, -1)
+
+    def _missing(self, node: int, known: dict) -> list[int]:
+        """``node`` and the nodes it depends on that are not keys of ``known``, in program
+        order (so each comes after its arguments): what a lazy evaluation must compute."""
+        todo, stack = set(), [node]
+        while stack:
+            current = stack.pop()
+            if current not in known and current not in todo:
+                todo.add(current)
+                stack.extend(a for a in self.program.nodes[current].args if a not in known)
+        return sorted(todo)
 
     def _value(self, index: int) -> np.ndarray:
         node = self.program.nodes[index]
@@ -166,14 +170,7 @@ class ArgumentOracle:
     def _squared_gates(self, node: int) -> bool:
         """Could one gate site appear with exponent 2 in an entry (conservative)?"""
         nodes = self.program.nodes
-        todo, stack = [], [node]
-        while stack:
-            current = stack.pop()
-            if current in self.gate_exponents:
-                continue
-            todo.append(current)
-            stack.extend(a for a in nodes[current].args if a not in self.gate_exponents)
-        for current in sorted(set(todo)):
+        for current in self._missing(node, self.gate_exponents):
             n = nodes[current]
             if n.op == "data":
                 exps = {n.attr: 1} if self.program.data[n.attr].kind == "gate" else {}
@@ -222,15 +219,7 @@ class ArgumentOracle:
         return canonical_terms(self.program, values.reshape(-1)[flat])
 
     def _expand(self, node: int) -> np.ndarray | None:
-        nodes = self.program.nodes
-        todo, stack = [], [node]
-        while stack:
-            current = stack.pop()
-            if current in self.exact_values:
-                continue
-            todo.append(current)
-            stack.extend(a for a in nodes[current].args if a not in self.exact_values)
-        for current in sorted(set(todo)):
+        for current in self._missing(node, self.exact_values):
             value = evaluate_node(self.program, current, self.exact_values)
             if sum(len(entry) for entry in value.reshape(-1)) > self.max_terms:
                 return None

@@ -35,7 +35,7 @@ from flint import fmpq, fmpq_mpoly, fmpq_mpoly_ctx
 
 from ..errors import BudgetError
 from ..exact.sparse import Terms, add_into, ring_polynomial, unflatten
-from .interpreter import Interpreter, apply
+from .interpreter import Arithmetic, Interpreter, apply
 from .program import Program
 
 
@@ -297,7 +297,7 @@ def entries(value: np.ndarray) -> list:
     return list(value.reshape(-1))
 
 
-class Exact:
+class Exact(Arithmetic):
     """The arithmetic of exact values for ``interpreter.Interpreter``: numpy object arrays
     of shape (1, *shape) whose entries are ``Terms`` (variables: the parameters 0..D-1,
     then the data symbols D..). Forward passes only: nothing here is differentiated in
@@ -307,12 +307,6 @@ class Exact:
     >>> entries(Exact.total(Exact.multiply(x, x), 1))             # t0^2 + t1^2
     [{(0, 0): 1, (1, 1): 1}]
     """
-
-    lead = 1
-    add = staticmethod(np.add)
-    subtract = staticmethod(np.subtract)
-    multiply = staticmethod(np.multiply)
-    negate = staticmethod(np.negative)
 
     @staticmethod
     def symbols(first: int, shape) -> np.ndarray:
@@ -371,10 +365,6 @@ class Exact:
             for m, c in entry.items():
                 add_into(out[0], m, c)
         return out
-
-    @staticmethod
-    def broadcast(scalars):
-        return scalars
 
 
 EXACT = Exact()

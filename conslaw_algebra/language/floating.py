@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .interpreter import Interpreter, depends_on_parameters
+from .interpreter import Arithmetic, Interpreter, depends_on_parameters
 from .program import Program
 
 
@@ -38,31 +38,17 @@ def _softmax(value: np.ndarray, scalar: bool) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-class Floats:
+class Floats(Arithmetic):
     """The arithmetic of float64 values of shape (batch, *shape), for
-    ``interpreter.Interpreter``.
+    ``interpreter.Interpreter``: numpy's operations as they are.
 
     >>> Floats().total(np.array([[1.0, 2.0], [3.0, 4.0]]), 1).tolist()
     [3.0, 7.0]
     """
 
-    lead = 1
-    add = staticmethod(np.add)
-    subtract = staticmethod(np.subtract)
-    multiply = staticmethod(np.multiply)
-    negate = staticmethod(np.negative)
-    matmul = staticmethod(np.matmul)
-    times = staticmethod(np.multiply)
-    power = staticmethod(np.power)
-
     @staticmethod
     def total(value, rank: int):
         return value.reshape(value.shape[0], -1).sum(-1) if rank else value
-
-    @staticmethod
-    def broadcast(scalars):
-        batch = max(a.shape[0] for a in scalars)
-        return [np.broadcast_to(a, (batch,)) for a in scalars]
 
     @staticmethod
     def scatter(parts, shape) -> np.ndarray:

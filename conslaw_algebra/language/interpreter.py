@@ -47,6 +47,28 @@ from .program import Program
 LEAVES = ("param", "data", "const")
 
 
+class Arithmetic:
+    """numpy's own operations, with one leading batch axis: right as they are for floats,
+    and for object arrays, whose entries bring their own + and * (``expand.Exact``).
+    An arithmetic overrides what differs (``modular.Jets`` overrides everything) and
+    gives ``total``, ``broadcast`` and, when it has a reverse pass, ``scatter``."""
+
+    lead = 1
+    add = staticmethod(np.add)
+    subtract = staticmethod(np.subtract)
+    multiply = staticmethod(np.multiply)
+    negate = staticmethod(np.negative)
+    matmul = staticmethod(np.matmul)
+    times = staticmethod(np.multiply)
+    power = staticmethod(np.power)
+
+    @staticmethod
+    def broadcast(scalars):
+        """Scalars (batch,) to one batch size."""
+        batch = max(a.shape[0] for a in scalars)
+        return [np.broadcast_to(a, (batch,)) for a in scalars]
+
+
 def lift(value: np.ndarray, rank: int) -> np.ndarray:
     """Give a batch of scalars trailing unit axes so it broadcasts against a tensor.
 

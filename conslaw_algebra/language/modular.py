@@ -28,7 +28,7 @@ import numpy as np
 
 from ..exact import jets
 from ..exact.modp import prime, residue
-from .interpreter import Interpreter, lift
+from .interpreter import Arithmetic, Interpreter, lift
 from .program import Program
 
 
@@ -49,7 +49,7 @@ class Sample:
                       tuple(w[:, indices] for w in self.weights))
 
 
-class Jets:
+class Jets(Arithmetic):
     """The arithmetic of jets modulo the working prime, for ``interpreter.Interpreter``:
     values of shape (2^k, batch, *shape), int64 residues.
 
@@ -59,10 +59,8 @@ class Jets:
     """
 
     lead = 2
-    add = staticmethod(jets.add)
-    subtract = staticmethod(jets.subtract)
-    multiply = staticmethod(jets.multiply)
-    matmul = staticmethod(jets.matmul)
+    add, subtract, multiply, matmul = map(staticmethod, (jets.add, jets.subtract, jets.multiply,
+                                                         jets.matmul))
 
     @staticmethod
     def negate(value):
