@@ -13,7 +13,8 @@ Where it stops: a program that imports ``conslaw_algebra.analyses.results`` in a
 skips the package's ``__init__`` (it cannot through ``import``) would find no renderer;
 ``Shown`` then says which one is missing instead of printing nothing.
 
->>> r = CountResult("m", "gradient flow (Euclidean)", 3, 1, None, _lie(3, 1))
+>>> lie = LieCount(dim=3, generator_rank=1, trace_rank=1, seed=0, prime=7, error_bound=0.0)
+>>> r = CountResult("m", "gradient flow (Euclidean)", 3, 1, None, lie)
 >>> r.laws, r.to_json()["laws"]
 (2, 2)
 """
@@ -66,10 +67,6 @@ class Shown:
 
     def __str__(self) -> str:
         return self.to_text()
-
-
-def _lie(dim, rank):  # a tiny LieCount for examples
-    return LieCount(dim, rank, rank, 0, 2**31 - 1, 0.0)
 
 
 @dataclass(frozen=True)

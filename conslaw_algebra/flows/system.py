@@ -31,7 +31,7 @@ from flint import fmpq, fmpq_mpoly
 from ..errors import UnsupportedError
 from ..exact import jets
 from ..exact.modp import prime, residue
-from ..exact.sparse import derivatives, sparse_terms
+from ..exact.sparse import Terms, derivatives, sparse_terms
 from ..language.expand import Expansion
 from ..language.flowspec import FlowSpec
 from ..language.modular import Evaluator, Sample, value_bounds
@@ -88,12 +88,10 @@ def apply_metric(gradients, metric: dict):
     """
     if not metric:
         return gradients
-    metric_terms = {j: sparse_terms(poly) for j, poly in metric.items()}
+    metric_terms = {j: Terms(sparse_terms(poly)) for j, poly in metric.items()}
 
     def times(j, terms):
-        if j not in metric_terms:
-            return terms
-        return [(tuple(sorted(a + b)), c * m) for a, c in terms for b, m in metric_terms[j]]
+        return list((Terms(terms) * metric_terms[j]).items()) if j in metric_terms else terms
 
     return [[(j, times(j, terms)) for j, terms in field] for field in gradients]
 
