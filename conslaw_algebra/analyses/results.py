@@ -28,9 +28,10 @@ from ..exact.render import render
 _RENDERERS: dict = {}
 
 
-def renders(kind: type, form: str):
+def renders(kind: type | str, form: str):
     """Register the decorated function as the ``form`` ('text', 'json', 'html', 'latex',
-    'sage') of results of type ``kind``; views call this once, at import.
+    'sage') of results of type ``kind`` (the class, or its name: a view need not import
+    the module of every result it can show); views call this once, at import.
 
     >>> class Example(Shown):
     ...     pass
@@ -41,7 +42,7 @@ def renders(kind: type, form: str):
     'an example'
     """
     def register(function):
-        _RENDERERS[kind, form] = function
+        _RENDERERS[kind if isinstance(kind, str) else kind.__name__, form] = function
         return function
     return register
 
@@ -50,7 +51,7 @@ class Shown:
     """What every result can be shown as; the forms are registered by the views."""
 
     def _show(self, form: str, *args, **kwargs):
-        function = _RENDERERS.get((type(self), form))
+        function = _RENDERERS.get((type(self).__name__, form))
         if function is None:
             raise LookupError(f"no {form} view of {type(self).__name__} is registered "
                               "(import conslaw_algebra.views.results)")

@@ -2,7 +2,8 @@
 
 The analyses return values (``analyses/results.py``, ``relations.py``, ``blocks.py``);
 this module writes them for people and other programs, and registers each writer with
-``results.renders`` so that the values' own methods (``to_text()``, ``to_json()``,
+``results.renders`` (by class, or by class name for the results of modules that a
+count does not load) so that the values' own methods (``to_text()``, ``to_json()``,
 ``to_latex()``, ``_repr_html_``, ``_repr_latex_``, ``to_sage()``, ``str()``) find it. The
 package imports this module (``conslaw_algebra/__init__.py``), so the registry is full
 before any result exists; nothing of the pipeline imports it. Wording and layout only:
@@ -18,13 +19,10 @@ from __future__ import annotations
 
 from html import escape
 
-from ..analyses.blocks import BlockLaws
 from ..analyses.lie import LieCount
-from ..analyses.relations import GeneratorsResult, MembershipResult, RelationsResult
 from ..analyses.results import CheckResult, CountResult, LawsResult, renders
 from ..exact.render import render
 from ..language.program import renamed_lines
-from .exports import latex_laws, sage_laws_lines
 
 
 def _bound(value: float) -> str:
@@ -183,7 +181,7 @@ def _check_html(result) -> str:
     return "<pre>" + escape(result.to_text()) + "</pre>"
 
 
-@renders(RelationsResult, "json")
+@renders("RelationsResult", "json")
 def _relations_json(result) -> dict:
     return {"model": result.model, "degree": result.degree, "relations": result.strings(),
             "laws": dict(zip(result.names, result.laws_text)), "count": len(result.relations),
@@ -191,7 +189,7 @@ def _relations_json(result) -> dict:
             "verified": result.verified, "backend": result.backend}
 
 
-@renders(RelationsResult, "text")
+@renders("RelationsResult", "text")
 def _relations_text(result) -> str:
     degree = f", degree <= {result.degree}" if result.degree is not None else ""
     method = ("Jacobian criterion" if result.backend == "jacobian"
@@ -210,7 +208,7 @@ def _relations_text(result) -> str:
     return "\n".join(lines)
 
 
-@renders(MembershipResult, "json")
+@renders("MembershipResult", "json")
 def _membership_json(result) -> dict:
     return {"expression": result.expression, "degree": result.degree,
             "conserved": result.conserved, "in_algebra": result.in_algebra,
@@ -218,7 +216,7 @@ def _membership_json(result) -> dict:
             "laws": dict(zip(result.names, result.laws_text))}
 
 
-@renders(MembershipResult, "text")
+@renders("MembershipResult", "text")
 def _membership_text(result) -> str:
     laws = f"the {len(result.laws_text)} laws of degree <= {result.degree}"
     if result.in_algebra:
@@ -237,13 +235,13 @@ def _membership_text(result) -> str:
     return "\n".join(lines)
 
 
-@renders(GeneratorsResult, "json")
+@renders("GeneratorsResult", "json")
 def _generators_json(result) -> dict:
     return {"model": result.model, "degree": result.degree, "generators": list(result.generators),
             "count": len(result.generators), "basis_count": result.basis_count}
 
 
-@renders(GeneratorsResult, "text")
+@renders("GeneratorsResult", "text")
 def _generators_text(result) -> str:
     lines = [f"minimal generators of the algebra of polynomial laws of {result.model}, "
              f"degree <= {result.degree} (exact): {len(result.generators)} of the "
@@ -254,7 +252,7 @@ def _generators_text(result) -> str:
     return "\n".join(lines)
 
 
-@renders(BlockLaws, "json")
+@renders("BlockLaws", "json")
 def _blocks_json(result) -> dict:
     names = list(result.names)
     return {
@@ -268,7 +266,7 @@ def _blocks_json(result) -> dict:
     }
 
 
-@renders(BlockLaws, "text")
+@renders("BlockLaws", "text")
 def _blocks_text(result) -> str:
     names = list(result.names)
     lines = [f"polynomial laws of {result.model} by block, degree <= {result.degree} (exact "
@@ -299,7 +297,11 @@ def _blocks_text(result) -> str:
 
 @renders(LawsResult, "latex")
 def _laws_latex(result, matrix_form: bool = True) -> str:
+    from .exports import latex_laws   # the matrix form is looked for only when asked
     return latex_laws(result, matrix_form)
 
 
-renders(LawsResult, "sage")(sage_laws_lines)
+@renders(LawsResult, "sage")
+def _laws_sage(result) -> str:
+    from .exports import sage_laws_lines
+    return sage_laws_lines(result)
