@@ -9,6 +9,7 @@ from .bridges.sympy_bridge import from_sympy
 from .bridges.torch_import import from_torch
 from .errors import (BudgetError, ConslawError, ModelFileError, ModelNameError, ModelSyntaxError,
                      ShapeError, UnsupportedError)
+from .views import results as _views   # registers how results read (analyses/results.py)
 
 __all__ = ["Model", "load", "parse", "from_sympy", "from_torch", "ConslawError", "ModelSyntaxError",
            "ModelNameError", "ShapeError", "UnsupportedError", "ModelFileError", "BudgetError"]

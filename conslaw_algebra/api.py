@@ -20,9 +20,9 @@ from .language.compiler import (COORDINATE_METRICS, Variant, compile_expression,
 from .language.sympy_text import expression_text
 from .errors import UnsupportedError
 from .analyses.regions import SignRegion, describe_region, region_witnesses
-from .flows.system import apply_metric, flow_system
-from .analyses.laws import (degree_hint, field_polynomials, first_violation, gradient_fields,
-                            independent_count, polynomial_laws)
+from .flows.system import exact_fields, flow_system
+from .analyses.laws import (degree_hint, field_polynomials, first_violation, independent_count,
+                            polynomial_laws)
 from .analyses.lie import LieCount, count_laws
 from .exact.render import render
 from .analyses.results import CheckResult, CountResult, LawsResult
@@ -62,12 +62,10 @@ class Model:
         self.dim = self._program.num_params
         guards.require(self.dim * guards.BYTES_PER_NAME, f"naming {self.dim:,} parameters",
                        "declare smaller tensors", memory_budget)
-        momentum = self.flow.kind == "momentum"   # phase space (s, theta, theta')
-        self.variables = variable_names(self._program.params,
-                                        _time_variable(self.flow) if momentum else None)
+        self.variables = variable_names(self._program.params, self.flow.time_variable())
         self.state_names = self.variables.text
         self.state_identifiers = self.variables.identifiers
-        if momentum:
+        if self.flow.momentum:                    # phase space (s, theta, theta')
             self.names = self.state_names[1:1 + self.dim]
             self.identifiers = self.state_identifiers[1:1 + self.dim]
         else:
@@ -141,9 +139,7 @@ class Model:
     @cached_property
     def fields(self) -> list:
         """The generators as exact polynomial fields, in the state variables."""
-        gradients = apply_metric(gradient_fields([f.terms for f in self.expansion.features]),
-                                 self.expansion.metric)
-        return self.system.symbolic_fields(gradients)
+        return exact_fields(self.program, self.flow, self.expansion)
 
     @cached_property
     def polynomial_fields(self) -> list[dict]:
@@ -157,9 +153,8 @@ class Model:
 
     def lie_count(self, seed: int = 0) -> LieCount:
         """The exact-modulo-p Lie-trace count (see ``lie.py``)."""
-        momentum = self.flow.kind == "momentum"
         n = self.system.dim
-        guards.require(guards.count_bytes(self.program, momentum),
+        guards.require(guards.count_bytes(self.program, self.flow.momentum),
                        f"the Lie count ({n:,} x {n:,} frames modulo p)",
                        "find the laws block by block (conslaw laws --by-block)", self.memory_budget)
         return count_laws(self.system, seed=seed)
@@ -177,18 +172,31 @@ class Model:
         return CountResult(self.name, self.flow.describe(), self.dim, features, estimate,
                            self.lie_count(seed))
 
-    def laws(self, degree: int = 2, seed: int = 0) -> LawsResult:
-        """A basis of the polynomial laws of degree <= ``degree``, exact and verified."""
+    def laws(self, degree: int = 2, seed: int = 0, engine: str = "linear") -> LawsResult:
+        """A basis of the polynomial laws of degree <= ``degree``, exact and verified.
+
+        ``engine``: 'linear', the linear ansatz solved block by block (``laws.py``), or
+        'syzygy', syzygies then curl-free vectors (``syzygy_laws.py``, needs Singular): two
+        algorithms, one normal form, so the same basis.
+
+        >>> parse("param a, b\\noutput a*b").laws(2, engine="syzygy").strings()
+        ['a^2 - b^2']
+        """
         if degree < 1:
             raise ValueError("degree must be at least 1")
-        momentum = self.flow.kind == "momentum"
-        n = 2 * self.dim + 1 if momentum else self.dim
-        guards.require(guards.laws_bytes(self.program, degree, momentum),
+        if engine not in ("linear", "syzygy"):
+            raise ValueError(f"unknown law engine '{engine}' (linear or syzygy)")
+        n = self.flow.state_dim(self.dim)
+        guards.require(guards.laws_bytes(self.program, degree, self.flow.momentum),
                        f"the degree-{degree} law system ({comb(n + degree, degree) - 1:,} "
                        "unknown coefficients)",
                        "use a lower --degree, or --by-block", self.memory_budget)
-        fields, ring = self.fields, self.state_ring
-        laws = polynomial_laws(fields, ring, degree)
+        ring = self.state_ring
+        if engine == "syzygy":
+            from .analyses.syzygy_laws import syzygy_laws   # loads Singular only when asked
+            laws = syzygy_laws(self.polynomial_fields, ring, degree)
+        else:
+            laws = polynomial_laws(self.fields, ring, degree)
         for h in laws:
             if first_violation(h, self.polynomial_fields) is not None:  # exact re-verification
                 raise AssertionError(f"internal error: law {h} failed verification")
@@ -196,8 +204,8 @@ class Model:
         independent = independent_count(laws, ring.nvars(), seed, lie.prime)
         return LawsResult(self.name, degree, tuple(laws), self.state_names,
                           self.state_identifiers, independent, lie,
-                          _time_note(self.flow, self.variables), self.sympy_symbols,
-                          self.variables.renamed, self)
+                          self.flow.time_note(self.variables), self.sympy_symbols,
+                          self.variables.renamed, engine, self)
 
     def degree_hint(self, result: LawsResult, suggest: str = "--degree {}") -> str | None:
         """When the laws found do not reach N: the degree this flow's laws are expected
@@ -229,7 +237,7 @@ class Model:
         >>> model.to_state(model.parse_polynomial("a^2 - b"))
         t1^2 - t2
         """
-        if self.flow.kind != "momentum":
+        if not self.flow.momentum:
             return h
         return self.state_ring.from_dict({(0,) + tuple(e) + (0,) * self.dim: c
                                           for e, c in h.terms()})
@@ -270,26 +278,6 @@ class Model:
             "outputs": len(self.program.outputs), "features": features,
             "expansion_terms_estimate": estimate,
         }
-
-
-def _time_variable(flow) -> tuple[str, str]:
-    """The phase space's first coordinate: its text with ``{}`` for the time symbol (t, or
-    s = e^(tau t)) and its usual identifier."""
-    if flow.nesterov or not flow.tau:
-        return "{}", "t"
-    return ("e^{}" if flow.tau == 1 else f"e^({flow.tau}*{{}})"), "s"
-
-
-def _time_note(flow, names) -> str | None:
-    if flow.kind != "momentum":
-        return None
-    name, t = names.text[0], names.time
-    velocity = "W' is the velocity (time derivative) of W"
-    if name.startswith("e^"):
-        return (f"{velocity}; {name} is the factor e^(tau {t}) of heavy-ball momentum"
-                + ("" if t == "t" else f", {t} is time"))
-    return velocity + (f"; {t} is time (Nesterov: tau = 3/{t})" if flow.nesterov
-                       else f"; {t} is time")
 
 
 def _abridged(poly, names, most: int = 6) -> str:

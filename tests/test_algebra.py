@@ -17,9 +17,8 @@ from conslaw_algebra.exact import singular
 from conslaw_algebra.analyses.relations import (LawPresentation, generators, membership,
                                                 minimal_generators, relations)
 from conslaw_algebra.views.cli import main
-from conslaw_algebra.errors import ConslawError
-from conslaw_algebra.analyses.laws import (field_polynomials, gradient_fields,
-                                           independent_count, polynomial_laws)
+from conslaw_algebra.flows.system import gradient_fields
+from conslaw_algebra.analyses.laws import field_polynomials, independent_count, polynomial_laws
 from conslaw_algebra.analyses.syzygy_laws import syzygy_laws
 
 from models import GROUND_TRUTH, icnn_text, model_text, nmf_text
@@ -268,12 +267,33 @@ def test_missing_singular_is_a_clear_error(monkeypatch, tmp_path, capsys):
     assert err.startswith("conslaw: ") and "pip install" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("example", ["product_x1x2x3", "linear_3layer", "relu_2layer",
+                                     "nmf_mirror", "resnet_block"])
+def test_cli_engine_syzygy_gives_the_default_basis(example, capsys):
+    # two algorithms (linear ansatz, syzygies + curl-free vectors), one normal form
+    path = f"examples/{example}.net"
+    answers = []
+    for engine in ("linear", "syzygy"):
+        assert main(["laws", path, "--format", "json", "--engine", engine]) == 0
+        answers.append(json.loads(capsys.readouterr().out))
+    assert answers[0]["laws"] == answers[1]["laws"] and answers[0]["count"] > 0
+    assert answers[1]["certified"] == answers[0]["certified"]
+
+
+def test_cli_engine_syzygy_is_refused_with_by_block(capsys):
+    assert main(["laws", "examples/relu_2layer.net", "--engine", "syzygy", "--by-block"]) == 2
+    assert "--engine syzygy" in capsys.readouterr().err
+
+
 def test_bad_degree_is_a_clear_error(tmp_path, capsys):
     path = tmp_path / "net.net"
     path.write_text("layers 2 -> 2 -> 2\n")
     assert main(["relations", str(path), "--degree", "0"]) == 2
     assert "--degree" in capsys.readouterr().err
-    with pytest.raises(ConslawError):
+    assert main(["check", str(path), "W1[0,0]", "--in-algebra", "--degree", "0"]) == 2
+    assert "--degree must be at least 1" in capsys.readouterr().err
+    # the analysis itself says what is wrong without the command line's words
+    with pytest.raises(ValueError, match="^degree must be at least 1$"):
         membership(ca.parse("layers 2 -> 2 -> 2"), "W1[0,0]", degree=0)
 
 

@@ -38,7 +38,7 @@ from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transfo
 
 import conslaw_algebra as ca
 from conslaw_algebra.views.cli import main
-from conslaw_algebra.analyses.exports import latex_laws, sage_script
+from conslaw_algebra.views.exports import latex_laws, sage_script
 from conslaw_algebra.language.program import RESERVED_IDENTIFIERS, TensorInfo, variable_names
 
 from test_sage_bridge import _run_sage

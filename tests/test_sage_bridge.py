@@ -64,7 +64,7 @@ def test_laws_as_sage_polynomials_checked_by_sage_derivatives():
 
 
 def test_momentum_sage_script_lists_the_fields(tmp_path):
-    from conslaw_algebra.analyses.exports import sage_script
+    from conslaw_algebra.views.exports import sage_script
 
     model = ca.parse("param a, b\noutput a*b\nflow momentum", "m")
     result = model.laws(2)

@@ -35,16 +35,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from flint import fmpq
+import numpy as np
+from flint import fmpq_mpoly
 
 from ..errors import BudgetError, UnsupportedError
-from ..exact.sparse import sparse_terms
-from ..flows.system import apply_metric
-from .laws import gradient_fields, independent_count, polynomial_laws
-from ..language import expand as symbolic
+from ..exact.sparse import Terms, add_into, derivatives, sparse_terms
+from ..flows.system import exact_fields
+from .laws import independent_count, polynomial_laws
+from .results import Shown
+from ..language.interpreter import apply_to
 from ..language.program import Node, Program, TensorInfo
 from ..progress import report
-from ..language.expand import expand_features, theta_ring
+from ..language.expand import (EXACT, Exact, entries, evaluate_node, expand_features,
+                               index_label, theta_ring)
 
 
 def interactions(program: Program) -> list[tuple[str, ...]]:
@@ -57,14 +60,9 @@ def interactions(program: Program) -> list[tuple[str, ...]]:
     >>> interactions(ca.parse("param a, b, c, d\\noutput a*b + c*d").program)
     [('a', 'b'), ('c', 'd')]
     """
+    from networkx.utils import UnionFind
     names = [p.name for p in program.params]
-    parent = list(range(len(names)))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    groups = UnionFind(range(len(names)))
 
     theta, data = program.theta_degrees(), program.data_degrees()
     depends: list[frozenset] = []
@@ -86,18 +84,20 @@ def interactions(program: Program) -> list[tuple[str, ...]]:
             outer.append(frozenset().union(*(outer[a] for a in node.args)) if node.args else frozenset())
             if node.op in ("add", "sub"):
                 pure = [a for a in node.args if theta[a] == 1 and not data[a]]
-                members = sorted(frozenset().union(*(outer[a] for a in node.args))) if pure else []
-                for m in members[1:]:
-                    parent[find(m)] = find(members[0])
+                if pure:
+                    groups.union(*frozenset().union(*(outer[a] for a in node.args)))
         depends.append(frozenset().union(*args) if args else frozenset())
-    groups: dict[int, list[int]] = {}
+    first = {}                       # a group is named by its first tensor
+    members: dict[int, list[int]] = {}
     for i in range(len(names)):
-        groups.setdefault(find(i), []).append(i)
-    pairs = {tuple(sorted((find(a), find(b)))) for left, right in products
-             for a in left for b in right if find(a) != find(b)}
+        first.setdefault(groups[i], i)
+        members.setdefault(first[groups[i]], []).append(i)
+    group = [first[groups[i]] for i in range(len(names))]
+    pairs = {tuple(sorted((group[a], group[b]))) for left, right in products
+             for a in left for b in right if group[a] != group[b]}
     used = {g for pair in pairs for g in pair}
-    blocks = [tuple(names[i] for i in sorted(groups[g] + groups[h])) for g, h in sorted(pairs)]
-    blocks += [tuple(names[i] for i in groups[g]) for g in sorted(groups) if g not in used]
+    blocks = [tuple(names[i] for i in sorted(members[g] + members[h])) for g, h in sorted(pairs)]
+    blocks += [tuple(names[i] for i in members[g]) for g in sorted(members) if g not in used]
     return blocks
 
 
@@ -242,30 +242,32 @@ class WholeModelCheck:
         self.gates = {dim + info.offset + k for info in program.data if info.kind == "gate"
                       for k in range(info.size)}
         self.next_symbol = dim + program.num_data
-        self.values: dict[int, list[dict]] = {}
+        self.values: dict[int, np.ndarray] = {}
 
     def violation(self, h) -> str | None:
         """None when every generator of the whole model conserves h, else where it fails.
 
-        ``h``: an fmpq_mpoly in t0..t{D-1}, or its sparse terms (``laws.sparse_terms``).
+        ``h``: an fmpq_mpoly in t0..t{D-1}, or its sparse terms (``sparse.sparse_terms``).
         """
         program = self.program
-        derivative = {j: dict(terms) for j, terms in gradient_fields([h])[0]}
+        terms = sparse_terms(h) if isinstance(h, fmpq_mpoly) else h
+        derivative = {j: Terms(d) for j, d in derivatives(terms).items()}
         outside = sorted(j for j in derivative if j not in self.coordinates)
         if outside:
             return f"involves parameters outside its block (variables {outside})"
         try:
             speed = self._speed(derivative)
-            derivatives: dict[int, list[dict] | None] = {}
+            found: dict[int, np.ndarray | None] = {}
             for i, node in enumerate(program.nodes):
                 if self.depends[i]:
-                    derivatives[i] = self._derivative(i, node, speed, derivatives)
+                    found[i] = self._derivative(i, node, speed, found)
             for carrier, label in program.carriers:
-                for flat, entry in enumerate(derivatives.get(carrier) or ()):
+                value = found.get(carrier)
+                for flat, entry in enumerate(entries(value) if value is not None else ()):
                     entry = self._reduce_gates(entry)
                     if entry:
                         shape = program.nodes[carrier].shape
-                        where = label + (symbolic._index_label(flat, shape) if shape else "")
+                        where = label + (index_label(flat, shape) if shape else "")
                         return (f"{where}: its derivative along grad h is "
                                 f"{self._text(entry)} (not zero)")
         except _TooLarge:
@@ -273,30 +275,26 @@ class WholeModelCheck:
         return None
 
     # ------------------------------------------------------------------ values
-    def _count(self, polys: list[dict]) -> list[dict]:
-        self.terms += sum(len(p) for p in polys)
+    def _count(self, value: np.ndarray) -> np.ndarray:
+        self.terms += sum(len(p) for p in value.reshape(-1))
         if self.terms > self.max_terms:
             raise _TooLarge
-        return polys
+        return value
 
-    def _value(self, i: int) -> list[dict]:
+    def _value(self, i: int) -> np.ndarray:
         """The value of node i: expanded where it depends on the kept tensors."""
         if i in self.values:
             return self.values[i]
         node = self.program.nodes[i]
         if self.depends[i] or node.op in ("param", "data", "const"):
-            if node.op in ("param", "data", "const"):
-                value = symbolic._evaluate(node, {}, self.program)
-            else:
-                value = symbolic._evaluate(node, {a: self._value(a) for a in node.args},
-                                           self.program)
+            value = evaluate_node(self.program, i, {a: self._value(a) for a in node.args})
         else:                     # a value of the rest of the model: one symbol per entry
-            value = [{(self.next_symbol + k,): fmpq(1)} for k in range(node.size)]
+            value = Exact.symbols(self.next_symbol, node.shape)
             self.next_symbol += node.size
         self.values[i] = self._count(value)
         return value
 
-    def _speed(self, derivative: dict) -> dict[int, dict]:
+    def _speed(self, derivative: dict) -> dict[int, Terms]:
         """v_j = M_j * dh/dt_j, for the coordinates j that h involves."""
         program = self.program
         speed = {}
@@ -304,55 +302,45 @@ class WholeModelCheck:
             index = next(k for k, p in enumerate(program.params)
                          if p.offset <= j < p.offset + p.size)
             if index in program.metrics:
-                node = program.metrics[index]
-                value = self._value(node)
-                entry = value[0] if len(value) == 1 else value[j - program.params[index].offset]
-                dh = symbolic._multiply(entry, dh)
+                value = entries(self._value(program.metrics[index]))
+                dh = (value[0] if len(value) == 1 else value[j - program.params[index].offset]) * dh
             speed[j] = dh
         return speed
 
     # ------------------------------------------------------------- derivatives
-    def _derivative(self, i, node, speed, derivatives) -> list[dict] | None:
+    def _derivative(self, i, node, speed, found) -> np.ndarray | None:
         """v(value of node i), entry by entry; None when identically zero."""
         program = self.program
         op = node.op
         if op == "param":
             info = program.params[node.attr]
-            out = [speed.get(info.offset + k, {}) for k in range(info.size)]
-            return out if any(out) else None
-        parts = [derivatives.get(a) if self.depends[a] else None for a in node.args]
+            out = np.empty(info.size, dtype=object)
+            for k in range(info.size):
+                out[k] = speed.get(info.offset + k, Terms())
+            return out.reshape((1,) + node.shape) if any(out) else None
+        parts = [found.get(a) if self.depends[a] else None for a in node.args]
         if all(part is None for part in parts):
             return None
-        if op == "index":         # the most frequent operation: one entry
-            shape, flat = program.nodes[node.args[0]].shape, 0
-            for i, n in zip(node.attr, shape):
-                flat = flat * n + i
-            entry = parts[0][flat]
-            return [entry] if entry else None
-        zero = {a: [{}] * program.nodes[a].size for a in node.args}
-        if op in ("mul", "matmul"):
-            total = None
+        if op in ("mul", "matmul"):      # the product rule
+            out = None
             for position, part in enumerate(parts):
-                if part is None:
-                    continue
-                args = [self._value(a) for a in node.args]
-                args[position] = part
-                term = _bilinear(op, args, [program.nodes[a].shape for a in node.args])
-                total = term if total is None else [symbolic._add(x, y) for x, y in zip(total, term)]
-            out = total
+                if part is not None:
+                    args = [self._value(a) for a in node.args]
+                    args[position] = part
+                    term = apply_to(EXACT, program, node, args)
+                    out = term if out is None else EXACT.add(out, term)
         elif op == "pow":
             k = node.attr
             if not k:
                 return None
             base = self._value(node.args[0])
-            out = [symbolic._multiply({m: c * k for m, c in symbolic._power(x, k - 1).items()}, d)
-                   for x, d in zip(base, parts[0])]
+            out = EXACT.multiply(EXACT.times(EXACT.power(base, k - 1), k), parts[0])
         else:                     # linear in its arguments
-            mapping = {a: (part if part is not None else zero[a])
-                       for a, part in zip(node.args, parts)}
-            out = symbolic._evaluate(node, mapping, program)
+            out = apply_to(EXACT, program, node, [
+                part if part is not None else _zero(program.nodes[a].shape)
+                for a, part in zip(node.args, parts)])
         out = self._count(out)
-        return out if any(out) else None
+        return out if any(out.reshape(-1)) else None
 
     def _reduce_gates(self, entry: dict) -> dict:
         """A ReLU gate is 0 or 1, so gate^2 = gate: merge such monomials."""
@@ -362,11 +350,7 @@ class WholeModelCheck:
         for monomial, c in entry.items():
             reduced = tuple(v for k, v in enumerate(monomial)
                             if not (k and v == monomial[k - 1] and v in self.gates))
-            value = out.get(reduced, 0) + c
-            if value:
-                out[reduced] = value
-            else:
-                out.pop(reduced, None)
+            add_into(out, reduced, c)
         return out
 
     def _text(self, entry: dict) -> str:
@@ -383,25 +367,10 @@ class WholeModelCheck:
         return " + ".join(terms) + more
 
 
-def _bilinear(op: str, args: list[list[dict]], shapes) -> list[dict]:
-    """``mul`` (with a scalar broadcast) or ``matmul`` of two lists of entries."""
-    a, b = args
-    if op == "mul":
-        size = max(len(a), len(b))
-        a = a * size if len(a) == 1 else a
-        b = b * size if len(b) == 1 else b
-        return [symbolic._multiply(x, y) for x, y in zip(a, b)]
-    sa, sb = shapes
-    rows = sa[0] if len(sa) == 2 else 1
-    inner = sa[-1]
-    cols = sb[1] if len(sb) == 2 else 1
-    out = []
-    for i in range(rows):
-        for j in range(cols):
-            total: dict = {}
-            for k in range(inner):
-                symbolic._accumulate(total, a[i * inner + k], b[k * cols + j])
-            out.append(total)
+def _zero(shape) -> np.ndarray:
+    out = np.empty((1,) + tuple(shape), dtype=object)
+    for index in np.ndindex(out.shape):
+        out[index] = Terms()
     return out
 
 
@@ -423,12 +392,13 @@ class Block:
 
 
 @dataclass(frozen=True)
-class BlockLaws:
+class BlockLaws(Shown):
     """The laws of every block, their independent count and N of the whole model.
 
     >>> import conslaw_algebra as ca
-    >>> block_laws(ca.parse("layers 1 -> 1 -> 1"), 2).complete
-    True
+    >>> result = block_laws(ca.parse("layers 1 -> 1 -> 1"), 2)
+    >>> result.complete, result.to_text().splitlines()[2]
+    (True, '  h1 = W1[0,0]^2 - W2[0,0]^2')
     """
 
     blocks: tuple[Block, ...]
@@ -436,6 +406,9 @@ class BlockLaws:
     lie_laws: int | None  # N of the whole model (None when not counted)
     prime: int | None = None   # of the gradient rank and of the count
     seed: int = 0
+    model: str = ""       # the model's name
+    degree: int = 2
+    names: tuple[str, ...] = ()   # text names of the parameters
 
     @property
     def complete(self) -> bool:
@@ -456,9 +429,10 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     >>> result.complete          # the third law, a*d - b*c, joins the two blocks
     False
     """
-    if model.flow.kind != "gradient":
+    if model.flow.momentum:
         raise UnsupportedError("laws by block are computed for gradient flows")
     program = _mirror_as_metric(model.program, model.flow.mirror)
+    flow = replace(model.flow, mirror=())       # the program now carries the mirror itself
     ring = theta_ring(model.dim)
     blocks = []
     pairs = interactions(program)
@@ -470,8 +444,7 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
         except BudgetError as exc:
             blocks.append(Block(tuple(tensors), (), exc.message))
             continue
-        distinct = list({f.terms: f.terms for f in expansion.features}.values())
-        fields = apply_metric(gradient_fields(distinct), expansion.metric)
+        fields = exact_fields(frozen, flow, expansion, distinct=True)
         local = polynomial_laws(fields, expansion.ring, degree)
         lifted = [ring.from_dict({_lift(exps, coordinates, model.dim): c for exps, c in h.terms()})
                   for h in local]
@@ -485,7 +458,8 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     lie = model.lie_count(seed) if count else None
     prime = lie.prime if lie is not None else None
     independent = independent_count(union, model.dim, seed, prime)
-    return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed)
+    return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed,
+                     model.name, degree, tuple(model.names))
 
 
 def _mirror_as_metric(program: Program, mirror) -> Program:

@@ -27,7 +27,8 @@ from fractions import Fraction
 from flint import fmpq
 
 from ..exact.render import render
-from ..language.expand import ring_polynomial, theta_ring
+from ..exact.sparse import ring_polynomial
+from ..language.expand import theta_ring
 
 WITNESS_TRIES = 400
 

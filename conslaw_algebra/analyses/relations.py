@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from flint import fmpq_mpoly_ctx
 
 from ..exact import singular
-from ..errors import ConslawError
 from .laws import independent_count
+from .results import Shown
 from ..exact.render import render
 
 
@@ -106,7 +106,7 @@ class LawPresentation:
 
 
 @dataclass(frozen=True)
-class RelationsResult:
+class RelationsResult(Shown):
     """The polynomial relations among a basis of laws.
 
     >>> from conslaw_algebra.api import parse
@@ -129,31 +129,6 @@ class RelationsResult:
 
     def strings(self) -> list[str]:
         return [render(r, list(self.names)) for r in self.relations]
-
-    def to_json(self) -> dict:
-        return {"model": self.model, "degree": self.degree, "relations": self.strings(),
-                "laws": dict(zip(self.names, self.laws_text)), "count": len(self.relations),
-                "independent_laws_algebraically": not self.relations,
-                "verified": self.verified, "backend": self.backend}
-
-    def to_text(self) -> str:
-        degree = f", degree <= {self.degree}" if self.degree is not None else ""
-        method = ("Jacobian criterion" if self.backend == "jacobian"
-                  else "Groebner basis of the elimination ideal")
-        lines = [f"polynomial relations among the {len(self.laws)} laws of {self.model}{degree}"
-                 f" (exact, {method}): {len(self.relations)}"]
-        lines += [f"  {text} = 0" for text in self.strings()]
-        if not self.relations:
-            lines.append("  none: the laws are algebraically independent"
-                         + (" (Jacobian criterion: their gradients have full rank)"
-                            if self.backend == "jacobian" else ""))
-        elif self.verified:
-            lines.append("  (each verified by substituting the laws)")
-        lines.append("where")
-        lines += [f"  {name} = {text}" for name, text in zip(self.names, self.laws_text)]
-        return "\n".join(lines)
-
-    __str__ = to_text
 
 
 def _model_laws(model, degree: int, seed: int = 0):
@@ -183,7 +158,7 @@ def relations(model_or_laws, degree: int = 2, *, names=None, model_name: str = "
         texts, name, degree = tuple(render(h, names) for h in laws), model_name, None
     else:
         if degree < 1:
-            raise ConslawError("--degree must be at least 1", file="<arguments>")
+            raise ValueError("degree must be at least 1")
         laws, texts, name = _model_laws(model_or_laws, degree, seed)
         if not laws:
             return RelationsResult(name, degree, (), (), (), True, "none")
@@ -199,7 +174,7 @@ def relations(model_or_laws, degree: int = 2, *, names=None, model_name: str = "
 
 
 @dataclass(frozen=True)
-class MembershipResult:
+class MembershipResult(Shown):
     """Whether a polynomial in the parameters is a polynomial in the basis laws.
 
     >>> from conslaw_algebra.api import parse
@@ -221,31 +196,6 @@ class MembershipResult:
     def polynomial_text(self) -> str | None:
         return None if self.polynomial is None else render(self.polynomial, list(self.names))
 
-    def to_json(self) -> dict:
-        return {"expression": self.expression, "degree": self.degree,
-                "conserved": self.conserved, "in_algebra": self.in_algebra,
-                "polynomial": self.polynomial_text(),
-                "laws": dict(zip(self.names, self.laws_text))}
-
-    def to_text(self) -> str:
-        laws = f"the {len(self.laws_text)} laws of degree <= {self.degree}"
-        if self.in_algebra:
-            lines = [f"in the algebra of laws: {self.expression}",
-                     f"  = {self.polynomial_text()}   (exact; verified by substitution)"]
-        elif self.conserved:
-            lines = [f"conserved, but not a polynomial in {laws}: {self.expression}",
-                     "  (try a larger --degree)"]
-        else:
-            lines = [f"not conserved, so not in the algebra of laws: {self.expression}"]
-        if self.laws_text:
-            lines.append("where")
-            lines += [f"  {n} = {t}" for n, t in zip(self.names, self.laws_text)]
-        else:
-            lines.append(f"(no laws of degree <= {self.degree})")
-        return "\n".join(lines)
-
-    __str__ = to_text
-
 
 def membership(model, expression: str, degree: int = 2,
                backend: str | None = None) -> MembershipResult:
@@ -258,7 +208,7 @@ def membership(model, expression: str, degree: int = 2,
     'h1^2 + 3'
     """
     if degree < 1:
-        raise ConslawError("--degree must be at least 1", file="<arguments>")
+        raise ValueError("degree must be at least 1")
     conserved = model.check(expression).conserved
     laws, texts, _ = _model_laws(model, degree)
     if not conserved:   # every polynomial in laws is conserved: no Groebner basis needed
@@ -300,7 +250,7 @@ def minimal_generators(laws: list, backend: str | None = None) -> list[int]:
 
 
 @dataclass(frozen=True)
-class GeneratorsResult:
+class GeneratorsResult(Shown):
     """Minimal generators of the algebra generated by the laws of degree <= ``degree``.
 
     >>> from conslaw_algebra.api import parse
@@ -314,21 +264,6 @@ class GeneratorsResult:
     basis_count: int             # laws in the vector-space basis
     generators: tuple[str, ...]  # the kept laws, in parameter names
 
-    def to_json(self) -> dict:
-        return {"model": self.model, "degree": self.degree, "generators": list(self.generators),
-                "count": len(self.generators), "basis_count": self.basis_count}
-
-    def to_text(self) -> str:
-        lines = [f"minimal generators of the algebra of polynomial laws of {self.model}, "
-                 f"degree <= {self.degree} (exact): {len(self.generators)} of the "
-                 f"{self.basis_count} basis laws"]
-        lines += [f"  g{k} = {text}" for k, text in enumerate(self.generators, start=1)]
-        lines.append("every law of degree <= %d is a polynomial in these; none of them is a "
-                     "polynomial in the ones before it" % self.degree)
-        return "\n".join(lines)
-
-    __str__ = to_text
-
 
 def generators(model, degree: int = 2, backend: str | None = None) -> GeneratorsResult:
     """Minimal generators of the algebra of the model's laws of degree <= ``degree``.
@@ -338,7 +273,7 @@ def generators(model, degree: int = 2, backend: str | None = None) -> Generators
     ('a - c', 'a^2 - b^2 + c^2')
     """
     if degree < 1:
-        raise ConslawError("--degree must be at least 1", file="<arguments>")
+        raise ValueError("degree must be at least 1")
     laws, texts, name = _model_laws(model, degree)
     kept = minimal_generators(laws, backend)
     return GeneratorsResult(name, degree, len(laws), tuple(texts[i] for i in kept))

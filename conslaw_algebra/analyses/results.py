@@ -1,58 +1,77 @@
-"""What the analyses return: small values that print as text, JSON and LaTeX.
+"""What the analyses return: values, and the hook through which they are shown.
 
->>> r = CountResult("m", "gradient flow (Euclidean)", 3, 1, None, _lie(3, 1))
->>> r.to_json()["laws"]
-2
+A result is a frozen dataclass of what was computed (numbers, polynomials, names) with the
+properties that follow from them (``laws``, ``complete``, ``certified``). How it reads as
+text, JSON, HTML, LaTeX or a Sage snippet is not decided here: ``views/results.py``
+registers one function per (result type, form) with ``renders``, and the methods users
+call (``to_text()``, ``to_json()``, ``to_latex()``, ``_repr_html_``, ``_repr_latex_``,
+``str()``) look that function up. The views module is imported by the package itself
+(``conslaw_algebra/__init__.py``), and Python imports a package before any module in
+it, so every result can be shown as soon as it exists, while no module of the pipeline
+imports a view (``tests/test_layout.py``).
+Where it stops: a program that imports ``conslaw_algebra.analyses.results`` in a way that
+skips the package's ``__init__`` (it cannot through ``import``) would find no renderer;
+``Shown`` then says which one is missing instead of printing nothing.
+
+>>> lie = LieCount(dim=3, generator_rank=1, trace_rank=1, seed=0, prime=7, error_bound=0.0)
+>>> r = CountResult("m", "gradient flow (Euclidean)", 3, 1, None, lie)
+>>> r.laws, r.to_json()["laws"]
+(2, 2)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from .lie import LieCount
-from ..exact.render import comment_text, render
-from ..language.program import renamed_lines
+from ..exact.render import render
+
+_RENDERERS: dict = {}
 
 
-def _lie(dim, rank):  # a tiny LieCount for examples
-    return LieCount(dim, rank, rank, 0, 2**31 - 1, 0.0)
+def renders(kind: type | str, form: str):
+    """Register the decorated function as the ``form`` ('text', 'json', 'html', 'latex',
+    'sage') of results of type ``kind`` (the class, or its name: a view need not import
+    the module of every result it can show); views call this once, at import.
 
-
-def _bound(value: float) -> str:
-    return "0" if value == 0 else "1" if value >= 1 else f"{value:.1e}"
-
-
-def _bound_parts(lie: LieCount) -> str:
-    """The error bound's two parts (``lie.py``): the random point and a bad prime.
-
-    >>> _bound_parts(LieCount(3, 1, 1, 0, 7, 1.0, point_bound=1e-9, prime_bound=None,
-    ...                       prime_forced=True))
-    '(random point 1.0e-09 if the prime is good for the model; the prime is forced by CONSLAW_PRIME, so a bad prime is not excluded)'
+    >>> class Example(Shown):
+    ...     pass
+    >>> @renders(Example, "text")
+    ... def _(result):
+    ...     return "an example"
+    >>> str(Example())
+    'an example'
     """
-    if lie.prime_bound is None:
-        return (f"(random point {_bound(lie.point_bound)} if the prime is good for the model; "
-                "the prime is forced by CONSLAW_PRIME, so a bad prime is not excluded)")
-    return (f"(random point {_bound(lie.point_bound)} + a prime bad for the model "
-            f"{_bound(lie.prime_bound)})")
+    def register(function):
+        _RENDERERS[kind if isinstance(kind, str) else kind.__name__, form] = function
+        return function
+    return register
 
 
-def _prime_text(lie: LieCount) -> str:
-    """The working prime and where it came from.
+class Shown:
+    """What every result can be shown as; the forms are registered by the views."""
 
-    >>> _prime_text(LieCount(3, 1, 1, 0, 7, 0.0, skipped_primes=(11,)))
-    '7 (drawn from the seed; skipped 11: it divides a denominator of the model)'
-    """
-    if lie.prime_forced:
-        return f"{lie.prime} (forced by CONSLAW_PRIME)"
-    text = f"{lie.prime} (drawn from the seed"
-    if lie.skipped_primes:
-        text += f"; skipped {', '.join(map(str, lie.skipped_primes))}: "
-        text += "it divides" if len(lie.skipped_primes) == 1 else "they divide"
-        text += " a denominator of the model"
-    return text + ")"
+    def _show(self, form: str, *args, **kwargs):
+        function = _RENDERERS.get((type(self).__name__, form))
+        if function is None:
+            raise LookupError(f"no {form} view of {type(self).__name__} is registered "
+                              "(import conslaw_algebra.views.results)")
+        return function(self, *args, **kwargs)
+
+    def to_text(self) -> str:
+        return self._show("text")
+
+    def to_json(self) -> dict:
+        return self._show("json")
+
+    def _repr_html_(self) -> str:
+        return self._show("html")
+
+    def __str__(self) -> str:
+        return self.to_text()
 
 
 @dataclass(frozen=True)
-class CountResult:
+class CountResult(Shown):
     """N = D - dim Lie(W)(theta) with its provenance.
 
     >>> from conslaw_algebra.api import parse
@@ -71,56 +90,9 @@ class CountResult:
     def laws(self) -> int:
         return self.lie.laws
 
-    def to_json(self) -> dict:
-        lie = self.lie
-        return {
-            "model": self.model, "flow": self.flow, "D": self.dim, "state_dim": lie.dim,
-            "features": self.features,
-            "generator_rank": lie.generator_rank, "lie_rank": lie.trace_rank, "laws": lie.laws,
-            "laws_at_most": lie.laws, "seed": lie.seed, "prime": lie.prime,
-            "prime_forced": lie.prime_forced, "primes_skipped": list(lie.skipped_primes),
-            "error_bound": lie.error_bound, "error_bound_point": lie.point_bound,
-            "error_bound_prime": lie.prime_bound,
-            "adopted_brackets": {str(k): v for k, v in lie.adopted.items()},
-        }
-
-    def to_text(self) -> str:
-        lie = self.lie
-        features = (str(self.features) if self.features is not None
-                    else f"not listed (expansion would have about {self.features_estimate:,} terms)")
-        adopted = ", ".join(f"level {k}: {v}" for k, v in lie.adopted.items()) or "none needed"
-        lines = [
-            f"model      {self.model}   ({self.flow})",
-            f"D          {self.dim} parameters"
-            + (f"; phase space (time, theta, theta') of dimension {lie.dim}" if lie.dim != self.dim
-               else ""),
-            f"features   {features}",
-            f"lie rank   {lie.trace_rank}   (generators: {lie.generator_rank}; brackets adopted: {adopted})",
-            f"laws N     {lie.laws}",
-        ]
-        if lie.certain:
-            lines.append("           certain: the Lie algebra's trace is all of "
-                         + ("R^D" if lie.dim == self.dim else f"R^{lie.dim} (the phase space)"))
-        else:
-            lines.append(f"           N <= {lie.laws} with certainty; N = {lie.laws} with error "
-                         f"probability <= {_bound(lie.error_bound)}")
-            lines.append("           " + _bound_parts(lie))
-        lines.append(f"           seed {lie.seed}, exact arithmetic modulo {_prime_text(lie)}")
-        return "\n".join(lines)
-
-    __str__ = to_text
-
-    def _repr_html_(self) -> str:
-        from html import escape
-        data = self.to_json()
-        rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(data[k]))}</td></tr>"
-                       for k in ("model", "flow", "D", "features", "lie_rank", "laws", "seed",
-                                 "error_bound"))
-        return f"<table>{rows}</table>"
-
 
 @dataclass(frozen=True)
-class LawsResult:
+class LawsResult(Shown):
     """A basis of the polynomial laws of degree <= ``degree``, exact and verified.
 
     >>> from conslaw_algebra.api import parse
@@ -138,6 +110,7 @@ class LawsResult:
     note: str | None = None     # how to read the variables (momentum flows)
     symbols: tuple | None = None  # SymPy symbols of a model built with ``from_sympy``
     renamed: tuple = ()         # names changed from the usual scheme (``VariableNames``)
+    engine: str = "linear"      # 'linear' (``laws.py``) or 'syzygy' (``syzygy_laws.py``)
     source: object = field(default=None, repr=False, compare=False)   # the Model, for to_sage
 
     @property
@@ -155,72 +128,22 @@ class LawsResult:
         return self.complete
 
     def strings(self, style: str = "text") -> list[str]:
+        """The laws as text in the variables' names ('text'), identifiers ('ident', 'sage')
+        or LaTeX ('latex').
+
+        >>> from conslaw_algebra.api import parse
+        >>> parse("param a, b\\noutput a*b").laws(2).strings("latex")
+        ['a^{2} - b^{2}']
+        """
         names = self.identifiers if style in ("sage", "ident") else self.names
         return [render(h, list(names), "latex" if style == "latex" else "text") for h in self.laws]
 
-    def to_json(self) -> dict:
-        return {
-            "model": self.model, "degree": self.degree, "laws": self.strings(),
-            "count": self.count, "independent": self.independent, "lie_laws": self.lie.laws,
-            "complete": self.complete, "certified": self.certified, "seed": self.lie.seed,
-            "prime": self.lie.prime,
-            "error_bound": 0.0 if self.certified else self.lie.error_bound,
-            "variables": list(self.names), "identifiers": list(self.identifiers),
-            "renamed": [{"variable": variable, "usual": usual, "used": used, "in": kind}
-                        for variable, usual, used, kind in self.renamed],
-        }
-
-    def verdict(self) -> str:
-        lie = self.lie
-        if self.certified:
-            return (f"complete: {self.independent} independent laws = N (certified: exact laws give "
-                    f"N >= {self.independent}, the Lie trace gives N <= {lie.laws}, both with certainty)")
-        return (f"not complete at degree {self.degree}: {self.independent} independent; "
-                f"{self.independent} <= N <= {lie.laws} with certainty "
-                f"(N = {lie.laws} with error probability <= {_bound(lie.error_bound)})")
-
-    def to_text(self) -> str:
-        lines = [f"polynomial conservation laws of {self.model}, degree <= {self.degree} "
-                 f"(exact over QQ, each verified): {self.count}"]
-        width = len(str(self.count))
-        for k, text in enumerate(self.strings(), start=1):
-            lines.append(f"  h{k:<{width}} = {text}")
-        origin = ("forced by CONSLAW_PRIME" if self.lie.prime_forced
-                  else f"drawn from seed {self.lie.seed}")
-        lines.append(f"independent: {self.independent} of N = {self.lie.laws} (ranks modulo "
-                     f"{self.lie.prime}, {origin})")
-        lines.append(self.verdict())
-        if self.note:
-            lines.append(f"({self.note})")
-        lines += [f"(renamed: {line})" for line in renamed_lines(self.renamed)]
-        return "\n".join(lines)
-
     def to_latex(self, matrix_form: bool = True) -> str:
-        """An ``aligned`` block; Gram-difference laws as matrix equations (``exports.py``)."""
-        from .exports import latex_laws
-        return latex_laws(self, matrix_form)
+        """An ``aligned`` block; Gram-difference laws as matrix equations (``views/exports.py``)."""
+        return self._show("latex", matrix_form)
 
-    def as_sympy(self, symbols=None) -> list:
-        """The laws as SymPy expressions, in the model's own symbols when it has them.
-
-        >>> from conslaw_algebra import parse
-        >>> parse("param a, b\\noutput a*b").laws(2).as_sympy()
-        [a**2 - b**2]
-        """
-        from .exports import sympy_laws
-        return sympy_laws(self, symbols if symbols is not None else self.symbols)
-
-    def as_sage(self) -> list:
-        """The laws as Sage polynomials over QQ (needs Sage or passagemath)."""
-        from .exports import sage_laws
-        return sage_laws(self)
-
-    def _repr_html_(self) -> str:
-        from html import escape
-        rows = "".join(f"<tr><td>h{k}</td><td><code>{escape(text)}</code></td></tr>"
-                       for k, text in enumerate(self.strings(), start=1))
-        return (f"<table><caption>polynomial laws of {escape(self.model)}, degree &le; "
-                f"{self.degree}</caption>{rows}</table><p>{escape(self.verdict())}</p>")
+    def _repr_latex_(self) -> str:
+        return "$" + self.to_latex() + "$"
 
     def to_sage(self) -> str:
         """The Sage script of ``conslaw laws --format sage`` (the ring ``R`` over QQ, its
@@ -242,27 +165,52 @@ class LawsResult:
             a^2 - lambda_^2,
         ]
         """
-        if self.source is not None:
-            from .exports import sage_script
-            return sage_script(self.source, self).rstrip("\n")
-        names = ", ".join(self.identifiers)
-        lines = [f"# conservation laws of {comment_text(self.model)}, degree <= {self.degree}"]
-        lines += [f"# renamed: {line}" for line in renamed_lines(self.renamed)]
-        lines += [f"R = PolynomialRing(QQ, {list(self.identifiers)!r}, order='degrevlex')",
-                 f"{names}{',' if len(self.identifiers) == 1 else ''} = R.gens()",
-                 "laws = ["]
-        lines += [f"    {text}," for text in self.strings("sage")]
-        lines.append("]")
-        return "\n".join(lines)
+        return self._show("sage")
 
-    def _repr_latex_(self) -> str:
-        return "$" + self.to_latex() + "$"
+    def as_sympy(self, symbols=None) -> list:
+        """The laws as SymPy expressions, in the model's own symbols when it has them.
 
-    __str__ = to_text
+        >>> from conslaw_algebra import parse
+        >>> parse("param a, b\\noutput a*b").laws(2).as_sympy()
+        [a**2 - b**2]
+        """
+        import sympy
+
+        symbols = symbols if symbols is not None else self.symbols
+        if symbols is None:
+            symbols = [sympy.Symbol(name) for name in self.identifiers]
+        symbols = tuple(symbols)
+        if len(symbols) != len(self.identifiers):
+            raise ValueError(f"need {len(self.identifiers)} symbols, got {len(symbols)}")
+        out = []
+        for h in self.laws:
+            terms = []
+            for exps, c in h.terms():
+                term = sympy.Rational(int(c.p), int(c.q))
+                for var, e in enumerate(exps):
+                    if e:
+                        term *= symbols[var] ** e
+                terms.append(term)
+            out.append(sympy.Add(*terms))
+        return out
+
+    def as_sage(self) -> list:
+        """The laws as Sage polynomials over QQ in the identifiers (needs Sage or
+        passagemath).
+
+        >>> from conslaw_algebra import parse
+        >>> parse("param a, b\\noutput a*b").laws(2).as_sage()
+        [a^2 - b^2]
+        """
+        from ..exact.singular import sage_namespace
+        sage = sage_namespace()
+        ring = sage.PolynomialRing(sage.QQ, list(self.identifiers), order="degrevlex")
+        return [ring({tuple(exps): sage.QQ((int(c.p), int(c.q))) for exps, c in h.terms()})
+                for h in self.laws]
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class CheckResult(Shown):
     """Whether a polynomial is conserved, with a generator that breaks it if not.
 
     >>> from conslaw_algebra.api import parse
@@ -276,77 +224,3 @@ class CheckResult:
     feature: str | None = None        # e.g. "output 1[0], coefficient of x[1]*gate1[0]"
     derivative: str | None = None     # <grad h, grad psi> for that feature
     feature_poly: str | None = None
-
-    def to_json(self) -> dict:
-        return {"expression": self.expression, "conserved": self.conserved,
-                "breaking_feature": self.feature, "feature_polynomial": self.feature_poly,
-                "derivative": self.derivative}
-
-    def to_text(self) -> str:
-        if self.conserved:
-            return (f"conserved: {self.expression}\n"
-                    "  <grad h, grad psi> = 0 exactly for every feature psi")
-        return (f"not conserved: {self.expression}\n"
-                f"  broken by the generator grad psi, psi = {self.feature_poly}\n"
-                f"  ({self.feature})\n"
-                f"  <grad h, grad psi> = {self.derivative}")
-
-    __str__ = to_text
-
-    def _repr_html_(self) -> str:
-        from html import escape
-        return "<pre>" + escape(self.to_text()) + "</pre>"
-
-
-def block_laws_json(result, names, degree: int) -> dict:
-    """JSON view of ``blocks.BlockLaws``.
-
-    >>> from conslaw_algebra.api import parse
-    >>> from conslaw_algebra.analyses.blocks import block_laws
-    >>> model = parse("layers 1 -> 1 -> 1")
-    >>> block_laws_json(block_laws(model, 2), model.names, 2)["blocks"]
-    [{'parameters': ['W1', 'W2'], 'laws': ['W1[0,0]^2 - W2[0,0]^2'], 'skipped': None, 'rejected': []}]
-    """
-    return {
-        "degree": degree,
-        "blocks": [{"parameters": list(b.tensors), "laws": [render(h, list(names)) for h in b.laws],
-                    "skipped": b.skipped,
-                    "rejected": [{"law": render(h, list(names)), "reason": why}
-                                 for h, why in b.rejected]} for b in result.blocks],
-        "independent": result.independent, "lie_laws": result.lie_laws,
-        "complete": result.complete, "seed": result.seed, "prime": result.prime,
-    }
-
-
-def block_laws_text(result, names, model: str, degree: int) -> str:
-    """Text view of ``blocks.BlockLaws``.
-
-    >>> from conslaw_algebra.api import parse
-    >>> from conslaw_algebra.analyses.blocks import block_laws
-    >>> model = parse("layers 1 -> 1 -> 1")
-    >>> print(block_laws_text(block_laws(model, 2), model.names, "tiny", 2).splitlines()[2])
-      h1 = W1[0,0]^2 - W2[0,0]^2
-    """
-    lines = [f"polynomial laws of {model} by block, degree <= {degree} (exact over QQ, each "
-             "verified against every generator of the whole model)"]
-    k = 0
-    for block in result.blocks:
-        if block.skipped:
-            lines.append(f"block {', '.join(block.tensors)}: skipped ({block.skipped})")
-            continue
-        lines.append(f"block {', '.join(block.tensors)}: {len(block.laws)} laws")
-        for h in block.laws:
-            k += 1
-            lines.append(f"  h{k} = {render(h, list(names))}")
-        for h, why in block.rejected:
-            lines.append(f"  dropped, failed the whole-model check: {render(h, list(names))} ({why})")
-    lines.append(f"independent in the union: {result.independent}"
-                 + (f" of N = {result.lie_laws}" if result.lie_laws is not None else "")
-                 + (f" (ranks modulo {result.prime}, seed {result.seed})" if result.prime else ""))
-    if result.complete:
-        lines.append("complete: the blocks' laws reach N (certified), every law of the model is "
-                     "locally a function of them")
-    elif result.lie_laws is not None:
-        lines.append(f"not complete: {result.lie_laws - result.independent} independent laws "
-                     "involve more than one block, or have a higher degree")
-    return "\n".join(lines)

@@ -39,7 +39,7 @@ Rahkooy et al.), applied to a family of fields:
    as g = grad I(g), where I(g)(theta) = int_0^1 <g(s theta), theta> ds is the radial
    (Poincare) integral; for polynomial 1-forms this is equivalent to dg = 0 and gives D
    equations instead of D(D - 1)/2.
-3. The kernel (exact, SymPy ``DomainMatrix`` over QQ) gives the laws h = I(g);
+3. The kernel (exact over QQ, ``exact/rational.py``) gives the laws h = I(g);
    they are brought to the reduced echelon form of ``laws.polynomial_laws`` (coprime
    integers, leading monomial first), so the two engines can be compared term by term.
 
@@ -67,6 +67,7 @@ from itertools import combinations_with_replacement, compress
 
 from flint import fmpq
 
+from ..exact.rational import nullspace, primitive, rref
 from ..exact.singular import graded_syzygies, module_standard_basis, row_degree
 
 
@@ -117,32 +118,24 @@ def _distinct_rows(polynomial_fields: list[dict]) -> list[dict]:
 def _blocks(rows: list[dict], dim: int) -> list[tuple[list[int], list[dict]]]:
     """Connected components of the graph joining a field to the components it has and the
     variables its entries involve; a variable in no field is a block of its own."""
-    parent = list(range(dim))
+    from networkx.utils import UnionFind
+    groups = UnionFind(range(dim))
     positions = range(dim)
-
-    def find(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
     supports = []
     for row in rows:
         support = set(row)
         for p in row.values():
             for e in p.monoms():
                 support.update(compress(positions, e))
-        support = sorted(support)
-        for var in support[1:]:
-            parent[find(var)] = find(support[0])
-        supports.append(support)
+        groups.union(*support)
+        supports.append(min(support))
     variables: dict[int, list[int]] = {}
     for var in range(dim):
-        variables.setdefault(find(var), []).append(var)
+        variables.setdefault(groups[var], []).append(var)
     members: dict[int, list[dict]] = {root: [] for root in variables}
-    for row, support in zip(rows, supports):
-        members[find(support[0])].append(row)
-    return [(variables[root], members[root]) for root in sorted(variables)]
+    for row, first in zip(rows, supports):
+        members[groups[first]].append(row)
+    return [(variables[root], members[root]) for root in sorted(variables, key=lambda r: variables[r][0])]
 
 
 def _block_syzygies(block: list[dict], variables: list[int], ring, top: int) -> list[list]:
@@ -229,31 +222,15 @@ def _minus_gradient(g: list, h) -> dict:
 
 def _kernel(columns: list[dict]) -> list[dict[int, fmpq]]:
     """Kernel of the matrix whose column a is ``columns[a]`` (exact over QQ)."""
-    from sympy import QQ
-    from sympy.polys.matrices import DomainMatrix
     row_index: dict = {}
-    entries: dict[int, dict[int, object]] = {}
+    rows: list[dict] = []
     for a, column in enumerate(columns):
         for key, value in column.items():
-            r = row_index.setdefault(key, len(row_index))
-            entries.setdefault(r, {})[a] = QQ(int(value.p), int(value.q))
-    n = len(columns)
-    if not row_index:
-        return [{a: fmpq(1)} for a in range(n)]
-    reduced, pivots = DomainMatrix(entries, (len(row_index), n), QQ).rref()
-    reduced = reduced.to_sdm()
-    pivot_set = set(pivots)
-    kernel = []
-    for free in range(n):
-        if free in pivot_set:
-            continue
-        vector = {free: fmpq(1)}
-        for r, p in enumerate(pivots):
-            value = reduced.get(r, {}).get(free)
-            if value:
-                vector[p] = -fmpq(int(value.numerator), int(value.denominator))
-        kernel.append(vector)
-    return kernel
+            if key not in row_index:
+                row_index[key] = len(rows)
+                rows.append({})
+            rows[row_index[key]][a] = value
+    return nullspace(rows, len(columns))
 
 
 def _monomial_key(exps):
@@ -265,28 +242,13 @@ def _monomial_key(exps):
 def _normal_form(laws: list, ring) -> list:
     """Reduced echelon basis of the span, coprime integers, positive leading coefficient,
     sorted by degree then leading monomials."""
-    from math import gcd
-
-    from sympy import QQ
-    from sympy.polys.matrices import DomainMatrix
     if not laws:
         return []
     monomials = sorted({e for h in laws for e in h.monoms()}, key=_monomial_key)
     column = {e: k for k, e in enumerate(monomials)}
-    entries = {r: {column[e]: QQ(int(c.p), int(c.q)) for e, c in h.terms()}
-               for r, h in enumerate(laws)}
-    reduced, _ = DomainMatrix(entries, (len(laws), len(monomials)), QQ).rref()
-    out = []
-    for row in reduced.to_sdm().values():
-        denominators = 1
-        for v in row.values():
-            denominators = denominators * int(v.denominator) // gcd(denominators, int(v.denominator))
-        ints = {k: int(v * denominators) for k, v in row.items()}
-        common = 0
-        for v in ints.values():
-            common = gcd(common, v)
-        sign = -1 if ints[min(ints)] < 0 else 1
-        out.append(ring.from_dict({monomials[k]: sign * v // common for k, v in ints.items()}))
+    reduced, _ = rref([{column[e]: c for e, c in h.terms()} for h in laws], len(monomials))
+    out = [ring.from_dict({monomials[k]: v for k, v in primitive(row, min(row)).items()})
+           for row in reduced]
     return sorted(out, key=_law_key)
 
 

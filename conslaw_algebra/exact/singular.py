@@ -74,6 +74,22 @@ def _sage():
     return _SAGE
 
 
+def sage_namespace():
+    """Sage's namespace for values users keep: ``sage.all`` when SageMath is installed,
+    else passagemath's ``sage.all__sagemath_singular``.
+
+    >>> sage_namespace().QQ(3) / 6
+    1/2
+    """
+    for name in ("sage.all", "sage.all__sagemath_singular"):
+        try:
+            return __import__(name, fromlist=["PolynomialRing"])
+        except ImportError:
+            continue
+    raise BackendMissingError("Sage is not importable here: install SageMath, or passagemath "
+                              "(pip install -e '.[sage]')")
+
+
 def available() -> bool:
     """Whether passagemath-singular can be imported.
 

@@ -1,16 +1,17 @@
 """Model + flow -> the family of generator vector fields whose Lie algebra is counted.
 
-Gradient flow theta' = -M(theta) grad E: the loss gradients span
+Gradient flow theta' = -M grad E: the loss gradients span
 W = span{M grad psi_k}, M = identity, or diag(theta) on mirror parameters. A random
 element of W is M grad Phi, Phi a random combination of the carriers at random data
-(``numeric.py``).
+(``language/modular.py``).
 Momentum theta'' + tau theta' = -M grad E is lifted to the phase space
 z = (s, theta, v), v = theta' (THEORY.md B.2): force fields (0, 0, M grad psi_k) and
-one drift G. With tau = 0, s = t and G = (1, v, 0); with a constant tau > 0,
-s = e^{tau t} and G = (tau s, v, -tau v); Nesterov (tau = 3/t) uses s = t and
-G multiplied by t: (t, t v, -3 v). A random element of W is alpha G + a force sample.
+one drift G = (a s + b, (c s + e) v, f v), whose five numbers the flow specification
+gives for each case (``language/flowspec.py``: heavy ball, tau = 0, Nesterov); nothing
+here asks which case it is. A random element of W is alpha G + a force sample.
 Each system gives the same things to ``lie.py`` (``dim``, ``generators``, degrees)
-and to ``laws.py`` (the generators as exact polynomial fields).
+and ``exact_fields`` builds, in one place, the generators as exact polynomial fields
+for ``laws.py``, ``blocks.py`` and ``check``.
 
 >>> from conslaw_algebra.language.parser import parse
 >>> from conslaw_algebra.language.compiler import compile_program
@@ -22,18 +23,20 @@ and to ``laws.py`` (the generators as exact polynomial fields).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
-from flint import fmpq
+from flint import fmpq, fmpq_mpoly
 
-from ..exact import jets
-from ..language.compiler import FlowSpec
 from ..errors import UnsupportedError
-from .fields import Field
+from ..exact import jets
 from ..exact.modp import prime, residue
+from ..exact.sparse import Terms, derivatives, sparse_terms
+from ..language.expand import Expansion
+from ..language.flowspec import FlowSpec
 from ..language.modular import Evaluator, Sample, value_bounds
-from ..exact.sparse import sparse_terms
 from ..language.program import Program
+from .fields import Field
 
 
 def _mirror_mask(program: Program, spec: FlowSpec) -> np.ndarray:
@@ -85,14 +88,80 @@ def apply_metric(gradients, metric: dict):
     """
     if not metric:
         return gradients
-    metric_terms = {j: sparse_terms(poly) for j, poly in metric.items()}
+    metric_terms = {j: Terms(sparse_terms(poly)) for j, poly in metric.items()}
 
     def times(j, terms):
-        if j not in metric_terms:
-            return terms
-        return [(tuple(sorted(a + b)), c * m) for a, c in terms for b, m in metric_terms[j]]
+        return list((Terms(terms) * metric_terms[j]).items()) if j in metric_terms else terms
 
     return [[(j, times(j, terms)) for j, terms in field] for field in gradients]
+
+
+def gradient_fields(features) -> list[list[tuple[int, list]]]:
+    """For each feature psi, its gradient as [(variable j, terms of d psi / d t_j)].
+
+    A feature is an fmpq_mpoly or its sparse terms [(variable indices, coefficient)].
+
+    >>> gradient_fields([[((0, 0, 1), 3)]])
+    [[(0, [((0, 1), 6)]), (1, [((0, 0), 3)])]]
+    """
+    return [sorted(derivatives(sparse_terms(psi) if isinstance(psi, fmpq_mpoly) else psi).items())
+            for psi in features]
+
+
+def exact_fields(program: Program, spec: FlowSpec, expansion: Expansion,
+                 distinct: bool = False) -> list:
+    """The generators of the flow as exact polynomial fields in the state variables: each a
+    list of (component, [(variable indices, coefficient)]). One field per feature, in the
+    expansion's order (``distinct``: one per distinct feature), then, with momentum, the
+    drift G.
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> from conslaw_algebra.language.expand import expand_features
+    >>> prog, header = compile_program(parse("param a, b\\noutput a*b\\nflow momentum"))
+    >>> exact_fields(prog, header.flow, expand_features(prog))   # (0,0,0, b, a) and G
+    [[(3, [((2,), 1)]), (4, [((1,), 1)])], [(0, [((), 1)]), (1, [((3,), 1)]), (2, [((4,), 1)])]]
+    """
+    features = [f.terms for f in expansion.features]
+    if distinct:
+        features = list(dict.fromkeys(features))
+    gradients = apply_metric(gradient_fields(features), expansion.metric)
+    mirror = _mirror_mask(program, spec)
+    if not spec.momentum:
+        if not mirror.any():
+            return gradients
+        return [[(j, [(tuple(sorted(index + (j,))), c) for index, c in terms] if mirror[j]
+                  else terms) for j, terms in field] for field in gradients]
+    d = program.num_params
+    tau = fmpq(spec.tau.numerator, spec.tau.denominator)
+    fields = []
+    for field in gradients:
+        components = []
+        for j, terms in field:
+            moved = [(tuple(1 + i for i in index), c) for index, c in terms]
+            if mirror[j]:       # M_j = tau theta_j + v_j
+                moved = ([(tuple(sorted(index + (1 + j,))), c * tau) for index, c in moved
+                          if tau] + [(tuple(sorted(index + (1 + d + j,))), c)
+                                     for index, c in moved])
+            components.append((1 + d + j, moved))
+        fields.append(components)
+    fields.append(_drift_field(spec, d))
+    return fields
+
+
+def _drift_field(spec: FlowSpec, d: int) -> list:
+    """G = (a s + b, (c s + e) v, f v) as an exact field; components with no term left out."""
+    a, b, c, e, f = (fmpq(x.numerator, x.denominator) for x in
+                     map(Fraction, spec.drift().coefficients))
+    time = [((0,), a)] * bool(a) + [((), b)] * bool(b)
+    field = [(0, time)] if time else []
+    for j in range(d):
+        velocity = [((0, 1 + d + j), c)] * bool(c) + [((1 + d + j,), e)] * bool(e)
+        if velocity:
+            field.append((1 + j, velocity))
+    if f:
+        field += [(1 + d + j, [((1 + d + j,), f)]) for j in range(d)]
+    return field
 
 
 class GradientFlow(_Base):
@@ -117,13 +186,6 @@ class GradientFlow(_Base):
         """A batch of random generators, each a genuine element of W."""
         return _GradientSamples(self, self.evaluator.sample(rng, batch))
 
-    def symbolic_fields(self, gradients):
-        """The generators as [(component, [(variable indices, coefficient)])] per feature."""
-        if not self.mirror.any():
-            return gradients
-        return [[(j, [(tuple(sorted(index + (j,))), c) for index, c in terms] if self.mirror[j]
-                  else terms) for j, terms in field] for field in gradients]
-
 
 class MomentumFlow(_Base):
     """theta'' + tau theta' = -M grad E, on the phase space (s, theta, v).
@@ -137,17 +199,16 @@ class MomentumFlow(_Base):
 
     def __init__(self, program: Program, spec: FlowSpec):
         super().__init__(program, spec)
-        self.dim = 2 * self.params + 1
+        self.dim = spec.state_dim(self.params)
+        drift = spec.drift()
         mirror_extra = 1 if self.mirror.any() else 0
-        self.field_degree = max(2 if spec.nesterov else 1, self.gradient_degree + mirror_extra)
+        self.field_degree = max(drift.degree, self.gradient_degree + mirror_extra)
         # a random generator alpha G + force: bound both, denominators cleared together
-        tau, d = abs(spec.tau), self.params
-        tau_constants = 0 if spec.tau.denominator == 1 else 1
+        tau = abs(spec.tau)
         force = self.gradient_bits + (math.log2(1 + tau) if mirror_extra else 0.0)
-        force_constants = self.gradient_constants + (tau_constants if mirror_extra else 0)
-        drift = math.log2(1 + 4 * d if spec.nesterov else tau + d + tau * d if tau else 1 + d)
-        self.generator_bits = max(0.0, float(np.logaddexp2(force, drift)) + max(
-            force_constants, tau_constants) * self.log_denominator)
+        force_constants = self.gradient_constants + (drift.constants if mirror_extra else 0)
+        self.generator_bits = max(0.0, float(np.logaddexp2(force, spec.drift_bits(self.params)))
+                                  + max(force_constants, drift.constants) * self.log_denominator)
 
     @property
     def tau(self) -> int:
@@ -160,52 +221,20 @@ class MomentumFlow(_Base):
         return _PhaseSamples(self, sample, drift)
 
     def drift(self, point: np.ndarray) -> np.ndarray:
-        """G at a jet point of the phase space."""
+        """G = (a s + b, (c s + e) v, f v) at a jet point of the phase space."""
         d, p = self.params, prime()
+        a, b, c, e, f = (residue(Fraction(x)) for x in self.spec.drift().coefficients)
         s, v = point[..., :1], point[..., 1 + d:]
         out = np.zeros_like(point)
-        if self.spec.nesterov:
-            out[..., :1] = s
-            out[..., 1:1 + d] = jets.multiply(np.broadcast_to(s, v.shape), v)
-            out[..., 1 + d:] = (-3 * v) % p
-        elif self.spec.tau:
-            tau = self.tau
-            out[..., :1] = s * tau % p
-            out[..., 1:1 + d] = v
-            out[..., 1 + d:] = (-tau * v) % p
-        else:
-            out[:1, ..., 0] = 1
-            out[..., 1:1 + d] = v
+        out[..., :1] = s * a % p
+        if b:                                  # a constant: no derivative part
+            out[:1, ..., 0] = (out[:1, ..., 0] + b) % p
+        velocity = v * e % p
+        if c:
+            velocity = (velocity + jets.multiply(np.broadcast_to(s, v.shape), v) * c) % p
+        out[..., 1:1 + d] = velocity
+        out[..., 1 + d:] = v * f % p
         return out
-
-    def symbolic_fields(self, gradients):
-        d = self.params
-        fields = []
-        tau = fmpq(self.spec.tau.numerator, self.spec.tau.denominator)
-        for field in gradients:
-            components = []
-            for j, terms in field:
-                moved = [(tuple(1 + i for i in index), c) for index, c in terms]
-                if self.mirror[j]:
-                    moved = ([(tuple(sorted(index + (1 + j,))), c * tau) for index, c in moved
-                              if tau] + [(tuple(sorted(index + (1 + d + j,))), c)
-                                         for index, c in moved])
-                components.append((1 + d + j, moved))
-            fields.append(components)
-        fields.append(self._symbolic_drift())
-        return fields
-
-    def _symbolic_drift(self):
-        d = self.params
-        one = fmpq(1)
-        tau = fmpq(self.spec.tau.numerator, self.spec.tau.denominator)
-        if self.spec.nesterov:
-            return ([(0, [((0,), one)])] + [(1 + j, [((0, 1 + d + j), one)]) for j in range(d)]
-                    + [(1 + d + j, [((1 + d + j,), fmpq(-3))]) for j in range(d)])
-        if tau:
-            return ([(0, [((0,), tau)])] + [(1 + j, [((1 + d + j,), one)]) for j in range(d)]
-                    + [(1 + d + j, [((1 + d + j,), -tau)]) for j in range(d)])
-        return [(0, [((), one)])] + [(1 + j, [((1 + d + j,), one)]) for j in range(d)]
 
 
 class _GradientSamples(Field):
@@ -260,7 +289,5 @@ def flow_system(program: Program, spec: FlowSpec):
     >>> type(flow_system(prog, FlowSpec("momentum"))).__name__
     'MomentumFlow'
     """
-    if spec.kind == "momentum":
-        return MomentumFlow(program, spec)
-    return GradientFlow(program, spec)
+    return MomentumFlow(program, spec) if spec.momentum else GradientFlow(program, spec)
 

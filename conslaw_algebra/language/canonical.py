@@ -11,10 +11,10 @@ Why fingerprints first, then exact expansion: expanding every argument exactly c
 its number of terms, which for a deep ReLU net is its number of paths (exponential in
 depth). Instead each node is evaluated modulo the prime at one random parameter
 point and two random data points, with the evaluator's own arithmetic
-(``modular.apply_op``). Evaluation is a ring homomorphism, so different values prove
-different polynomials, and different values at the two data points prove that the
-entry contains data, with certainty. Equal values only make a candidate, decided
-exactly: the same program node (the program shares equal subexpressions, so a
+(``interpreter.apply`` with ``modular.Jets``). Evaluation is a ring homomorphism, so
+different values prove different polynomials, and different values at the two data
+points prove that the entry contains data, with certainty. Equal values only make a
+candidate, decided exactly: the same program node (the program shares equal subexpressions, so a
 subexpression written twice is one node), or else both entries expanded exactly
 within a term budget, beyond which the compiler refuses with one line. A random
 coincidence therefore costs time, never correctness.
@@ -42,7 +42,8 @@ from flint import fmpz
 
 from ..exact.modp import DEFAULT_PRIME, prime, residue, using
 from .expand import evaluate_node, reduce_gates
-from .modular import apply_op, window_gates
+from .interpreter import apply
+from .modular import JETS, window_gates
 from .program import Program
 
 EXACT_TERMS = 200_000   # largest exact expansion used to decide that two entries agree
@@ -92,7 +93,7 @@ class ArgumentOracle:
         self.values: dict[int, np.ndarray] = {}
         self.gate_exponents: dict[int, dict] = {}
         self.leaves: dict[tuple[str, int], np.ndarray] = {}
-        self.exact_values: dict[int, list[dict]] = {}
+        self.exact_values: dict[int, np.ndarray] = {}
 
     # ----------------------------------------------------------- fingerprints
     def facts(self, node: int) -> list[EntryFacts]:
@@ -155,15 +156,14 @@ class ArgumentOracle:
         return np.broadcast_to(value, (1, 2) + value.shape[2:]).reshape(2, -1)
 
     def _missing(self, node: int, known: dict) -> list[int]:
-        """``node`` and the nodes below it not yet in ``known``, in evaluation order
-        (iterative: the depth of a model costs no recursion)."""
+        """``node`` and the nodes it depends on that are not keys of ``known``, in program
+        order (so each comes after its arguments): what a lazy evaluation must compute."""
         todo, stack = set(), [node]
         while stack:
             current = stack.pop()
-            if current in known or current in todo:
-                continue
-            todo.add(current)
-            stack.extend(a for a in self.program.nodes[current].args if a not in known)
+            if current not in known and current not in todo:
+                todo.add(current)
+                stack.extend(a for a in self.program.nodes[current].args if a not in known)
         return sorted(todo)
 
     def _value(self, index: int) -> np.ndarray:
@@ -174,7 +174,7 @@ class ArgumentOracle:
             return self._leaf("data", node.attr, 2, self.program.data[node.attr])
         if node.op == "const":
             return np.array(residue(node.attr), dtype=np.int64).reshape(1, 1)
-        return apply_op(self.program, node, self.values)
+        return apply(JETS, self.program, node, self.values)
 
     def _leaf(self, kind: str, index: int, batch: int, info) -> np.ndarray:
         if (kind, index) not in self.leaves:
@@ -231,12 +231,12 @@ class ArgumentOracle:
         values = self._expand(node)
         if values is None:
             return None
-        return canonical_terms(self.program, values[flat])
+        return canonical_terms(self.program, values.reshape(-1)[flat])
 
-    def _expand(self, node: int) -> list[dict] | None:
+    def _expand(self, node: int) -> np.ndarray | None:
         for current in self._missing(node, self.exact_values):
             value = evaluate_node(self.program, current, self.exact_values)
-            if sum(len(entry) for entry in value) > self.max_terms:
+            if sum(len(entry) for entry in value.reshape(-1)) > self.max_terms:
                 return None
             self.exact_values[current] = value
         return self.exact_values[node]

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from . import parser as dsl
 from ..errors import BudgetError, ConslawError, ModelNameError, ShapeError, UnsupportedError
+from ..exact.sparse import Terms, flatten as _flatten, terms_key as _terms_key, unflatten as _unflatten
 from .canonical import ArgumentOracle, Undecided
+from .flowspec import FlowSpec
 from .program import Node, Program, TensorInfo
 
 GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
@@ -30,38 +32,6 @@ FUNCTIONS = ("relu", "sum", "maxpool", "conv1d", "conv2d", "attention") + GENERI
 MAX_LOWERED_NODES = 2_000_000   # convolutions and max-pooling are lowered to scalar entries
 SIGNATURES = {"conv1d": (2, ()), "conv2d": (2, ()), "attention": (5, ("heads",)),
               "maxpool": (1, ("size",))}   # function: (positional arguments, options)
-
-
-@dataclass(frozen=True)
-class FlowSpec:
-    """The training dynamics.
-
-    ``kind`` 'gradient' (theta' = -M grad E) or 'momentum'
-    (theta'' + tau theta' = -M grad E, with ``nesterov`` meaning tau = 3/t);
-    ``mirror`` names the parameters with the mirror (entropy) geometry: M = diag(theta)
-    there, identity elsewhere (with momentum: diag(tau theta + theta')).
-
-    >>> FlowSpec("momentum", tau=Fraction(1), mirror=("U",)).describe()
-    'heavy-ball momentum, tau = 1, mirror on U'
-    """
-
-    kind: str = "gradient"
-    mirror: tuple[str, ...] = ()
-    tau: Fraction = Fraction(0)
-    nesterov: bool = False
-
-    def describe(self) -> str:
-        if self.kind == "gradient":
-            text = "gradient flow"
-        elif self.nesterov:
-            text = "Nesterov momentum, tau = 3/t"
-        elif self.tau:
-            text = f"heavy-ball momentum, tau = {self.tau}"
-        else:
-            text = "momentum, tau = 0"
-        if self.mirror:
-            return text + ", mirror on " + ", ".join(self.mirror)
-        return text + (" (Euclidean)" if self.kind == "gradient" else "")
 
 
 @dataclass(frozen=True)
@@ -714,7 +684,7 @@ class _Compiler:
             return values.index(max(values))
         key = ("maxpool", tuple(_terms_key(p) for p in polynomials))
         where = f"maxpool at {self.place(pos)}"
-        options = [[(_difference(polynomials[i], polynomials[j]), where)
+        options = [[(Terms(polynomials[i]) - polynomials[j], where)
                     for j in range(len(polynomials)) if j != i] for i in range(len(polynomials))]
         return self.choose(key, options, pos)
 
@@ -754,37 +724,6 @@ class _Compiler:
 
     def transpose(self, a: int) -> int:
         return self.prog.add(Node("transpose", (a,), self.shape(a)[::-1]))
-
-
-def _unflatten(flat: int, shape) -> tuple[int, ...]:
-    index = []
-    for size in reversed(shape):
-        index.append(flat % size)
-        flat //= size
-    return tuple(reversed(index))
-
-
-def _flatten(index: tuple, shape) -> int:
-    flat = 0
-    for i, size in zip(index, shape):
-        flat = flat * size + i
-    return flat
-
-
-def _terms_key(polynomial: dict) -> tuple:
-    """A hashable, exact key of sparse terms."""
-    return tuple(sorted((m, (int(c.numerator), int(c.denominator))) for m, c in polynomial.items()))
-
-
-def _difference(p: dict, q: dict) -> dict:
-    out = dict(p)
-    for m, c in q.items():
-        value = out.get(m, 0) - c
-        if value:
-            out[m] = value
-        else:
-            out.pop(m, None)
-    return out
 
 
 def _bare_names(e: dsl.Expr, functions: dict, inside: str | None = None):

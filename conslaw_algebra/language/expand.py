@@ -1,20 +1,23 @@
 """The model expanded exactly: features psi_k(theta), sparse.
 
 Each carrier (an output entry, or an argument entry of a generic function) is
-evaluated as an exact polynomial in the parameters and the data symbols. Its terms
-are then grouped by their data monomial, gate exponents reduced to 1 (gates are
-idempotent), and each group's coefficient, a polynomial in theta alone, is a
-feature. Features are what the polynomial-law solver and ``check`` need, and what
-``info`` counts.
-Why sparse dictionaries and not FLINT for this step: a term is kept as the sorted
-tuple of its variables, so a product costs the degree of the term (2 to 6 here),
-while FLINT packs the exponents of all D + data variables into every term, so each
-term it creates or lists costs O(D) (a 16,000-term block of a D = 2,048 model: 3 s
-to list with FLINT, 0.1 s here). Features become fmpq_mpoly only when asked
-(``Feature.poly``). Where it stops winning: dense high-degree polynomials in few
-variables, which neural-network features are not.
+evaluated as an exact polynomial in the parameters and the data symbols: the program's
+interpreter (``interpreter.py``) runs in the arithmetic ``Exact``, whose values are
+numpy object arrays of sparse polynomials (``exact/sparse.Terms``) with one leading axis
+of length 1. Its terms are then grouped by their data monomial, gate exponents reduced
+to 1 (gates are idempotent), and each group's coefficient, a polynomial in theta
+alone, is a feature. Features are what the polynomial-law solver and ``check`` need,
+and what ``info`` counts.
+Why sparse terms and not FLINT for this step: see ``exact/sparse.py`` (a product costs
+the degree of the term, not the number of variables). Features become fmpq_mpoly only
+when asked (``Feature.poly``). Why object arrays through the shared interpreter: they
+cost the same as the loop over Python lists this replaced (measured, CPU time, ReLU
+nets with biases [20, 12, 12, 4] and [16, 16, 16, 5]: the forward pass 13 and 19 ms
+either way, all of ``expand_features`` 76 and 149 ms against 74 and 164 ms; a matrix
+product accumulates its terms in place, which numpy's own object ``matmul`` does not:
+that one is 2.3x slower), and the exact check of ``blocks.py`` reuses ``apply_to``.
 Where the expansion stops winning: it lists every path of a ReLU net, so its size is
-the number of paths; the count never goes through here (see ``numeric.py``).
+the number of paths; the count never goes through here (see ``modular.py``).
 
 >>> from conslaw_algebra.language.parser import parse
 >>> from conslaw_algebra.language.compiler import compile_program
@@ -28,10 +31,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
 
+import numpy as np
 from flint import fmpq, fmpq_mpoly, fmpq_mpoly_ctx
 
 from ..errors import BudgetError
-from ..exact.sparse import sparse_terms
+from ..exact.sparse import Terms, add_into, ring_polynomial, sparse_terms, unflatten
+from .interpreter import Arithmetic, Interpreter, apply
 from .program import Node, Program
 
 
@@ -141,13 +146,13 @@ def expand_features(program: Program, max_terms: int = 2_000_000,
     metric = {}
     for index, node in program.metrics.items():
         info = program.params[index]
-        entries = values[node] * (info.size if not program.nodes[node].shape else 1)
-        for k, entry in enumerate(entries):
+        diagonal = entries(values[node]) * (info.size if not program.nodes[node].shape else 1)
+        for k, entry in enumerate(diagonal):
             metric[info.offset + k] = ring_polynomial(ring, _theta_part(entry, dim))
     features: list[Feature] = []
     for carrier, label in program.carriers:
         shape = program.nodes[carrier].shape
-        for flat, entry in enumerate(values[carrier]):
+        for flat, entry in enumerate(entries(values[carrier])):
             grouped: dict[tuple, dict] = {}
             for monomial, coeff in entry.items():
                 split = _first_data_position(monomial, dim)
@@ -157,9 +162,8 @@ def expand_features(program: Program, max_terms: int = 2_000_000,
                 theta_part = monomial[:split]
                 for reduced, sign in (_window_reduced(data_part, windows) if windows
                                       else ((data_part, 1),)):
-                    bucket = grouped.setdefault(reduced, {})
-                    bucket[theta_part] = bucket.get(theta_part, 0) + sign * coeff
-            entry_label = label + (_index_label(flat, shape) if shape else "")
+                    add_into(grouped.setdefault(reduced, {}), theta_part, sign * coeff)
+            entry_label = label + (index_label(flat, shape) if shape else "")
             for data_part in sorted(grouped, key=lambda m: _dense_key(m, dim, ndata), reverse=True):
                 terms = tuple(sorted((m, c) for m, c in grouped[data_part].items() if c != 0))
                 if terms:
@@ -204,26 +208,25 @@ def reduce_gates(program: Program, entry: dict) -> dict:
             data_part = _idempotent(data_part, gates)
         for reduced, sign in (_window_reduced(data_part, windows) if windows
                               else ((data_part, 1),)):
-            key = monomial[:split] + reduced
-            value = out.get(key, 0) + sign * coeff
-            if value:
-                out[key] = value
-            else:
-                out.pop(key, None)
+            add_into(out, monomial[:split] + reduced, sign * coeff)
     return out
 
 
-def evaluate_node(program: Program, index: int, values) -> list[dict]:
-    """The exact entries of node ``index`` (sparse terms), from its arguments' entries
-    in ``values`` (a list or a dict by node index).
+def evaluate_node(program: Program, index: int, values) -> np.ndarray:
+    """The exact value of node ``index`` (``Exact``), from its arguments' values in
+    ``values`` (a list or a dict by node index).
 
     >>> from conslaw_algebra.language.parser import parse
     >>> from conslaw_algebra.language.compiler import compile_program
     >>> prog, _ = compile_program(parse("param a, b\\noutput a * b"))
-    >>> evaluate_node(prog, 2, {0: [{(0,): 1}], 1: [{(1,): 1}]})
+    >>> values = {i: leaf_value(prog, prog.nodes[i]) for i in (0, 1)}
+    >>> entries(evaluate_node(prog, 2, values))
     [{(0, 1): 1}]
     """
-    return _evaluate(program.nodes[index], values, program)
+    node = program.nodes[index]
+    if node.op in ("param", "data", "const"):
+        return leaf_value(program, node)
+    return apply(EXACT, program, node, values)
 
 
 def _first_data_position(monomial: tuple, dim: int) -> int:
@@ -286,30 +289,114 @@ def _theta_part(entry: dict, dim: int) -> dict:
     return {m: c for m, c in entry.items() if not m or m[-1] < dim}
 
 
-def ring_polynomial(ring: fmpq_mpoly_ctx, terms) -> fmpq_mpoly:
-    """A polynomial of ``ring`` from sparse terms: (variable indices with repetition, c)
-    pairs or a dict of them; repeated monomials add up.
+def entries(value: np.ndarray) -> list:
+    """The entries of an exact value (object array with a leading axis), row-major.
 
-    >>> ring_polynomial(theta_ring(3), [((0, 0, 2), 3), ((1,), -1), ((1,), 2)])
-    3*t0^2*t2 + t1
+    >>> entries(Exact.symbols(0, (2,)))
+    [{(0,): 1}, {(1,): 1}]
     """
-    items = terms.items() if isinstance(terms, dict) else terms
-    dim = ring.nvars()
-    dense: dict[tuple, object] = {}
-    for monomial, coeff in items:
-        exps = [0] * dim
-        for var in monomial:
-            exps[var] += 1
-        key = tuple(exps)
-        dense[key] = dense.get(key, 0) + coeff
-    return ring.from_dict({k: v for k, v in dense.items() if v})
+    return list(value.reshape(-1))
 
 
-def _evaluate_all(program: Program) -> list[list[dict]]:
-    values: list[list[dict]] = []
-    for node in program.nodes:
-        values.append(_evaluate(node, values, program))
-    return values
+class Exact(Arithmetic):
+    """The arithmetic of exact values for ``interpreter.Interpreter``: numpy object arrays
+    of shape (1, *shape) whose entries are ``Terms`` (variables: the parameters 0..D-1,
+    then the data symbols D..). Forward passes only: nothing here is differentiated in
+    reverse.
+
+    >>> x = Exact.symbols(0, (2,))
+    >>> entries(Exact.total(Exact.multiply(x, x), 1))             # t0^2 + t1^2
+    [{(0, 0): 1, (1, 1): 1}]
+    """
+
+    @staticmethod
+    def symbols(first: int, shape) -> np.ndarray:
+        """Variables first, first + 1, ... as the entries of a tensor of ``shape``."""
+        size = int(np.prod(shape, dtype=np.int64))
+        out = np.empty((1, size), dtype=object)
+        for k in range(size):
+            out[0, k] = Terms({(first + k,): fmpq(1)})
+        return out.reshape((1,) + tuple(shape))
+
+    @staticmethod
+    def constant(value) -> np.ndarray:
+        out = np.empty((1,), dtype=object)
+        out[0] = Terms({(): value} if value else {})
+        return out
+
+    @staticmethod
+    def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Matrix product of the last two axes (leading axes of length 1), each entry's
+        terms accumulated in place."""
+        a, b = a.reshape(a.shape[-2:]), b.reshape(b.shape[-2:])
+        rows, inner = a.shape
+        cols = b.shape[1]
+        out = np.empty((1, rows, cols), dtype=object)
+        for i in range(rows):
+            for j in range(cols):
+                total = Terms()
+                for k in range(inner):
+                    total.accumulate(a[i, k], b[k, j])
+                out[0, i, j] = total
+        return out
+
+    @staticmethod
+    def _map(function, value: np.ndarray) -> np.ndarray:
+        out = np.empty(value.shape, dtype=object)
+        flat, source = out.reshape(-1), value.reshape(-1)
+        for k, entry in enumerate(source):
+            flat[k] = function(entry)
+        return out
+
+    @classmethod
+    def times(cls, value, k: int):
+        return cls._map(lambda entry: entry.scaled(k), value)
+
+    @classmethod
+    def power(cls, value, exponent: int):
+        return cls._map(lambda entry: entry.power(exponent, fmpq(1)), value)
+
+    @staticmethod
+    def total(value, rank: int):
+        if not rank:
+            return value
+        out = np.empty((1,), dtype=object)
+        out[0] = Terms()
+        for entry in value.reshape(-1):
+            for m, c in entry.items():
+                add_into(out[0], m, c)
+        return out
+
+
+EXACT = Exact()
+
+
+def _leaf(program: Program):
+    dim = program.num_params
+
+    def leaf(i, node, values):
+        if node.op == "param":
+            return Exact.symbols(program.params[node.attr].offset, node.shape)
+        if node.op == "data":
+            return Exact.symbols(dim + program.data[node.attr].offset, node.shape)
+        return Exact.constant(fmpq(node.attr.numerator, node.attr.denominator))
+    return leaf
+
+
+def _evaluate_all(program: Program) -> list[np.ndarray]:
+    return Interpreter(program, EXACT).forward(_leaf(program))
+
+
+def leaf_value(program: Program, node) -> np.ndarray:
+    """The exact value of a leaf node (a parameter, data tensor or constant).
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> prog, _ = compile_program(parse("param a\\ninput x[2]\\noutput a*x"))
+    >>> entries(leaf_value(prog, prog.nodes[1]))
+    [{(1,): 1}, {(2,): 1}]
+    """
+    return _leaf(program)(None, node, None)
 
 
 def parameter_polynomial(program: Program, node: int) -> fmpq_mpoly:
@@ -322,16 +409,17 @@ def parameter_polynomial(program: Program, node: int) -> fmpq_mpoly:
     't0*t1'
     """
     dim = program.num_params
-    value = _evaluate_all(program)[node][0]
+    value = entries(_evaluate_all(program)[node])[0]
     return ring_polynomial(theta_ring(dim), _theta_part(value, dim))
 
 
-def _index_label(flat: int, shape) -> str:
-    index = []
-    for size in reversed(shape):
-        index.append(flat % size)
-        flat //= size
-    return "[" + ",".join(map(str, reversed(index))) + "]"
+def index_label(flat: int, shape) -> str:
+    """``[i,j]``: the index of entry ``flat`` of a tensor of ``shape``.
+
+    >>> index_label(5, (2, 3))
+    '[1,2]'
+    """
+    return "[" + ",".join(map(str, unflatten(flat, shape))) + "]"
 
 
 def _monomial_label(monomial: tuple, dim: int, names) -> str:
@@ -341,106 +429,6 @@ def _monomial_label(monomial: tuple, dim: int, names) -> str:
     parts = [names[var - dim] if e == 1 else f"{names[var - dim]}^{e}"
              for var, e in sorted(counts.items())]
     return "*".join(parts) or "1"
-
-
-# Sparse polynomials: {sorted tuple of variable indices (with repetition): coefficient}.
-# Parameters are variables 0..D-1, data symbols D.. after them.
-
-def _add(a: dict, b: dict, sign: int = 1) -> dict:
-    out = dict(a)
-    for m, c in b.items():
-        value = out.get(m, 0) + sign * c
-        if value:
-            out[m] = value
-        else:
-            out.pop(m, None)
-    return out
-
-
-def _multiply(a: dict, b: dict) -> dict:
-    out: dict = {}
-    _accumulate(out, a, b)
-    return out
-
-
-def _accumulate(total: dict, a: dict, b: dict) -> None:
-    """total += a * b, in place."""
-    for m1, c1 in a.items():
-        for m2, c2 in b.items():
-            m = tuple(sorted(m1 + m2)) if m1 and m2 else (m1 or m2)
-            value = total.get(m, 0) + c1 * c2
-            if value:
-                total[m] = value
-            else:
-                del total[m]
-
-
-def _power(a: dict, exponent: int) -> dict:
-    out = {(): fmpq(1)}
-    for _ in range(exponent):
-        out = _multiply(out, a)
-    return out
-
-
-def _evaluate(node, values, program) -> list[dict]:
-    op = node.op
-    dim = program.num_params
-    if op == "param":
-        info = program.params[node.attr]
-        return [{(info.offset + k,): fmpq(1)} for k in range(info.size)]
-    if op == "data":
-        info = program.data[node.attr]
-        return [{(dim + info.offset + k,): fmpq(1)} for k in range(info.size)]
-    if op == "const":
-        value = fmpq(node.attr.numerator, node.attr.denominator)
-        return [{(): value}] if value else [{}]
-    args = [values[a] for a in node.args]
-    shapes = [program.nodes[a].shape for a in node.args]
-    if op in ("add", "sub", "mul"):
-        a, b = args
-        size = max(len(a), len(b))
-        a = a * size if len(a) == 1 else a
-        b = b * size if len(b) == 1 else b
-        if op == "add":
-            return [_add(x, y) for x, y in zip(a, b)]
-        if op == "sub":
-            return [_add(x, y, -1) for x, y in zip(a, b)]
-        return [_multiply(x, y) for x, y in zip(a, b)]
-    if op == "neg":
-        return [{m: -c for m, c in x.items()} for x in args[0]]
-    if op == "matmul":
-        (a, b), (sa, sb) = args, shapes
-        rows = sa[0] if len(sa) == 2 else 1
-        inner = sa[-1]
-        cols = sb[1] if len(sb) == 2 else 1
-        out = []
-        for i in range(rows):
-            for j in range(cols):
-                total: dict = {}
-                for k in range(inner):
-                    _accumulate(total, a[i * inner + k], b[k * cols + j])
-                out.append(total)
-        return out
-    if op == "transpose":
-        rows, cols = shapes[0]
-        a = args[0]
-        return [a[i * cols + j] for j in range(cols) for i in range(rows)]
-    if op == "pow":
-        return [_power(x, node.attr) for x in args[0]]
-    if op == "index":
-        shape = shapes[0]
-        flat = 0
-        for i, n in zip(node.attr, shape):
-            flat = flat * n + i
-        return [args[0][flat]]
-    if op == "sum":
-        total = {}
-        for x in args[0]:
-            total = _add(total, x)
-        return [total]
-    if op == "stack":
-        return [a[0] for a in args]
-    raise AssertionError(op)
 
 
 def feature_program(program: Program, expansion: Expansion) -> Program:
@@ -465,7 +453,7 @@ def feature_program(program: Program, expansion: Expansion) -> Program:
     for index, info in enumerate(program.params):
         tensor = out.add(Node("param", (), info.shape, index))
         for flat in range(info.size):
-            entries.append(out.add(Node("index", (tensor,), (), _index_of(flat, info.shape)))
+            entries.append(out.add(Node("index", (tensor,), (), unflatten(flat, info.shape)))
                            if info.shape else tensor)
 
     def polynomial(terms) -> int:
@@ -490,11 +478,3 @@ def feature_program(program: Program, expansion: Expansion) -> Program:
         out.metrics[index] = (out.add(Node("stack", tuple(scalars), info.shape)) if info.shape
                               else scalars[0])
     return out
-
-
-def _index_of(flat: int, shape) -> tuple[int, ...]:
-    index = []
-    for size in reversed(shape):
-        index.append(flat % size)
-        flat //= size
-    return tuple(reversed(index))

@@ -4,8 +4,9 @@ A generator of the gradient flow is ``grad_theta Phi`` where
 ``Phi(theta) = sum_c <w_c, carrier_c(theta; data)>`` for data and weights drawn
 uniformly from GF(p): a random linear combination of the features with the data
 monomials as coefficients, hence a genuine element of their span W. One forward and
-one backward pass give it at a batch of samples, and running the passes on jets
-(``jets.py``) gives its derivatives too. Nothing is expanded, so the cost is that of
+one backward pass of the program's interpreter (``interpreter.py``) in the arithmetic
+``Jets`` give it at a batch of samples, and running the passes on jets (``jets.py``)
+gives its derivatives too. Nothing is expanded, so the cost is that of
 training-style evaluation, independent of the number of paths or features.
 Where it stops winning: tiny models, where listing the features is as cheap.
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from ..exact import jets
 from ..exact.modp import prime, residue
+from .interpreter import Arithmetic, Interpreter, lift
 from .program import Program
 
 
@@ -47,91 +49,65 @@ class Sample:
                       tuple(w[:, indices] for w in self.weights))
 
 
-def lift(value: np.ndarray, rank: int) -> np.ndarray:
-    """Give a batch of scalars trailing unit axes so it broadcasts against a tensor.
+class Jets(Arithmetic):
+    """The arithmetic of jets modulo the working prime, for ``interpreter.Interpreter``:
+    values of shape (2^k, batch, *shape), int64 residues.
 
-    >>> lift(np.zeros((2, 3)), 2).shape
-    (2, 3, 1, 1)
+    >>> x = np.array([[[3]], [[1]]])                   # 3 + e, one sample
+    >>> Jets().power(x, 3)[:, 0, 0].tolist()           # (3 + e)^3 = 27 + 27 e
+    [27, 27]
     """
-    return value.reshape(value.shape + (1,) * rank) if rank else value
+
+    lead = 2
+    add, subtract, multiply, matmul = map(staticmethod, (jets.add, jets.subtract, jets.multiply,
+                                                         jets.matmul))
+
+    @staticmethod
+    def negate(value):
+        return (-value) % prime()
+
+    @staticmethod
+    def times(value, k: int):
+        return value * k % prime()
+
+    @staticmethod
+    def power(base, exponent: int):
+        result = np.ones((1,) + base.shape[1:], dtype=np.int64)
+        square = base
+        while exponent:
+            if exponent & 1:
+                result = jets.multiply(result, square)
+            exponent >>= 1
+            if exponent:
+                square = jets.multiply(square, square)
+        return result
+
+    @staticmethod
+    def total(value, rank: int):
+        if not rank:
+            return value
+        return value.reshape(value.shape[:2] + (-1,)).sum(-1) % prime()
+
+    @staticmethod
+    def broadcast(scalars):
+        """Scalars (width, batch) to one width and batch; a constant gets zero derivatives."""
+        width = max(a.shape[0] for a in scalars)
+        batch = max(a.shape[1] for a in scalars)
+        return [np.broadcast_to(jets.widen(a, width), (width, batch)) for a in scalars]
+
+    @staticmethod
+    def scatter(parts, shape) -> np.ndarray:
+        """The jet adjoint of a tensor from the adjoints of some of its entries."""
+        width = max(g.shape[0] for _, g in parts)
+        batch = max(g.shape[1] for _, g in parts)
+        full = np.zeros((width, batch) + shape, dtype=np.int64)
+        for index, g in parts:
+            # entries are below p < 2^31: fewer than 2^32 of them cannot overflow int64
+            full[(slice(0, g.shape[0]), slice(None)) + tuple(index)] += g
+        return full % prime()
 
 
-def _sum_trailing(value: np.ndarray, rank: int) -> np.ndarray:
-    if not rank:
-        return value
-    return value.reshape(value.shape[:2] + (-1,)).sum(-1) % prime()
-
-
-def promote(value: np.ndarray, rank: int, side: str) -> np.ndarray:
-    """A vector operand of ``@`` as a matrix: a row on the left, a column on the right.
-
-    >>> promote(np.zeros((1, 1, 3)), 1, "right").shape
-    (1, 1, 3, 1)
-    """
-    if rank == 2:
-        return value
-    return value[..., None, :] if side == "left" else value[..., :, None]
-
-
-def apply_op(program: Program, node, values) -> np.ndarray:
-    """The value of one non-leaf ``node`` from its arguments' values (jets modulo the working prime).
-
-    ``values`` maps node indices to arrays of shape (width, batch, *shape); the
-    evaluator uses it for whole passes, the compiler to fingerprint arguments.
-
-    >>> from conslaw_algebra.language.program import Node
-    >>> prog = Program(); a = prog.add(Node("param", (), (2,), 0))
-    >>> total = prog.add(Node("sum", (a,), ()))
-    >>> int(apply_op(prog, prog.nodes[total], {a: np.array([[[3, 4]]])})[0, 0])
-    7
-    """
-    op, shape = node.op, node.shape
-    args = [values[a] for a in node.args]
-    ranks = [len(program.nodes[a].shape) for a in node.args]
-    if op in ("add", "sub", "mul"):
-        a, b = (lift(v, len(shape) if r == 0 else 0) for v, r in zip(args, ranks))
-        if op == "add":
-            return jets.add(a, b)
-        if op == "sub":
-            return jets.subtract(a, b)
-        return jets.multiply(a, b)
-    if op == "neg":
-        return (-args[0]) % prime()
-    if op == "matmul":
-        a = promote(args[0], ranks[0], "left")
-        b = promote(args[1], ranks[1], "right")
-        product = jets.matmul(a, b)
-        if ranks[0] == 1:
-            product = product[..., 0, :]
-        if ranks[1] == 1:
-            product = product[..., 0]
-        return product
-    if op == "transpose":
-        return np.swapaxes(args[0], -1, -2)
-    if op == "pow":
-        return _power(args[0], node.attr, shape)
-    if op == "index":
-        return args[0][(Ellipsis,) + node.attr]
-    if op == "sum":
-        return _sum_trailing(args[0], ranks[0])
-    if op == "stack":
-        width = max(a.shape[0] for a in args)
-        batch = max(a.shape[1] for a in args)
-        parts = [np.broadcast_to(jets.widen(a, width), (width, batch)) for a in args]
-        return np.stack(parts, axis=-1).reshape((width, batch) + shape)
-    raise AssertionError(op)
-
-
-def _power(base, exponent, shape):
-    result = np.ones((1, 1) + shape, dtype=np.int64)
-    square = base
-    while exponent:
-        if exponent & 1:
-            result = jets.multiply(result, square)
-        exponent >>= 1
-        if exponent:
-            square = jets.multiply(square, square)
-    return result
+JETS = Jets()
 
 
 def window_gates(values: np.ndarray, window: int) -> np.ndarray:
@@ -159,7 +135,7 @@ class Evaluator:
     def __init__(self, program: Program):
         self.program = program
         self.dim = program.num_params
-        self.needs_gradient = [d > 0 for d in program.theta_degrees()]
+        self.interpreter = Interpreter(program, JETS)
         self._consts_by_prime: dict[int, dict] = {}
 
     def _consts(self) -> dict:
@@ -185,30 +161,21 @@ class Evaluator:
                                      dtype=np.int64) for c, _ in self.program.carriers)
         return Sample(data, weights)
 
-    # ------------------------------------------------------------------ forward
     def forward(self, point: np.ndarray, sample: Sample) -> list[np.ndarray]:
-        nodes = self.program.nodes
-        values: list[np.ndarray] = []
-        consts = self._consts()
+        """Every node's value at the point(s) (shape (2^k, 1 or B, D)) and the sample."""
+        consts, params = self._consts(), self.program.params
         width, points = point.shape[0], point.shape[1]
-        for i, node in enumerate(nodes):
-            op = node.op
-            if op == "param":
-                info = self.program.params[node.attr]
+
+        def leaf(i, node, values):
+            if node.op == "param":
+                info = params[node.attr]
                 block = point[..., info.offset:info.offset + info.size]
-                values.append(block.reshape((width, points) + node.shape))
-            elif op == "data":
-                values.append(sample.data[node.attr])
-            elif op == "const":
-                values.append(consts[i])
-            else:
-                values.append(self._apply(node, values))
-        return values
+                return block.reshape((width, points) + node.shape)
+            if node.op == "data":
+                return sample.data[node.attr]
+            return consts[i]
+        return self.interpreter.forward(leaf)
 
-    def _apply(self, node, values):
-        return apply_op(self.program, node, values)
-
-    # ----------------------------------------------------------------- backward
     def gradient(self, point: np.ndarray, sample: Sample, metric: bool = False) -> np.ndarray:
         """grad_theta Phi at the point(s), one row per sample: shape (2^k, B, D).
 
@@ -218,32 +185,8 @@ class Evaluator:
         """
         values = self.forward(point, sample)
         nodes = self.program.nodes
-        adjoint: list[np.ndarray | None] = [None] * len(nodes)
-        # gradients of single entries (``index`` nodes), added into their source in
-        # one pass when it is reached: one full-size sum per source, not per entry
-        entries: dict[int, list] = {}
-
-        def accumulate(i, g):
-            if self.needs_gradient[i]:
-                adjoint[i] = g if adjoint[i] is None else jets.add(adjoint[i], g)
-
-        def scatter(i, index, g):
-            if self.needs_gradient[i]:
-                entries.setdefault(i, []).append((index, g))
-
-        def gathered(i):
-            if i in entries:
-                accumulate(i, _scatter_sum(entries.pop(i), nodes[i].shape))
-            return adjoint[i]
-
-        for (carrier, _), weight in zip(self.program.carriers, sample.weights):
-            accumulate(carrier, weight)
-        for i in range(len(nodes) - 1, -1, -1):
-            g = gathered(i)
-            if g is None or nodes[i].op in ("param", "data", "const"):
-                continue
-            self._backward(nodes[i], g, values, accumulate, scatter)
-
+        adjoint = self.interpreter.backward(
+            values, zip((c for c, _ in self.program.carriers), sample.weights))
         width = point.shape[0]
         batch = max(point.shape[1], sample.batch)
         out = np.zeros((width, batch, self.dim), dtype=np.int64)
@@ -262,73 +205,6 @@ class Evaluator:
                 block = out[..., info.offset:info.offset + info.size]
                 out[..., info.offset:info.offset + info.size] = jets.multiply(block, value)
         return out
-
-    def _backward(self, node, g, values, accumulate, scatter):
-        op, shape = node.op, node.shape
-        rank = len(shape)
-        arg_ranks = [len(self.program.nodes[a].shape) for a in node.args]
-        if op in ("add", "sub"):
-            for position, (a, r) in enumerate(zip(node.args, arg_ranks)):
-                part = g if (op == "add" or position == 0) else (-g) % prime()
-                accumulate(a, _sum_trailing(part, rank) if r == 0 and rank else part)
-        elif op == "neg":
-            accumulate(node.args[0], (-g) % prime())
-        elif op == "mul":
-            a, b = node.args
-            va = lift(values[a], rank if arg_ranks[0] == 0 else 0)
-            vb = lift(values[b], rank if arg_ranks[1] == 0 else 0)
-            for target, other, r in ((a, vb, arg_ranks[0]), (b, va, arg_ranks[1])):
-                if self.needs_gradient[target]:
-                    part = jets.multiply(g, other)
-                    accumulate(target, _sum_trailing(part, rank) if r == 0 and rank else part)
-        elif op == "matmul":
-            a, b = node.args
-            ra, rb = arg_ranks
-            left = promote(values[a], ra, "left")
-            right = promote(values[b], rb, "right")
-            grad = g
-            if ra == 1:
-                grad = grad[..., None, :] if rb == 2 else grad[..., None, None]
-            elif rb == 1:
-                grad = grad[..., :, None]
-            if self.needs_gradient[a]:
-                ga = jets.matmul(grad, np.swapaxes(right, -1, -2))
-                accumulate(a, ga[..., 0, :] if ra == 1 else ga)
-            if self.needs_gradient[b]:
-                gb = jets.matmul(np.swapaxes(left, -1, -2), grad)
-                accumulate(b, gb[..., 0] if rb == 1 else gb)
-        elif op == "transpose":
-            accumulate(node.args[0], np.swapaxes(g, -1, -2))
-        elif op == "pow":
-            k = node.attr
-            if k:
-                base = values[node.args[0]]
-                factor = _power(base, k - 1, shape) * k % prime()
-                accumulate(node.args[0], jets.multiply(g, factor))
-        elif op == "index":
-            scatter(node.args[0], node.attr, g)
-        elif op == "stack":
-            flat = g.reshape(g.shape[:2] + (-1,))
-            for position, arg in enumerate(node.args):
-                if self.needs_gradient[arg]:
-                    accumulate(arg, flat[..., position])
-        elif op == "sum":
-            source_shape = self.program.nodes[node.args[0]].shape
-            lifted = lift(g, len(source_shape))
-            accumulate(node.args[0], np.broadcast_to(lifted, g.shape[:2] + source_shape).copy())
-        else:
-            raise AssertionError(op)
-
-
-def _scatter_sum(parts, shape) -> np.ndarray:
-    """The jet adjoint of a tensor from the adjoints of some of its entries."""
-    width = max(g.shape[0] for _, g in parts)
-    batch = max(g.shape[1] for _, g in parts)
-    full = np.zeros((width, batch) + shape, dtype=np.int64)
-    for index, g in parts:
-        # entries are below p < 2^31: fewer than 2^32 of them cannot overflow int64
-        full[(slice(0, g.shape[0]), slice(None)) + tuple(index)] += g
-    return full % prime()
 
 
 def value_bounds(program: Program) -> tuple[list[float], list[int]]:

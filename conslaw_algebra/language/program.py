@@ -1,9 +1,10 @@
 """The compiled computation: a typed, shape-checked list of tensor operations.
 
-One intermediate form serves two evaluators: ``symbolic.py`` runs it on exact
-polynomials to list the features, ``numeric.py`` runs it on numbers modulo a prime
-(with derivatives) to sample vector fields without listing anything. Nodes are in
-topological order, so every evaluator is one forward loop.
+One intermediate form serves every evaluator: the one interpreter (``interpreter.py``)
+runs it on exact polynomials to list the features (``expand.py``), on jets modulo a
+prime to sample vector fields without listing anything (``modular.py``), and on floats
+to simulate training (``floating.py``). Nodes are in topological order, so a forward
+pass is one loop and a reverse pass one loop back.
 
 >>> node = Node(op="param", args=(), shape=(2, 3), attr=0)
 >>> node.size
@@ -31,6 +32,8 @@ import keyword
 import re
 from dataclasses import dataclass, field
 from math import prod
+
+from ..exact.sparse import unflatten
 
 # op          args          attr
 # param       ()            index into Program.params
@@ -104,11 +107,7 @@ class TensorInfo:
             return [self.name]
         names = []
         for flat in range(self.size):
-            index = []
-            for dim in reversed(self.shape):
-                index.append(flat % dim)
-                flat //= dim
-            index.reverse()
+            index = unflatten(flat, self.shape)
             if style == "text":
                 names.append(f"{self.name}[{','.join(map(str, index))}]")
             else:

@@ -42,13 +42,3 @@ def random_layered(count: int, seed: int, widths=(2, 9), depth=(2, 4)):
         layers = rng.randint(*depth)
         out.append(([rng.randint(*widths) for _ in range(layers + 1)], rng.random() < 0.5))
     return out
-
-
-def parameter_count(widths, bias: bool = False) -> int:
-    """D of a layered net with optional hidden biases.
-
-    >>> parameter_count([100, 50, 50, 50, 10], bias=True)
-    10650
-    """
-    weights = sum(a * b for a, b in zip(widths, widths[1:]))
-    return weights + (sum(widths[1:-1]) if bias else 0)

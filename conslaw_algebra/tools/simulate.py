@@ -16,7 +16,7 @@ max_k |h(x_k) - h(x_0)| / max_k S(x_k), with S(x) = sum over the terms of h of
 law that is exactly 0 at the start still has a meaningful relative drift.
 Where it stops winning: a float trajectory shows a law, it does not prove one; the
 proofs are the exact computations. Integration cost grows with the model's
-forward/backward pass (``floatmodel.py``), fine for hand-written models.
+forward/backward pass (``language/floating.py``), fine for hand-written models.
 
 >>> from conslaw_algebra.api import parse
 >>> run = simulate(parse("param a, b\\ninput x\\noutput a*b*x", "ab"), horizon=1.0,
@@ -34,6 +34,7 @@ import numpy as np
 from ..language import parser as dsl
 from ..errors import ConslawError
 from ..language.floating import FloatModel
+from ..language.flowspec import FlowSpec
 from ..analyses.laws import first_violation
 from ..exact.render import render
 
@@ -72,19 +73,6 @@ class FloatPolynomial:
         return np.abs(self._monomials(points)) @ np.abs(self.coefficients)
 
 
-def relative_drift(poly: FloatPolynomial, points: np.ndarray) -> float:
-    """max_k |h(x_k) - h(x_0)| / max_k S(x_k) along a trajectory (see the header).
-
-    >>> from flint import fmpq_mpoly_ctx
-    >>> x, y = fmpq_mpoly_ctx.get(("t", 2), "degrevlex").gens()
-    >>> relative_drift(FloatPolynomial(x**2 - y**2), np.array([[1.0, 0.0], [0.0, 1.0]]))
-    2.0
-    """
-    values = poly(points)
-    scale = float(poly.magnitude(points).max()) or 1.0
-    return float(np.abs(values - values[0]).max() / scale)
-
-
 # ---------------------------------------------------------------- the problem
 @dataclass
 class Problem:
@@ -95,13 +83,10 @@ class Problem:
     weights: np.ndarray        # (outputs,) positive weights of the loss terms
     loss_kind: str             # 'logcosh' or 'quadratic'
     curvature: np.ndarray      # (outputs, outputs) SPD matrix of the quadratic loss
-    kind: str                  # 'gradient' or 'momentum'
-    tau: float
-    nesterov: bool
+    flow: FlowSpec             # the declared flow (``language/flowspec.py``)
     mirror: np.ndarray         # bool mask of mirror parameters
     theta0: np.ndarray
     velocity0: np.ndarray
-    start: float               # t at the start (1 for Nesterov, whose tau = 3/t)
 
     def loss_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray, list]:
         values = self.model.forward(theta)
@@ -125,22 +110,9 @@ class Problem:
         _, gradient, values = self.loss_and_gradient(theta)
         gradient = gradient * self.model.metric(theta, values)
         if self.mirror.any():
-            factor = theta if velocity is None else self.tau_constant * theta + velocity
+            factor = theta if velocity is None else float(self.flow.tau) * theta + velocity
             gradient[self.mirror] *= factor[self.mirror]
         return gradient
-
-    @property
-    def tau_constant(self) -> float:
-        return 0.0 if self.nesterov else self.tau
-
-    def damping(self, t: float) -> float:
-        return 3.0 / t if self.nesterov else self.tau
-
-    def time_coordinate(self, t: np.ndarray) -> np.ndarray:
-        """The first phase-space coordinate of the momentum laws: t, or s = e^(tau t)."""
-        if self.nesterov or not self.tau:
-            return t
-        return np.exp(self.tau * t)
 
 
 def make_problem(model, seed: int = 0, samples: int = 8, loss: str = "logcosh",
@@ -178,8 +150,7 @@ def make_problem(model, seed: int = 0, samples: int = 8, loss: str = "logcosh",
     # mirror geometries and metrics such as 'metric U = U' are meant for theta > 0
     theta0[positive] = np.abs(theta0[positive]) + 0.1
     velocity0 = 0.5 * scale * rng.normal(size=floats.dim)
-    return Problem(floats, targets, weights, loss, curvature, spec.kind, float(spec.tau),
-                   spec.nesterov, mirror, theta0, velocity0, 1.0 if spec.nesterov else 0.0)
+    return Problem(floats, targets, weights, loss, curvature, spec, mirror, theta0, velocity0)
 
 
 # --------------------------------------------------------------- trajectories
@@ -199,7 +170,8 @@ class Trajectory:
         """Points in the variables of the flow's laws: theta, or (s, theta, theta')."""
         if self.velocity is None:
             return self.theta
-        return np.hstack([problem.time_coordinate(self.times)[:, None], self.theta, self.velocity])
+        return np.hstack([problem.flow.time_coordinate(self.times)[:, None], self.theta,
+                          self.velocity])
 
 
 class _Stalled(Exception):
@@ -244,7 +216,8 @@ def integrate(problem: Problem, horizon: float, rtol: float = 1e-10, atol: float
                            file="<simulation>") from None
 
     d = problem.model.dim
-    times = np.linspace(problem.start, problem.start + horizon, points)
+    start = problem.flow.start_time
+    times = np.linspace(start, start + horizon, points)
     evaluations = [0]
 
     def count():
@@ -252,11 +225,11 @@ def integrate(problem: Problem, horizon: float, rtol: float = 1e-10, atol: float
         if evaluations[0] > max_evaluations:
             raise _Stalled
 
-    if problem.kind == "momentum":
+    if problem.flow.momentum:
         def rhs(t, z):
             count()
             theta, v = z[:d], z[d:]
-            return np.concatenate([v, -problem.damping(t) * v - problem.force(theta, v)])
+            return np.concatenate([v, -problem.flow.damping(t) * v - problem.force(theta, v)])
         state = np.concatenate([problem.theta0, problem.velocity0])
     else:
         def rhs(t, z):
@@ -289,7 +262,7 @@ def integrate(problem: Problem, horizon: float, rtol: float = 1e-10, atol: float
         stopped = float(times[len(states) - 1])
     states = np.array(states)
     theta = states[:, :d]
-    velocity = states[:, d:] if problem.kind == "momentum" else None
+    velocity = states[:, d:] if problem.flow.momentum else None
     loss = np.array([problem.loss(th) for th in theta])
     return Trajectory("flow", times[:len(states)], theta, velocity, loss, stopped, reason)
 
@@ -306,8 +279,8 @@ def descend(problem: Problem, eta: float, horizon: float) -> Trajectory:
     """
     steps = max(1, int(round(horizon / eta)))
     theta = problem.theta0.copy()
-    velocity = problem.velocity0.copy() if problem.kind == "momentum" else None
-    t = problem.start
+    velocity = problem.velocity0.copy() if problem.flow.momentum else None
+    t = problem.flow.start_time
     thetas, velocities, times = [theta.copy()], [], [t]
     if velocity is not None:
         velocities.append(velocity.copy())
@@ -316,7 +289,8 @@ def descend(problem: Problem, eta: float, horizon: float) -> Trajectory:
             if velocity is None:
                 theta = theta - eta * problem.force(theta)
             else:
-                velocity = velocity - eta * (problem.damping(t) * velocity + problem.force(theta, velocity))
+                velocity = velocity - eta * (problem.flow.damping(t) * velocity
+                                             + problem.force(theta, velocity))
                 theta = theta + eta * velocity
                 velocities.append(velocity.copy())
             t += eta
@@ -575,18 +549,6 @@ def gradient_flow_model(model):
     return Model(dsl.Program(tuple(statements), model.ast.source_name), model.memory_budget)
 
 
-def default_degree(flow) -> int:
-    """Time factors raise the degree: e^(tau t) one more, Nesterov's t^3 three more.
-
-    >>> from conslaw_algebra.language.compiler import FlowSpec
-    >>> default_degree(FlowSpec()), default_degree(FlowSpec("momentum", nesterov=True))
-    (2, 5)
-    """
-    if flow.kind != "momentum":
-        return 2
-    return 5 if flow.nesterov else 3 if flow.tau else 2
-
-
 def simulate(model, seed: int = 0, horizon: float = 2.0, etas=(0.1, 0.05, 0.025),
              degree: int | None = None, samples: int = 8, loss: str = "logcosh",
              rtol: float = 1e-10, scale: float = 0.7) -> Simulation:
@@ -614,13 +576,13 @@ def simulate(model, seed: int = 0, horizon: float = 2.0, etas=(0.1, 0.05, 0.025)
         raise ConslawError(f"--rtol must lie in (0, 1), got {rtol:g}", file="<arguments>")
     if not 0 < scale < 1e3:
         raise ConslawError(f"--scale must lie in (0, 1000), got {scale:g}", file="<arguments>")
-    degree = default_degree(model.flow) if degree is None else degree
+    degree = model.flow.law_degree() if degree is None else degree
     # the exact laws first: a refused law system stops before any integration
     traced: list[tuple[str, object, str, bool, bool]] = []   # name, poly, kind, conserved, phase
     result = model.laws(degree, seed=seed)
     for k, law in enumerate(result.laws, start=1):
-        traced.append((f"h{k}", law, "flow", True, model.flow.kind == "momentum"))
-    if model.flow.kind == "momentum":
+        traced.append((f"h{k}", law, "flow", True, model.flow.momentum))
+    if model.flow.momentum:
         plain = gradient_flow_model(model)
         for k, law in enumerate(plain.laws(2, seed=seed).laws, start=1):
             conserved = first_violation(model.to_state(law), model.polynomial_fields) is None
@@ -654,7 +616,7 @@ def simulate(model, seed: int = 0, horizon: float = 2.0, etas=(0.1, 0.05, 0.025)
                 start = float(evaluator.magnitude(points[:1])[0]) or 1.0
                 trace.first_step[eta] = float(abs(values[1] - values[0]) / start)
         laws.append(trace)
-    scheme = "heavy ball" if model.flow.kind == "momentum" else "gradient descent"
+    scheme = "heavy ball" if model.flow.momentum else "gradient descent"
     return Simulation(model.name, model.flow.describe(), seed, horizon, problem.model.batch,
                       loss, rtol, etas, laws, {k: r.times for k, r in runs.items()},
                       {k: r.loss for k, r in runs.items()}, scheme, flow_run.stopped,

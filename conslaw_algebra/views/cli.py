@@ -92,9 +92,17 @@ def cmd_count(args) -> int:
     return _per_region(model, args, answer, args.json)
 
 
-def cmd_laws(args) -> int:
+def _degree(args) -> int:
     if args.degree < 1:
         raise ConslawError("--degree must be at least 1", file="<arguments>")
+    return args.degree
+
+
+def cmd_laws(args) -> int:
+    _degree(args)
+    if args.engine != "linear" and (args.minimal or args.by_block):
+        raise ConslawError("--engine syzygy finds the laws of the whole model; not with "
+                           "--minimal or --by-block", file="<arguments>")
     show = progress.wanted(args.quiet)
     with progress.when(show, task="compiling the model"):
         model = api.load(args.model)
@@ -107,15 +115,14 @@ def cmd_laws(args) -> int:
         return 0
     if args.by_block:
         from ..analyses.blocks import block_laws
-        from ..analyses.results import block_laws_json, block_laws_text
         with progress.when(show, task="laws by block"):
             blocks = block_laws(model, args.degree, seed=args.seed)
         if args.format == "json":
-            _print_json(block_laws_json(blocks, model.names, args.degree))
+            _print_json(blocks.to_json())
         elif args.format != "text":
             raise ConslawError("--by-block prints text or json", file="<arguments>")
         else:
-            print(block_laws_text(blocks, model.names, model.name, args.degree))
+            print(blocks.to_text())
         return 0
     if model.sign_regions and args.format not in ("text", "json"):
         raise ConslawError(f"a model with sign regions prints laws as text or json, not "
@@ -123,18 +130,18 @@ def cmd_laws(args) -> int:
 
     def answer(m):
         with progress.when(show, task="finding the laws"):
-            result = m.laws(args.degree, seed=args.seed)
+            result = m.laws(args.degree, seed=args.seed, engine=args.engine)
         hint = m.degree_hint(result)
         return result.to_text() + (f"\nhint: {hint}" if hint else ""), result.to_json(), 0
     if args.format in ("text", "json"):
         return _per_region(model, args, answer, args.format == "json")
     with progress.when(show, task="finding the laws"):
-        result = model.laws(args.degree, seed=args.seed)
+        result = model.laws(args.degree, seed=args.seed, engine=args.engine)
     if args.format == "latex":
-        from ..analyses.exports import latex_laws
+        from .exports import latex_laws
         print(latex_laws(result, title=True))
     else:
-        from ..analyses.exports import sage_script
+        from .exports import sage_script
         print(sage_script(model, result), end="")
     return 0
 
@@ -143,7 +150,7 @@ def cmd_check(args) -> int:
     model = api.load(args.model)
     if args.in_algebra:
         from ..analyses.relations import membership
-        found = membership(model, args.expression, args.degree)
+        found = membership(model, args.expression, _degree(args))
         _print_json(found.to_json()) if args.json else print(found.to_text())
         return 0 if found.in_algebra else 1
 
@@ -156,7 +163,7 @@ def cmd_check(args) -> int:
 def cmd_relations(args) -> int:
     from ..analyses.relations import relations
     model = api.load(args.model)
-    result = relations(model, args.degree)
+    result = relations(model, _degree(args))
     _print_json(result.to_json()) if args.json else print(result.to_text())
     return 0
 
@@ -332,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--minimal", action="store_true",
                    help="minimal generators of the algebra of laws (needs Singular)")
+    p.add_argument("--engine", choices=("linear", "syzygy"), default="linear",
+                   help="linear: a linear ansatz, solved exactly (default); syzygy: syzygies "
+                   "and curl-free vectors (needs Singular), an independent second algorithm")
     p.set_defaults(run=cmd_laws)
 
     p = sub.add_parser("check", parents=[limits], help="is a polynomial in the parameters conserved?")

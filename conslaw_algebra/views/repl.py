@@ -340,7 +340,7 @@ class Session:
         if kind == "latex":
             text = result.to_latex()
         elif kind == "sage":
-            from ..analyses.exports import sage_script
+            from .exports import sage_script
             text = sage_script(model, result)
         elif kind == "json":
             import json
