@@ -145,6 +145,15 @@ class LawsResult(Shown):
     def _repr_latex_(self) -> str:
         return "$" + self.to_latex() + "$"
 
+    def verdict(self) -> str:
+        """The last line of the text: complete (certified or not) or not, and why.
+
+        >>> from conslaw_algebra.api import parse
+        >>> parse("param a, b\\noutput a*b").laws(2).verdict()[:9]
+        'complete:'
+        """
+        return self._show("verdict")
+
     def to_sage(self) -> str:
         """The Sage script of ``conslaw laws --format sage`` (the ring ``R`` over QQ, its
         generators, the fields, ``laws``, and the checks) when the result comes from a

@@ -123,6 +123,7 @@ def _laws_json(result) -> dict:
     }
 
 
+@renders(LawsResult, "verdict")
 def _laws_verdict(result) -> str:
     lie = result.lie
     if result.certified:
