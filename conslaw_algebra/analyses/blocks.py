@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+from . import guards
 from ..errors import BudgetError, UnsupportedError
 from ..flows.system import apply_metric
 from .laws import gradient_fields, independent_count, polynomial_laws
@@ -212,6 +213,7 @@ class BlockLaws:
     blocks: tuple[Block, ...]
     independent: int      # of the union, gradient rank at a random point
     lie_laws: int | None  # N of the whole model (None when not counted)
+    count_skipped: str | None = None   # why N was not counted (over the memory budget)
 
     @property
     def complete(self) -> bool:
@@ -222,8 +224,10 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
                block_terms: int = 200_000) -> BlockLaws:
     """Polynomial laws of degree <= ``degree`` of every block, in the model's variables.
 
-    A block whose expansion would exceed ``block_terms`` terms is skipped and says so;
-    the completeness verdict compares the union with N of the whole model either way.
+    A block whose expansion would exceed ``block_terms`` terms, or whose law system
+    would exceed the memory budget, is skipped and says so; the completeness verdict
+    compares the union with N of the whole model, when the count fits the budget
+    (otherwise the blocks' laws are given without N, and ``count_skipped`` says why).
 
     >>> import conslaw_algebra as ca
     >>> result = block_laws(ca.parse("param a, b, c, d\\noutput a*b + c*d"), 2)
@@ -243,6 +247,9 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
         report("laws by block", done, len(pairs))
         frozen, coordinates = freeze(model.program, set(tensors))
         try:
+            guards.require(guards.laws_bytes(frozen, degree),
+                           f"the degree-{degree} law system of this block", "it is skipped",
+                           model.memory_budget)
             expansion = expand_features(frozen, max_terms=block_terms)
         except BudgetError as exc:
             blocks.append(Block(tuple(tensors), (), exc.message))
@@ -255,8 +262,13 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
         blocks.append(Block(tuple(tensors), laws))
     union = [h for b in blocks for h in b.laws]
     independent = independent_count(union, model.dim, seed)
-    lie = model.lie_count(seed).laws if count else None
-    return BlockLaws(tuple(blocks), independent, lie)
+    lie, skipped = None, None
+    if count:
+        try:
+            lie = model.lie_count(seed).laws
+        except BudgetError as exc:
+            skipped = exc.message
+    return BlockLaws(tuple(blocks), independent, lie, skipped)
 
 
 def _lift(exps, coordinates, dim) -> tuple:

@@ -263,7 +263,7 @@ def block_laws_json(result, names, degree: int) -> dict:
         "blocks": [{"parameters": list(b.tensors), "laws": [render(h, list(names)) for h in b.laws],
                     "skipped": b.skipped} for b in result.blocks],
         "independent": result.independent, "lie_laws": result.lie_laws,
-        "complete": result.complete,
+        "complete": result.complete, "count_skipped": result.count_skipped,
     }
 
 
@@ -294,4 +294,7 @@ def block_laws_text(result, names, model: str, degree: int) -> str:
     elif result.lie_laws is not None:
         lines.append(f"not complete: {result.lie_laws - result.independent} independent laws "
                      "involve more than one block, or have a higher degree")
+    if result.count_skipped:
+        lines.append(f"N of the whole model not counted ({result.count_skipped}); whether these "
+                     "laws are complete is not known")
     return "\n".join(lines)

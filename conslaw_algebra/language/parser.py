@@ -478,6 +478,7 @@ def _syntax_error(exc: UnexpectedInput, text: str, source_name: str | None) -> M
     elif isinstance(exc, UnexpectedToken) and exc.token.type == "STAR" \
             and text[exc.token.start_pos - 1:exc.token.start_pos] == "*":
         message = "'**' is not an operator: write powers with '^', as in a^2"
+        column -= 1
     elif isinstance(exc, UnexpectedToken) and exc.token.type in ("NAME", "INT") \
             and (found := _decimal_at(text, exc.token.start_pos)):
         message = _rational_hint(found[1])
