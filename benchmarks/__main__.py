@@ -10,6 +10,8 @@ Groups (each case in a fresh process; seconds are compute time unless stated):
   ladder-laws    degree-2 laws of ReLU MLPs, D from about 100 to 520 (2 and 3 layers)
   blocks         laws by block of a transformer-style block, D = 2,048 (full run only)
   simulate       the default `conslaw simulate` of every shipped example (target < 20 s)
+  budget         the memory guards' estimates against measured peaks (count, laws of
+                 degree 2 to 5, features, simulate), and what --memory-budget 1G lets run
 Every answer is checked against its known value (ground truth or formula); a row
 that disagrees is marked WRONG. Prints one table per group and the log-log slope of
 time against D for the ladders.
@@ -205,6 +207,55 @@ def group_simulate(quick):
            ["example", "seconds", "check"], rows)
 
 
+EXAMPLES = ROOT / "examples"
+# (label, model text, command, argument: the degree of laws, or the samples of simulate)
+BUDGET_CASES = (
+    [(f"ReLU {w}", layered_text(w, relu=True, bias=True), "count", 0) for w in LADDER_RELU]
+    + [(f"linear {w}", layered_text(w), "count", 0) for w in LADDER_LINEAR]
+    + [(f"ReLU {w}", layered_text(w, relu=True, bias=True), "laws", 2) for w in LADDER_LAWS]
+    + [(f"{name}.net", (EXAMPLES / f"{name}.net").read_text(), "laws", k)
+       for name, degrees in (("relu_2layer", (3, 4, 5)), ("linear_3layer", (3, 4)),
+                             ("relu_bias_3layer", (3, 4))) for k in degrees]
+    + [(f"ReLU {w}", layered_text(w, relu=True), "features", 0)
+       for w in ([10, 20, 20, 20, 2], [10, 30, 30, 30, 2])]
+    + [("relu_bias_3layer.net", (EXAMPLES / "relu_bias_3layer.net").read_text(), "simulate", n)
+       for n in (10_000, 100_000)]
+)
+BUDGET_QUICK_MB = 600      # --quick skips the cases estimated above this
+
+
+def group_budget(quick):
+    import conslaw_algebra as ca
+    from conslaw_algebra.analyses import guards
+
+    rows, ratios = [], []
+    for label, text, command, arg in BUDGET_CASES:
+        model = ca.parse(text, "case")
+        estimate = guards.command_bytes(model.program, command, arg,
+                                        model.flow.kind == "momentum") / 2**20
+        if quick and estimate > BUDGET_QUICK_MB:
+            continue
+        result = _run({"kind": "budget", "name": "case", "text": text, "command": command,
+                       "arg": arg})
+        estimate = result["estimate"] / 2**20     # as the measured process computed it
+        measured, base = result["measured"] / 2**20, result["base"] / 2**20
+        ratio = estimate / measured
+        if measured >= 64:           # below this, allocator granularity and imports dominate
+            ratios.append(ratio)
+        peak = base + measured
+        verdict = ("refused" if estimate > 1024 else
+                   f"runs, peak {peak:.0f} MB" + ("" if peak <= 1536 else " OVER 1.5 GB"))
+        what = {"laws": f"laws --degree {arg}", "simulate": f"simulate --samples {arg:,}"}
+        rows.append([label, what.get(command, command), result["D"], f"{estimate:.0f}",
+                     f"{measured:.0f}", f"{ratio:.2f}", f"{peak:.0f}", f"{result['seconds']:.1f}",
+                     verdict])
+    _table("Memory guards: estimate against measured peak "
+           f"(ratio over the steps above 64 MB: {min(ratios, default=0):.2f} to "
+           f"{max(ratios, default=0):.2f})",
+           ["model", "command", "D", "estimate MB", "measured MB", "ratio", "process peak MB",
+            "seconds", "with --memory-budget 1G"], rows)
+
+
 GROUPS = {
     "sweeps-count": group_sweeps_count,
     "sweeps-laws": group_sweeps_laws,
@@ -217,6 +268,7 @@ GROUPS = {
                                      _hidden, True, q, 300),
     "blocks": group_blocks,
     "simulate": group_simulate,
+    "budget": group_budget,
 }
 
 

@@ -20,6 +20,8 @@ def run(case: dict) -> dict:
                               case["path"], "--json"], capture_output=True, text=True, check=True)
         seconds = time.perf_counter() - start
         return {"seconds": seconds, "laws": json.loads(out.stdout)["laws"]}
+    if kind == "budget":    # the guard's estimate of one command, then its measured peak
+        return _budget(case)
     results = []
     start = time.perf_counter()
     for name, text, expected in case["items"]:
@@ -34,6 +36,42 @@ def run(case: dict) -> dict:
         results.append({"name": name, "D": model.dim, "laws": got, "expected": expected,
                         "seconds": time.perf_counter() - t0})
     return {"seconds": time.perf_counter() - start, "cases": results}
+
+
+def _resident(key: str) -> int:
+    """VmRSS or VmHWM of this process, in bytes (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {key} in /proc/self/status")
+
+
+def _budget(case: dict) -> dict:
+    import conslaw_algebra as ca
+    from conslaw_algebra.analyses import guards
+
+    model = ca.parse(case["text"], case["name"])
+    command, arg = case["command"], case["arg"]
+    estimate = guards.command_bytes(model.program, command, arg, model.flow.kind == "momentum")
+    if command == "simulate":    # the solver's imports are part of what the step pays
+        from conslaw_algebra.tools.simulate import simulate
+    model.names                  # every output names the parameters first
+    base = _resident("VmRSS")
+    with open("/proc/self/clear_refs", "w") as handle:   # the peak starts again from here
+        handle.write("5")
+    start = time.perf_counter()
+    if command == "count":
+        model.count_laws(seed=0)
+    elif command == "laws":
+        model.laws(arg, seed=0)
+    elif command == "features":
+        model.expansion
+    elif command == "simulate":
+        simulate(model, seed=0, horizon=0.2, etas=(0.1,), samples=arg)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "estimate": estimate, "base": base,
+            "measured": _resident("VmHWM") - base, "D": model.dim}
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from .progress import report
 from .language.compiler import (COORDINATE_METRICS, Variant, compile_expression,
                                 compile_variants)
 from .language.sympy_text import expression_text
-from .errors import UnsupportedError
+from .errors import BudgetError, UnsupportedError
 from .analyses.regions import SignRegion, describe_region, region_witnesses
 from .flows.system import exact_fields, flow_system
 from .analyses.laws import (degree_hint, field_polynomials, first_violation, independent_count,
@@ -27,10 +27,10 @@ from .analyses.lie import LieCount, count_laws
 from .exact.render import render
 from .analyses.results import CheckResult, CountResult, LawsResult
 from .language.program import variable_names
-from .language.expand import (Expansion, estimate_terms, expand_features, feature_program,
-                                parameter_polynomial, theta_ring)
+from .language.expand import (Expansion, ancestors, estimate_size, estimate_terms,
+                              expand_features, feature_program, parameter_polynomial,
+                              theta_ring)
 
-FEATURE_LISTING_LIMIT = 200_000  # terms; above this ``count`` does not list features
 
 
 class Model:
@@ -62,14 +62,34 @@ class Model:
         self.dim = self._program.num_params
         guards.require(self.dim * guards.BYTES_PER_NAME, f"naming {self.dim:,} parameters",
                        "declare smaller tensors", memory_budget)
-        self.variables = variable_names(self._program.params, self.flow.time_variable())
-        self.state_names = self.variables.text
-        self.state_identifiers = self.variables.identifiers
-        if self.flow.momentum:                    # phase space (s, theta, theta')
-            self.names = self.state_names[1:1 + self.dim]
-            self.identifiers = self.state_identifiers[1:1 + self.dim]
-        else:
-            self.names, self.identifiers = self.state_names, self.state_identifiers
+
+    # The names are made when first asked for: a command that is refused by its guard
+    # (a count of a model with millions of parameters) does not pay for naming them.
+    @cached_property
+    def variables(self):
+        """Text names and identifiers of the state variables (``program.variable_names``)."""
+        return variable_names(self._program.params, self.flow.time_variable())
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return self.variables.text
+
+    @property
+    def state_identifiers(self) -> tuple[str, ...]:
+        return self.variables.identifiers
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The parameters' entries: ``W1[0,1]``, row-major, in declaration order."""
+        if self.flow.momentum:
+            return self.state_names[1:1 + self.dim]
+        return self.state_names
+
+    @property
+    def identifiers(self) -> tuple[str, ...]:
+        if self.flow.momentum:
+            return self.state_identifiers[1:1 + self.dim]
+        return self.state_identifiers
 
     @property
     def program(self):
@@ -114,12 +134,18 @@ class Model:
     @cached_property
     def expansion(self) -> Expansion:
         """All features, expanded exactly (lists every path of a ReLU net)."""
-        guards.require(guards.expansion_bytes(self.program),
-                       f"listing the features (about {estimate_terms(self.program):,} terms)",
-                       "counting laws does not need them (conslaw count); for laws use --by-block",
-                       self.memory_budget)
+        size = estimate_size(self.program)
+        guards.require(guards.expansion_bytes(self.program, size),
+                       f"listing the features (about {size.carrier_terms:,} terms of degree up to "
+                       f"{size.degree:,})",
+                       "counting laws does not need them (conslaw count); for laws use --by-block, "
+                       "or lower the exponents", self.memory_budget)
         report("expanding the features")
         return expand_features(self.program)
+
+    def _lists_features(self) -> bool:
+        """Is the expansion small enough to list along with a count or info?"""
+        return guards.lists_features(self.program, self.memory_budget)
 
     @property
     def features(self) -> list:
@@ -139,7 +165,16 @@ class Model:
     @cached_property
     def fields(self) -> list:
         """The generators as exact polynomial fields, in the state variables."""
+        self._require_fields(self.flow.momentum)
         return exact_fields(self.program, self.flow, self.expansion)
+
+    def _require_fields(self, momentum: bool) -> None:
+        guards.require(guards.fields_bytes(self.program, momentum),
+                       "the features and the exact generator fields (about "
+                       f"{guards.field_terms(self.program, momentum):,} terms of degree up to "
+                       f"{estimate_size(self.program).degree:,})",
+                       "counting laws does not need them (conslaw count); use --by-block, or lower "
+                       "the exponents", self.memory_budget)
 
     @cached_property
     def polynomial_fields(self) -> list[dict]:
@@ -153,10 +188,10 @@ class Model:
 
     def lie_count(self, seed: int = 0) -> LieCount:
         """The exact-modulo-p Lie-trace count (see ``lie.py``)."""
+        momentum = self.flow.momentum
         n = self.system.dim
-        guards.require(guards.count_bytes(self.program, self.flow.momentum),
-                       f"the Lie count ({n:,} x {n:,} frames modulo p)",
-                       "find the laws block by block (conslaw laws --by-block)", self.memory_budget)
+        guards.require_count(self.program, momentum, f"the Lie count ({n:,} x {n:,} frames "
+                             "modulo p)", self.memory_budget)
         return count_laws(self.system, seed=seed)
 
     def count_laws(self, seed: int = 0, list_features: bool | None = None) -> CountResult:
@@ -167,7 +202,7 @@ class Model:
         """
         estimate = estimate_terms(self.program)
         if list_features is None:
-            list_features = estimate <= FEATURE_LISTING_LIMIT
+            list_features = self._lists_features()
         features = len(self.expansion.features) if list_features else None
         return CountResult(self.name, self.flow.describe(), self.dim, features, estimate,
                            self.lie_count(seed))
@@ -186,8 +221,12 @@ class Model:
             raise ValueError("degree must be at least 1")
         if engine not in ("linear", "syzygy"):
             raise ValueError(f"unknown law engine '{engine}' (linear or syzygy)")
+        momentum = self.flow.momentum
         n = self.flow.state_dim(self.dim)
-        guards.require(guards.laws_bytes(self.program, degree, self.flow.momentum),
+        estimate = guards.laws_bytes(self.program, degree, momentum)
+        if 2 * guards.fields_bytes(self.program, momentum) >= estimate:
+            self._require_fields(momentum)     # the fields, not the degree, are the size
+        guards.require(estimate,
                        f"the degree-{degree} law system ({comb(n + degree, degree) - 1:,} "
                        "unknown coefficients)",
                        "use a lower --degree, or --by-block", self.memory_budget)
@@ -227,6 +266,13 @@ class Model:
     def parse_polynomial(self, text: str):
         """A polynomial in the parameters, written in the `.net` expression language."""
         program, node = compile_expression(self.ast, text, self.variant)
+        size = estimate_size(program, ancestors(program, node))
+        try:
+            guards.require(guards.expansion_bytes(program, size), "expanding the expression "
+                           f"(about {size.stored_terms:,} terms of degree up to {size.degree:,})",
+                           "lower its exponents", self.memory_budget)
+        except BudgetError as exc:
+            raise exc.located("<expression>") from None
         return parameter_polynomial(program, node)
 
     def to_state(self, h):
@@ -267,7 +313,7 @@ class Model:
     def info(self) -> dict:
         """Parameters, D, data symbols, outputs, flow and (when cheap) features."""
         estimate = estimate_terms(self.program)
-        features = (len(self.expansion.features) if estimate <= FEATURE_LISTING_LIMIT else None)
+        features = len(self.expansion.features) if self._lists_features() else None
         return {
             "model": self.name, "flow": self.flow.describe(), "D": self.dim,
             "state_dim": 2 * self.dim + 1 if self.flow.kind == "momentum" else self.dim,
@@ -302,10 +348,10 @@ def parse(text: str, name: str | None = None, memory_budget: int | str | None = 
     'ab'
     """
     ast = dsl.parse(text, name)
-    if name is not None and not str(name).endswith(".net"):
+    if (name is not None and not str(name).endswith(".net")
+            and not any(isinstance(s, dsl.ModelStmt) for s in ast.statements)):
         # a name that is not a model file's is the model's default name as it stands (a
-        # file's default is its stem, DSL.md): a first 'model' line says so, and one in
-        # the text, coming later, still wins
+        # file's default is its stem, DSL.md); a 'model' line in the text wins
         ast = dsl.Program((dsl.ModelStmt(str(name), dsl.Pos(1, 1)),) + ast.statements,
                           ast.source_name)
     model = Model(ast, memory_budget)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from flint import fmpq_mpoly
 
+from . import guards
 from ..errors import BudgetError, UnsupportedError
 from ..exact.sparse import Terms, add_into, derivatives, sparse_terms
 from ..flows.system import exact_fields
@@ -409,6 +410,7 @@ class BlockLaws(Shown):
     model: str = ""       # the model's name
     degree: int = 2
     names: tuple[str, ...] = ()   # text names of the parameters
+    count_skipped: str | None = None   # why N was not counted (over the memory budget)
 
     @property
     def complete(self) -> bool:
@@ -419,8 +421,10 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
                block_terms: int = 200_000) -> BlockLaws:
     """Polynomial laws of degree <= ``degree`` of every block, in the model's variables.
 
-    A block whose expansion would exceed ``block_terms`` terms is skipped and says so;
-    the completeness verdict compares the union with N of the whole model either way.
+    A block whose expansion would exceed ``block_terms`` terms, or whose law system
+    would exceed the memory budget, is skipped and says so; the completeness verdict
+    compares the union with N of the whole model, when the count fits the budget
+    (otherwise the blocks' laws are given without N, and ``count_skipped`` says why).
 
     >>> import conslaw_algebra as ca
     >>> result = block_laws(ca.parse("param a, b, c, d\\noutput a*b + c*d"), 2)
@@ -440,6 +444,9 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
         report("laws by block", done, len(pairs))
         frozen, coordinates = freeze(program, set(tensors))
         try:
+            guards.require(guards.laws_bytes(frozen, degree),
+                           f"the degree-{degree} law system of this block", "it is skipped",
+                           model.memory_budget)
             expansion = expand_features(frozen, max_terms=block_terms)
         except BudgetError as exc:
             blocks.append(Block(tuple(tensors), (), exc.message))
@@ -455,11 +462,16 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
         blocks.append(Block(tuple(tensors), tuple(h for h, why in verdicts if why is None),
                             rejected=tuple((h, why) for h, why in verdicts if why is not None)))
     union = [h for b in blocks for h in b.laws]
-    lie = model.lie_count(seed) if count else None
+    lie, skipped = None, None
+    if count:
+        try:
+            lie = model.lie_count(seed)
+        except BudgetError as exc:
+            skipped = exc.message
     prime = lie.prime if lie is not None else None
     independent = independent_count(union, model.dim, seed, prime)
     return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed,
-                     model.name, degree, tuple(model.names))
+                     model.name, degree, tuple(model.names), skipped)
 
 
 def _mirror_as_metric(program: Program, mirror) -> Program:

@@ -4,16 +4,29 @@ Before an expensive step the size of what it will build is estimated from the
 compiled Program alone (a pass over its nodes, no expansion), so a request that
 would exceed the memory budget is refused at once, with the estimate and a way
 around it. The estimates are upper-bound style counts times a per-item cost:
-- the feature expansion: terms of all carriers (``symbolic.estimate_terms``), each a
-  tuple of variable indices and a rational coefficient plus its Python grouping;
+- the feature expansion (``expansion.estimate_size``): the terms of every node value
+  it computes and keeps, each a dict slot, a coefficient and the tuple of its
+  variables (so a term of degree d costs d more words: a power's exponent counts),
+  then the carriers' terms grouped into features, whose number is bounded by the
+  data monomials the carriers can hold; a power's terms are bounded by the
+  monomials of its degree, min(t^k, C(t + k - 1, k));
+- the generator fields: at most min(d, n) terms per feature term of degree d, as
+  sparse terms and as FLINT polynomials (one packed exponent vector per term);
 - the degree-k law system: C(n + k, k) unknown monomials in the n state variables,
   and (terms of all fields) x C(n + k - 1, k - 1) equation entries held as Python
   dictionaries of rationals (at degree 2, where the one-entry rows are skipped
-  without being listed, (terms of all fields) x (their degree + 2));
-- the Lie count: dense D x D frames modulo p (the frame and its echelon form) and the
-  sampled generator batches (every node's value for up to 1,024 samples, on jets).
-The count's constants are calibrated on the measured peak of BENCHMARKS.md (the
-D = 10,650 ReLU count, about 2 GB).
+  without being listed, (terms of all fields) x (their degree + 2)), plus the
+  expansion and the fields it keeps;
+- the Lie count: dense D x D frames modulo p (the frame and its echelon forms) and the
+  sampled generator batches (every node's value for up to 1,024 samples, on jets);
+  a count whose fields' degree times D reaches p is refused too (no error bound);
+- a simulation: every data-dependent node's float value per data point.
+Each estimate adds a fixed allowance for what the step imports and allocates whatever
+its size. The constants are calibrated on measured peaks (BENCHMARKS.md, "Memory
+guards": estimate / measured between 1.0 and 1.5 on the examples and the benchmark
+ladders above 64 MB). Where it stops winning: dictionary tables grow in doublings, so a
+count-based estimate cannot be closer than that factor in general; and estimates are
+made per step, each with what the earlier steps keep.
 The budget is, in order: the ``memory_budget`` argument, the environment variable
 ``CONSLAW_MEMORY_BUDGET`` (set by ``--memory-budget``), or half the machine's memory.
 The time limit (``time_limit``) is a POSIX interval timer whose signal raises
@@ -34,13 +47,28 @@ from math import comb
 
 from ..errors import BudgetError, ConslawError
 from ..language.program import Program
-from ..language.expand import estimate_terms
+from ..language.expand import SizeEstimate, estimate_size, estimate_terms
 
 ENVIRONMENT = "CONSLAW_MEMORY_BUDGET"
 REPEAT_SECONDS = 0.1          # the time limit is raised again this often until it lands
-BYTES_PER_TERM = 160          # a sparse term and its share of the Python grouping
-BYTES_PER_ENTRY = 200         # one entry {column: fmpq} of a law-system row
-BYTES_PER_UNKNOWN = 220       # a monomial tuple, its column index and its zero mark
+BYTES_PER_TERM = 145          # a stored sparse term: dict slot, tuple header, coefficient
+BYTES_PER_OCCURRENCE = 8      # one variable in a term's tuple (a term of degree d holds d)
+BYTES_PER_FEATURE_TERM = 145  # a carrier term again, grouped into features
+BYTES_PER_FEATURE = 430       # a feature: its group, label, term tuple and record
+EXPANSION_FIXED = 8 * 2**20   # the expansion's tables and names, whatever its size
+BYTES_PER_FIELD_TERM = 240    # a term of a generator field (sparse)
+BYTES_PER_FLINT_TERM = 250    # a term of an fmpq_mpoly field besides its exponent vector
+BYTES_PER_ENTRY = 430         # one entry {column: fmpq} of a law-system row, calibrated
+BYTES_PER_UNKNOWN = 300       # a monomial tuple, its column index and its zero mark, calibrated
+BYTES_PER_SAMPLE_ENTRY = 12   # a float64 value of a data-dependent node or a parameter's
+                              # per-sample gradient, per data point, calibrated
+BYTES_PER_FRAME_ENTRY = 25    # the count's D x D frames modulo p and their echelon forms
+BYTES_PER_JET_ENTRY = 6       # a node entry of a sampled batch (<= 1,024), on jets
+COUNT_FIXED = 36 * 2**20      # what a count allocates whatever its size (workspaces, imports)
+LAWS_FIXED = 32 * 2**20       # the exact solver's imports (SymPy's domain matrices)
+SIMULATE_FIXED = 84 * 2**20   # SciPy's ODE solver, the floats' workspace, the plot
+FEATURE_LISTING_LIMIT = 200_000      # terms; above this ``count`` and ``info`` do not list features
+FEATURE_LISTING_BYTES = 64 * 2**20   # nor when their expansion would take more memory
 BYTES_PER_NAME = 300          # a parameter's text name, identifier and phase-space names
 _UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
           "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40, "TIB": 2**40}
@@ -137,25 +165,90 @@ def require(estimate: int, what: str, suggestion: str, budget: int | str | None 
 
 
 # ------------------------------------------------------------------- estimates
-def expansion_bytes(program: Program) -> int:
-    """Memory of the exact feature expansion.
+def expansion_bytes(program: Program, size: SizeEstimate | None = None) -> int:
+    """Memory of the exact feature expansion: every node value it computes (terms
+    times their degree, since a term is the tuple of its variables), then the
+    carriers' terms grouped into features.
 
     >>> from conslaw_algebra.language.parser import parse
     >>> from conslaw_algebra.language.compiler import compile_program
-    >>> expansion_bytes(compile_program(parse("layers 2 -> 3 -> 1"))[0]) < 10_000
+    >>> expansion_bytes(compile_program(parse("layers 2 -> 3 -> 1"))[0]) - EXPANSION_FIXED < 10_000
     True
     """
-    return estimate_terms(program) * BYTES_PER_TERM
+    size = size or estimate_size(program)
+    return (EXPANSION_FIXED + size.stored_terms * BYTES_PER_TERM
+            + size.stored_occurrences * BYTES_PER_OCCURRENCE
+            + size.carrier_terms * BYTES_PER_FEATURE_TERM
+            + size.carrier_occurrences * BYTES_PER_OCCURRENCE + size.features * BYTES_PER_FEATURE)
+
+
+def lists_features(program: Program, budget: int | str | None = None) -> bool:
+    """Are the features cheap enough to list along with a count or ``info``: at most
+    ``FEATURE_LISTING_LIMIT`` terms and ``FEATURE_LISTING_BYTES``, within the budget?
+
+    >>> from conslaw_algebra.api import parse
+    >>> lists_features(parse("param a, b\\noutput a*b").program)
+    True
+    >>> lists_features(parse("param a, b\\noutput a^100000000 * b").program)   # one long term
+    False
+    """
+    size = estimate_size(program)
+    return (size.carrier_terms <= FEATURE_LISTING_LIMIT and expansion_bytes(program, size)
+            <= min(FEATURE_LISTING_BYTES, memory_budget(budget)))
+
+
+def command_bytes(program: Program, command: str, arg: int = 2, momentum: bool = False) -> int:
+    """The estimate a command is judged by: the memory its largest guarded step may
+    reach, with what earlier steps keep. ``command``: 'count', 'laws' (``arg`` = the
+    degree), 'features' or 'simulate' (``arg`` = samples; it lists the degree-2 laws
+    first). This is what BENCHMARKS.md compares with measured peaks.
+
+    >>> from conslaw_algebra.api import parse
+    >>> program = parse("layers 4 -> 5 -> 3 -> 2").program
+    >>> command_bytes(program, "laws", 3) > command_bytes(program, "laws", 2)
+    True
+    """
+    listed = expansion_bytes(program) if lists_features(program) else 0
+    if command == "count":
+        return listed + count_bytes(program, momentum)
+    if command == "features":
+        return expansion_bytes(program)
+    if command == "laws":
+        return max(laws_bytes(program, arg, momentum),
+                   fields_bytes(program, momentum) + count_bytes(program, momentum))
+    if command == "simulate":
+        return max(command_bytes(program, "laws", 2, momentum),
+                   fields_bytes(program, momentum) + simulate_bytes(program, arg))
+    raise ValueError(f"unknown command {command!r}")
+
+
+def fields_bytes(program: Program, momentum: bool = False) -> int:
+    """Memory of the expansion and of the exact generator fields built from it.
+
+    >>> from conslaw_algebra.api import parse
+    >>> fields_bytes(parse("param a, b, c\\noutput a*b*c").program) - EXPANSION_FIXED < 10_000
+    True
+    """
+    size = estimate_size(program)
+    terms = field_terms(program, momentum)
+    n = 2 * program.num_params + 1 if momentum else program.num_params
+    # sparse terms (a tuple of variables each), then FLINT's: one packed exponent vector
+    # of at least 8 bits per variable
+    return (expansion_bytes(program, size) + terms * BYTES_PER_FIELD_TERM
+            + terms * max(1, size.degree) * BYTES_PER_OCCURRENCE
+            + terms * (BYTES_PER_FLINT_TERM + n))
 
 
 def field_terms(program: Program, momentum: bool) -> int:
-    """Terms of all generator fields: each feature term of degree d gives <= d.
+    """Terms of all generator fields: each feature term of degree d gives at most
+    min(d, n) (one per variable it holds).
 
     >>> from conslaw_algebra.api import parse
     >>> field_terms(parse("param a, b, c\\noutput a*b*c").program, momentum=False)  # 1 term, degree 3
     3
     """
-    terms = estimate_terms(program) * max(1, _carrier_degree(program))
+    n = 2 * program.num_params + 1 if momentum else program.num_params
+    terms = estimate_terms(program) * max(1, min(_carrier_degree(program), n))
     if program.metrics:
         terms *= 4
     return terms + (3 * program.num_params + 1 if momentum else 0)
@@ -183,10 +276,50 @@ def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
     if degree == 2 and not momentum:
         # rows with one entry are skipped without being listed: the screening works per
         # term and per variable of the term, so it grows with terms x degree, not x n
-        entries = terms * (_carrier_degree(program) + 2)
+        entries = terms * (min(_carrier_degree(program), n) + 2)
     else:
         entries = terms * cofactors
-    return unknowns * BYTES_PER_UNKNOWN + entries * BYTES_PER_ENTRY
+    return (LAWS_FIXED + fields_bytes(program, momentum) + unknowns * BYTES_PER_UNKNOWN
+            + entries * BYTES_PER_ENTRY)
+
+
+def simulate_bytes(program: Program, samples: int) -> int:
+    """Memory of one float forward and backward pass over ``samples`` data points: the
+    value of every node that holds data, per sample, and the parameters' per-sample
+    gradients (nodes of parameters alone are computed once).
+
+    >>> from conslaw_algebra.api import parse
+    >>> simulate_bytes(parse("param a, b\\ninput x\\noutput a*b*x").program, 10**8) > 2**30
+    True
+    """
+    with_data = program.data_degrees()
+    entries = sum(node.size for node, d in zip(program.nodes, with_data) if d) + program.num_params
+    return SIMULATE_FIXED + samples * entries * BYTES_PER_SAMPLE_ENTRY
+
+
+def require_count(program: Program, momentum: bool, what: str,
+                  budget: int | str | None = None) -> None:
+    """Refuse a Lie count that does not fit the budget, or whose fields have so high a
+    degree that its error bound (degree x rank / p, ``lie.py``) would say nothing.
+
+    >>> from conslaw_algebra.api import parse
+    >>> require_count(parse("param a, b\\noutput a^1000000000 * b").program, False, "the count")
+    Traceback (most recent call last):
+    ...
+    conslaw_algebra.errors.BudgetError: the count: the fields have degree about 1,000,000,001; modulo a prime p >= 1,073,741,824 the count's error bound (degree x (D + 1) / p) could exceed 1, so no answer would be certain or likely; lower the exponents
+    """
+    from ..exact import modp
+    smallest = modp.FORCED_PRIME or modp.DRAW_LOW    # the smallest working prime there can be
+    n = 2 * program.num_params + 1 if momentum else program.num_params
+    degree = max(1, _carrier_degree(program))
+    if degree * (n + 1) >= smallest:
+        raise BudgetError(f"{what}: the fields have degree about {degree:,}; modulo a prime "
+                          f"p >= {smallest:,} the count's error bound (degree x (D + 1) / p) "
+                          "could exceed 1, so no answer would be certain or likely; lower the "
+                          "exponents")
+    require(count_bytes(program, momentum), what,
+            "a count needs D x D frames: use smaller tensors (conslaw laws --by-block lists the "
+            "laws of the blocks that fit, without the count)", budget)
 
 
 def count_bytes(program: Program, momentum: bool = False) -> int:
@@ -194,12 +327,13 @@ def count_bytes(program: Program, momentum: bool = False) -> int:
 
     >>> from conslaw_algebra.language.parser import parse
     >>> from conslaw_algebra.language.compiler import compile_program
-    >>> count_bytes(compile_program(parse("layers 2 -> 3 -> 1"))[0]) < 100_000
+    >>> count_bytes(compile_program(parse("layers 2 -> 3 -> 1"))[0]) - COUNT_FIXED < 100_000
     True
     """
     n = 2 * program.num_params + 1 if momentum else program.num_params
     node_entries = sum(node.size for node in program.nodes)
-    return 16 * n * n + 16 * min(n, 1024) * node_entries
+    return (COUNT_FIXED + BYTES_PER_FRAME_ENTRY * n * n
+            + BYTES_PER_JET_ENTRY * min(n, 1024) * node_entries)
 
 
 # ------------------------------------------------------------------ time limit

@@ -1,8 +1,16 @@
 """AST -> Program: names, shapes, data symbols, and the order of evaluation.
 
-Let-bindings may appear in any order; their dependency graph is a networkx DiGraph,
-evaluated in topological order, and a cycle is reported at one of its bindings. Every
-expression is shape-checked here, once, so the evaluators never see a bad shape.
+Let-bindings may appear in any order; their dependency graph is ordered topologically
+(Kahn's algorithm, linear in the size of the bindings), and a cycle is reported at one
+of its bindings. Every expression is shape-checked here, once, so the evaluators never
+see a bad shape. The AST is walked with an explicit stack (``_Compiler.expr``: each
+node is entered, its children compiled, then it is left), in the order a recursive
+walk would take, so a model of any depth (5,000 nested signs, a 300-layer chain, 3,000
+chained lets) compiles without recursion and to the same Program.
+A power's exponent must be a non-negative integer literal, and no node may reach the
+degree ``MAX_DEGREE`` (beyond it the evaluators' integers overflow); how large a
+power may be below that is the guards' business (the terms and degrees of the
+expansion, ``guards.py``).
 ReLU units become gate data symbols (``relu(e)_j = g_j * e_j``); a generic function
 becomes fresh data symbols, and its argument becomes a feature carrier.
 
@@ -18,6 +26,8 @@ from fractions import Fraction
 from math import prod
 from pathlib import Path
 
+import numpy as np
+
 from . import parser as dsl
 from ..errors import BudgetError, ConslawError, ModelNameError, ShapeError, UnsupportedError
 from ..exact.sparse import Terms, flatten as _flatten, terms_key as _terms_key, unflatten as _unflatten
@@ -30,6 +40,7 @@ GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
 COORDINATE_METRICS = {"tanh": "(1 - u^2)^2", "sigmoid": "(u (1 - u))^2"}
 FUNCTIONS = ("relu", "sum", "maxpool", "conv1d", "conv2d", "attention") + GENERIC_FUNCTIONS
 MAX_LOWERED_NODES = 2_000_000   # convolutions and max-pooling are lowered to scalar entries
+MAX_DEGREE = 2**31 - 2          # total degree of a node: beyond, exponents overflow int64 evaluators
 SIGNATURES = {"conv1d": (2, ()), "conv2d": (2, ()), "attention": (5, ("heads",)),
               "maxpool": (1, ("size",))}   # function: (positional arguments, options)
 
@@ -100,6 +111,7 @@ class _Compiler:
         self.calls: dict[tuple, list] = {}    # (function, keys) -> [(origins, symbol)]
         self._oracle = None
         self.extra_expressions: tuple = ()   # a check expression compiled after the model
+        self._degrees: list[int] = []         # total degree of each node (``degree``)
 
     def error(self, cls, message, pos):
         return _err(cls, message, pos, self.source)
@@ -122,7 +134,15 @@ class _Compiler:
         outputs: list[dsl.OutputStmt] = []
         lets: list[dsl.LetStmt] = []
         metrics: list[dsl.MetricStmt] = []
+        first: dict[type, dsl.Statement] = {}
         for stmt in self.statements:
+            if isinstance(stmt, (dsl.ModelStmt, dsl.FlowStmt)):
+                word = "model" if isinstance(stmt, dsl.ModelStmt) else "flow"
+                if type(stmt) in first:
+                    raise self.error(ModelNameError, f"a second '{word}' line (the first is at "
+                                     f"line {first[type(stmt)].pos.line}); a file has at most one: "
+                                     "remove one of them", stmt.pos)
+                first[type(stmt)] = stmt
             if isinstance(stmt, dsl.ModelStmt):
                 name = stmt.name
             elif isinstance(stmt, dsl.FlowStmt):
@@ -229,7 +249,37 @@ class _Compiler:
         if self.prog.data_degrees()[node]:
             raise self.error(ModelNameError, "a metric may use parameters only, not data or gates",
                              stmt.pos)
+        self.check_metric_values(stmt, node, index)
         self.prog.metrics[index] = node
+
+    def check_metric_values(self, stmt: dsl.MetricStmt, node: int, index: int):
+        """A metric is a nonzero polynomial, positive at a random point with entries in
+        1..9 (seed 0): exact, on the argument oracle's polynomials."""
+        facts = self.facts(node, "metric", stmt.pos)
+        info = self.prog.params[index]
+        names = info.entry_names() if self.prog.nodes[node].shape else [info.name]
+        point = _metric_point(self.prog.num_params)
+        for flat, fact in enumerate(facts):
+            what = f"the metric of '{stmt.name}'" + (f" at {names[flat]}" if len(facts) > 1 else "")
+            if not fact.polynomial:
+                raise self.error(ModelNameError, f"{what} is zero; a metric must be a nonzero "
+                                 "polynomial, positive where the flow runs (e.g. 1, 2, or the "
+                                 f"parameter itself: metric {stmt.name} = {stmt.name})", stmt.pos)
+            value = sum(c * prod(point[v] for v in m) for m, c in fact.polynomial.items())
+            if value <= 0:
+                shown = ", ".join(f"{self.entry_name(v)} = {point[v]}" for v in
+                                  sorted({v for m in fact.polynomial for v in m})[:6])
+                where = f" at the random point {shown} (seed 0)" if shown else ""
+                raise self.error(ModelNameError, f"{what} is {value}{where}; a metric must be "
+                                 "positive (M(theta) is a positive diagonal): write a positive "
+                                 "polynomial such as 1 + a^2", stmt.pos)
+
+    def entry_name(self, variable: int) -> str:
+        """The text name of parameter entry ``variable`` (theta's index)."""
+        for info in self.prog.params:
+            if info.offset <= variable < info.offset + info.size:
+                return info.entry_names()[variable - info.offset]
+        return f"t{variable}"
 
     def flow(self, stmt: dsl.FlowStmt) -> FlowSpec:
         if stmt.kind not in ("gradient", "momentum"):
@@ -257,6 +307,9 @@ class _Compiler:
                                  option.pos)
         if nesterov and tau:
             raise self.error(UnsupportedError, "give either tau=T or nesterov, not both", stmt.pos)
+        if not mirror and any(o.key == "mirror" and o.value is None for o in stmt.options):
+            raise self.error(UnsupportedError, "'mirror' needs the names of the parameters it "
+                             f"applies to, e.g. 'flow {stmt.kind} mirror W1, W2'", stmt.pos)
         self.mirror_options = mirror
         return FlowSpec(stmt.kind, tuple(o.key for o in mirror), tau, nesterov)
 
@@ -285,52 +338,112 @@ class _Compiler:
         return self.prog.add(Node("data", (), shape, len(self.prog.data) - 1))
 
     def check_let_cycles(self, lets: list[dsl.LetStmt]):
-        if not lets:
-            return
-        import networkx as nx  # only files with let-bindings pay for loading it
-        graph = nx.DiGraph()
+        """Kahn's algorithm: a binding is settled once every binding it uses is; the
+        unsettled ones use one another, and following their uses finds a cycle. Linear in
+        the number of bindings and of their names."""
+        uses: dict[str, list[str]] = {}
         for let in lets:
-            graph.add_node(let.name)
-            for used in _names_in(let.value):
-                if used.ident in self.symbols and self.symbols[used.ident][0] == "let":
-                    graph.add_edge(let.name, used.ident)
-        try:
-            cycle = nx.find_cycle(graph)
-        except nx.NetworkXNoCycle:
+            uses[let.name] = [u.ident for u in _names_in(let.value)
+                              if self.symbols.get(u.ident, ("",))[0] == "let"]
+        users: dict[str, list[str]] = {let.name: [] for let in lets}
+        waiting = {}
+        for name, used in uses.items():
+            waiting[name] = len(used)
+            for u in used:
+                users[u].append(name)
+        ready = [name for name, count in waiting.items() if count == 0]
+        while ready:
+            for user in users[ready.pop()]:
+                waiting[user] -= 1
+                if waiting[user] == 0:
+                    ready.append(user)
+        open_ = [let.name for let in lets if waiting[let.name]]
+        if not open_:
             return
-        names = [edge[0] for edge in cycle]
+        path, seen, current = [], {}, open_[0]
+        while current not in seen:
+            seen[current] = len(path)
+            path.append(current)
+            current = next(u for u in uses[current] if waiting[u])
+        names = path[seen[current]:]
         let = self.symbols[names[0]][1]
         raise self.error(ModelNameError, "let-bindings form a cycle: "
                          + " -> ".join(names + [names[0]]), let.pos)
 
     # ------------------------------------------------------------- expressions
     def expr(self, e: dsl.Expr) -> int:
-        method = getattr(self, "expr_" + type(e).__name__)
-        return method(e)
+        """Compile an expression to its node, without recursion: each AST node is
+        entered (``enter_*``: a node index for a leaf, else the children to compile
+        first, in order), then left with its children's nodes (``leave_*``). The
+        order of work is that of a recursive walk, so the Program is the same."""
+        results: list[int] = []
+        stack: list[tuple[dsl.Expr, int | None]] = [(e, None)]
+        while stack:
+            item, arity = stack.pop()
+            kind = type(item).__name__
+            if arity is None:
+                entered = getattr(self, "enter_" + kind)(item)
+                if isinstance(entered, int):
+                    results.append(entered)
+                    continue
+                stack.append((item, len(entered)))
+                stack.extend((child, None) for child in reversed(entered))
+                continue
+            args = results[len(results) - arity:]
+            del results[len(results) - arity:]
+            results.append(getattr(self, "leave_" + kind)(item, args))
+        return results[0]
 
     def shape(self, node: int) -> tuple[int, ...]:
         return self.prog.nodes[node].shape
 
-    def expr_Name(self, e: dsl.Name) -> int:
+    def degree(self, node: int) -> int:
+        """Total degree of ``node`` in parameters and data (an upper bound), kept
+        incrementally as the Program grows."""
+        degrees, nodes = self._degrees, self.prog.nodes
+        for n in nodes[len(degrees):]:
+            if n.op in ("param", "data"):
+                degrees.append(1)
+            elif n.op == "const":
+                degrees.append(0)
+            elif n.op in ("mul", "matmul"):
+                degrees.append(degrees[n.args[0]] + degrees[n.args[1]])
+            elif n.op == "pow":
+                degrees.append(degrees[n.args[0]] * n.attr)
+            else:
+                degrees.append(max((degrees[a] for a in n.args), default=0))
+        return degrees[node]
+
+    def enter_Name(self, e: dsl.Name):
         if e.ident not in self.symbols:
             hint = " (a function needs parentheses)" if e.ident in FUNCTIONS else ""
             raise self.error(ModelNameError, f"unknown name '{e.ident}'{hint}", e.pos)
         kind, payload, _ = self.symbols[e.ident]
         if kind != "let":
             return payload
-        if e.ident not in self.let_nodes:
-            self.let_nodes[e.ident] = self.expr(payload.value)
-        return self.let_nodes[e.ident]
+        if e.ident in self.let_nodes:
+            return self.let_nodes[e.ident]
+        return (payload.value,)
 
-    def expr_Number(self, e: dsl.Number) -> int:
+    def leave_Name(self, e: dsl.Name, args) -> int:
+        self.let_nodes[e.ident] = args[0]
+        return args[0]
+
+    def enter_Number(self, e: dsl.Number) -> int:
         return self.prog.add(Node("const", (), (), Fraction(e.value)))
 
-    def expr_Neg(self, e: dsl.Neg) -> int:
-        a = self.expr(e.operand)
+    def enter_Neg(self, e: dsl.Neg):
+        return (e.operand,)
+
+    def leave_Neg(self, e: dsl.Neg, args) -> int:
+        a, = args
         return self.prog.add(Node("neg", (a,), self.shape(a)))
 
-    def expr_BinOp(self, e: dsl.BinOp) -> int:
-        a, b = self.expr(e.left), self.expr(e.right)
+    def enter_BinOp(self, e: dsl.BinOp):
+        return (e.left, e.right)
+
+    def leave_BinOp(self, e: dsl.BinOp, args) -> int:
+        a, b = args
         sa, sb = self.shape(a), self.shape(b)
         if e.op == "@":
             return self.prog.add(Node("matmul", (a, b), self.matmul_shape(sa, sb, e.pos)))
@@ -352,15 +465,36 @@ class _Compiler:
             raise self.error(ShapeError, f"'@' shapes do not match: {_show(sa)} @ {_show(sb)}", pos)
         return sa[:-1] + sb[1:]
 
-    def expr_Pow(self, e: dsl.Pow) -> int:
-        base = self.expr(e.base)
-        if not isinstance(e.exponent, dsl.Number) or e.exponent.value.denominator != 1 \
-                or e.exponent.value < 0:
-            raise self.error(UnsupportedError, "'^' needs a non-negative integer exponent", e.pos)
-        return self.prog.add(Node("pow", (base,), self.shape(base), int(e.exponent.value)))
+    def enter_Pow(self, e: dsl.Pow):
+        return (e.base,)
 
-    def expr_Transpose(self, e: dsl.Transpose) -> int:
-        a = self.expr(e.operand)
+    def leave_Pow(self, e: dsl.Pow, args) -> int:
+        base, = args
+        exponent = e.exponent
+        if isinstance(exponent, dsl.Pow):
+            raise self.error(UnsupportedError, "the exponent of '^' must be an integer literal: "
+                             "a^b^c means a^(b^c); for a power of a power write (a^b)^c, or one "
+                             "literal (a^81 for (a^9)^9)", e.pos)
+        if not isinstance(exponent, dsl.Number):
+            raise self.error(UnsupportedError, "the exponent of '^' must be a non-negative integer "
+                             "literal, as in a^2 (write a product for a variable power)", e.pos)
+        value = exponent.value
+        if value.denominator != 1 or value < 0:
+            raise self.error(UnsupportedError, f"the exponent of '^' must be a non-negative integer "
+                             f"literal, as in a^2, got {value} (a "
+                             f"{'negative' if value < 0 else 'fractional'} power is not a "
+                             "polynomial)", e.pos)
+        if self.degree(base) * int(value) > MAX_DEGREE:
+            raise self.error(BudgetError, f"this power has degree {self.degree(base) * int(value):,}"
+                             f", above the largest degree {MAX_DEGREE:,}; use a smaller exponent",
+                             e.pos)
+        return self.prog.add(Node("pow", (base,), self.shape(base), int(value)))
+
+    def enter_Transpose(self, e: dsl.Transpose):
+        return (e.operand,)
+
+    def leave_Transpose(self, e: dsl.Transpose, args) -> int:
+        a, = args
         shape = self.shape(a)
         if len(shape) < 2:
             return a
@@ -368,8 +502,11 @@ class _Compiler:
             raise self.error(ShapeError, f"'.T' needs a matrix, got {_show(shape)}", e.pos)
         return self.prog.add(Node("transpose", (a,), shape[::-1]))
 
-    def expr_Index(self, e: dsl.Index) -> int:
-        a = self.expr(e.operand)
+    def enter_Index(self, e: dsl.Index):
+        return (e.operand,)
+
+    def leave_Index(self, e: dsl.Index, args) -> int:
+        a, = args
         shape = self.shape(a)
         if len(e.indices) != len(shape):
             raise self.error(ShapeError, f"indexing a {_show(shape)} tensor needs {len(shape)} "
@@ -380,7 +517,7 @@ class _Compiler:
                                  "(indices are 0-based)", e.pos)
         return self.prog.add(Node("index", (a,), (), tuple(e.indices)))
 
-    def expr_Call(self, e: dsl.Call) -> int:
+    def enter_Call(self, e: dsl.Call):
         if e.function not in FUNCTIONS:
             raise self.error(ModelNameError, f"unknown function '{e.function}' (known: "
                              + ", ".join(FUNCTIONS) + ")", e.pos)
@@ -388,17 +525,20 @@ class _Compiler:
         if len(e.arguments) != arity:
             raise self.error(ShapeError, f"{e.function}() takes {arity} argument"
                              f"{'s' if arity > 1 else ''}, got {len(e.arguments)}", e.pos)
-        options = {}
         for name, value in e.keywords:
             if name not in keywords:
                 raise self.error(ModelNameError, f"{e.function}() has no option '{name}'", e.pos)
             if not isinstance(value, dsl.Number) or value.value.denominator != 1 or value.value < 1:
                 raise self.error(ShapeError, f"'{name}' must be a positive integer", e.pos)
-            options[name] = int(value.value)
         if e.function in ("conv1d", "conv2d", "attention"):
-            return getattr(self, "call_" + e.function)([self.expr(a) for a in e.arguments],
-                                                       options, e.pos)
-        arg = self.expr(e.argument)
+            return tuple(e.arguments)
+        return (e.argument,)
+
+    def leave_Call(self, e: dsl.Call, args) -> int:
+        options = {name: int(value.value) for name, value in e.keywords}
+        if e.function in ("conv1d", "conv2d", "attention"):
+            return getattr(self, "call_" + e.function)(list(args), options, e.pos)
+        arg, = args
         if e.function == "sum":
             return self.prog.add(Node("sum", (arg,), ()))
         if e.function == "relu":
@@ -726,20 +866,20 @@ class _Compiler:
         return self.prog.add(Node("transpose", (a,), self.shape(a)[::-1]))
 
 
-def _bare_names(e: dsl.Expr, functions: dict, inside: str | None = None):
-    """Names in ``functions`` (name -> f) that are not the whole argument of f(name)."""
-    if isinstance(e, dsl.Name):
-        if e.ident in functions and inside != functions[e.ident]:
-            yield e
-        return
-    if isinstance(e, dsl.Call):
-        for sub in e.arguments:
-            yield from _bare_names(sub, functions, e.function if len(e.arguments) == 1 else None)
-        return
-    for child in ("left", "right", "operand", "base"):
-        sub = getattr(e, child, None)
-        if sub is not None:
-            yield from _bare_names(sub, functions)
+def _bare_names(e: dsl.Expr, functions: dict):
+    """Names in ``functions`` (name -> f) that are not the whole argument of f(name),
+    in source order (an explicit stack: no recursion on the depth of ``e``)."""
+    stack: list[tuple[dsl.Expr, str | None]] = [(e, None)]
+    while stack:
+        e, inside = stack.pop()
+        if isinstance(e, dsl.Name):
+            if e.ident in functions and inside != functions[e.ident]:
+                yield e
+        elif isinstance(e, dsl.Call):
+            within = e.function if len(e.arguments) == 1 else None
+            stack.extend((sub, within) for sub in reversed(e.arguments))
+        else:
+            stack.extend((sub, None) for sub in reversed(_children(e)))
 
 
 def _numbers_in(tree) -> list:
@@ -762,15 +902,27 @@ def _numbers_in(tree) -> list:
 
 
 def _names_in(e: dsl.Expr):
-    if isinstance(e, dsl.Name):
-        yield e
-    for child in ("left", "right", "operand", "base"):
-        sub = getattr(e, child, None)
-        if sub is not None:
-            yield from _names_in(sub)
-    if isinstance(e, dsl.Call):
-        for sub in e.arguments + tuple(value for _, value in e.keywords):
-            yield from _names_in(sub)
+    """Every Name in ``e``, keyword values of calls included, in source order."""
+    stack = [e]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, dsl.Name):
+            yield e
+        elif isinstance(e, dsl.Call):
+            stack.extend(reversed(e.arguments + tuple(value for _, value in e.keywords)))
+        else:
+            stack.extend(reversed(_children(e)))
+
+
+def _children(e: dsl.Expr) -> tuple:
+    """The sub-expressions of an operator node (none for names and numbers)."""
+    return tuple(sub for child in ("left", "right", "operand", "base")
+                 if (sub := getattr(e, child, None)) is not None)
+
+
+def _metric_point(dim: int) -> list[int]:
+    """The point at which metrics must be positive: entries in 1..9, seed 0."""
+    return [int(v) for v in np.random.default_rng(0).integers(1, 10, dim)]
 
 
 def _show(shape) -> str:

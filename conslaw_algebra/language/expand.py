@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
+from math import comb, lgamma, log, log10
 
 import numpy as np
 from flint import fmpq, fmpq_mpoly, fmpq_mpoly_ctx
@@ -83,6 +84,127 @@ def theta_ring(dim: int) -> fmpq_mpoly_ctx:
     return fmpq_mpoly_ctx.get(("t", dim), "degrevlex")
 
 
+ASTRONOMICAL = 10**30   # term counts beyond this are reported as this (all are refused)
+
+
+def power_terms(terms: int, exponent: int) -> int:
+    """Terms of p^k for p with ``terms`` terms, at most: the monomials of degree k in
+    that many monomials, min(t^k, C(t + k - 1, k)); ASTRONOMICAL when beyond it.
+
+    >>> power_terms(2, 200), power_terms(3, 2), power_terms(1, 10**9), power_terms(5, 0)
+    (201, 6, 1, 1)
+    """
+    if exponent == 0:
+        return 1
+    if terms <= 1:
+        return terms
+    if exponent * log10(terms) <= 30:
+        return min(terms ** exponent, comb(terms + exponent - 1, exponent))
+    small = min(exponent, terms - 1)
+    log_comb = (lgamma(terms + exponent) - lgamma(exponent + 1) - lgamma(terms)) / log(10)
+    if log_comb > 30:
+        return ASTRONOMICAL
+    return comb(terms + exponent - 1, small)
+
+
+@dataclass(frozen=True)
+class SizeEstimate:
+    """Upper bounds on what the exact expansion holds, before building anything.
+
+    ``carrier_terms``: terms of all carriers (the features' terms); ``stored_terms``:
+    terms of every node value the expansion computes and keeps (index, stack and
+    transpose nodes share their arguments' terms); ``*_occurrences``: the same terms
+    weighted by their degree (a term is the tuple of its variables, so its size grows
+    with its degree); ``degree``: the largest total degree of a carrier (of any node
+    when no carrier is among the nodes estimated); ``features``: how many features
+    (distinct data monomials of the carriers' entries) there can be.
+    """
+
+    carrier_terms: int
+    carrier_occurrences: int
+    stored_terms: int
+    stored_occurrences: int
+    degree: int
+    features: int = 0
+
+
+def estimate_size(program: Program, nodes: set[int] | None = None) -> SizeEstimate:
+    """One pass over the nodes (or over ``nodes`` only, an ancestor-closed set): term
+    counts per entry, as in :func:`estimate_terms`, and total degrees; and the same
+    count for the data monomials alone (parameters count as 1), bounded by the number
+    of monomials of the node's data degree in the data symbols it can reach, which
+    bounds the features.
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> estimate_size(compile_program(parse("param a, b\\noutput (a + b)^3"))[0])
+    SizeEstimate(carrier_terms=4, carrier_occurrences=12, stored_terms=8, stored_occurrences=16, degree=3, features=1)
+    >>> estimate_size(compile_program(parse("layers 3 -> 4 -> 4 -> 2"))[0]).features
+    8
+
+    (two outputs, each at most the monomials 1, x0, x1, x2 of degree <= 1: 8 bounds
+    the 6 features.) A max-pool window's last gate is 1 minus the others, which can turn
+    one monomial into as many as the window has gates, so the bound is multiplied by
+    the largest window.
+    """
+    counts: dict[int, int] = {}
+    degrees: dict[int, int] = {}
+    monomials: dict[int, int] = {}        # data monomials per entry
+    data_degrees: dict[int, int] = {}
+    reach: dict[int, frozenset] = {}      # the data tensors a node can hold
+    stored = occurrences = 0
+    for index, node in enumerate(program.nodes):
+        if nodes is not None and index not in nodes:
+            continue
+        args = [counts[a] for a in node.args]
+        degs = [degrees[a] for a in node.args]
+        mons = [monomials[a] for a in node.args]
+        ddegs = [data_degrees[a] for a in node.args]
+        if node.op in ("param", "data", "const"):
+            count, degree = 1, 0 if node.op == "const" else 1
+            mon, ddeg = 1, 1 if node.op == "data" else 0
+        elif node.op in ("add", "sub"):
+            count, degree = args[0] + args[1], max(degs)
+            mon, ddeg = mons[0] + mons[1], max(ddegs)
+        elif node.op == "mul":
+            count, degree = args[0] * args[1], degs[0] + degs[1]
+            mon, ddeg = mons[0] * mons[1], ddegs[0] + ddegs[1]
+        elif node.op == "matmul":
+            inner = program.nodes[node.args[0]].shape[-1]
+            count, degree = inner * args[0] * args[1], degs[0] + degs[1]
+            mon, ddeg = inner * mons[0] * mons[1], ddegs[0] + ddegs[1]
+        elif node.op == "pow":
+            count, degree = power_terms(args[0], node.attr), degs[0] * node.attr
+            mon, ddeg = power_terms(mons[0], node.attr), ddegs[0] * node.attr
+        elif node.op == "sum":
+            count, degree = args[0] * program.nodes[node.args[0]].size, degs[0]
+            mon, ddeg = mons[0] * program.nodes[node.args[0]].size, ddegs[0]
+        elif node.op == "stack":
+            count, degree = max(args), max(degs)
+            mon, ddeg = max(mons), max(ddegs)
+        else:
+            count, degree = args[0], degs[0]
+            mon, ddeg = mons[0], ddegs[0]
+        reach[index] = (frozenset((node.attr,)) if node.op == "data" else
+                        frozenset().union(*(reach[a] for a in node.args)))
+        if not ddeg:            # no data: the one data monomial 1
+            mon = 1
+        elif mon > 1:           # at most the monomials of degree <= ddeg in the reachable data
+            symbols = sum(program.data[d].size for d in reach[index])
+            mon = min(mon, power_terms(symbols + 1, ddeg))
+        counts[index], degrees[index] = min(count, ASTRONOMICAL), degree
+        monomials[index], data_degrees[index] = min(mon, count, ASTRONOMICAL), ddeg
+        if node.op not in ("index", "stack", "transpose"):   # these share their arguments' terms
+            stored += counts[index] * node.size
+            occurrences += counts[index] * node.size * degree
+    carriers = [(c, counts[c] * program.nodes[c].size) for c, _ in program.carriers if c in counts]
+    top = max([degrees[c] for c, _ in carriers] or list(degrees.values()) or [0])
+    window = max([d.window for d in program.data], default=0) or 1
+    features = window * sum(monomials[c] * program.nodes[c].size for c, _ in carriers)
+    return SizeEstimate(sum(t for _, t in carriers), sum(t * degrees[c] for c, t in carriers),
+                        stored, occurrences, top, features)
+
+
 def estimate_terms(program: Program) -> int:
     """An upper bound on the number of terms of all carriers together.
 
@@ -91,27 +213,7 @@ def estimate_terms(program: Program) -> int:
     >>> estimate_terms(compile_program(parse("layers 2 -> 3 -> 1"))[0])
     6
     """
-    counts: list[int] = []
-    for node in program.nodes:
-        args = [counts[a] for a in node.args]
-        if node.op in ("param", "data", "const"):
-            counts.append(1)
-        elif node.op in ("add", "sub"):
-            counts.append(args[0] + args[1])
-        elif node.op == "mul":
-            counts.append(args[0] * args[1])
-        elif node.op == "matmul":
-            inner = program.nodes[node.args[0]].shape[-1]
-            counts.append(inner * args[0] * args[1])
-        elif node.op == "pow":
-            counts.append(args[0] ** node.attr if node.attr else 1)
-        elif node.op == "sum":
-            counts.append(args[0] * program.nodes[node.args[0]].size)
-        elif node.op == "stack":
-            counts.append(max(args))
-        else:
-            counts.append(args[0])
-    return sum(counts[c] * program.nodes[c].size for c, _ in program.carriers)
+    return estimate_size(program).carrier_terms
 
 
 def expand_features(program: Program, max_terms: int = 2_000_000,
@@ -141,7 +243,6 @@ def expand_features(program: Program, max_terms: int = 2_000_000,
         data_names.extend(info.entry_names())
     gates, windows = _gate_tables(program, window_relations)
 
-    ndata = program.num_data
     ring = theta_ring(dim)
     metric = {}
     for index, node in program.metrics.items():
@@ -164,7 +265,7 @@ def expand_features(program: Program, max_terms: int = 2_000_000,
                                       else ((data_part, 1),)):
                     add_into(grouped.setdefault(reduced, {}), theta_part, sign * coeff)
             entry_label = label + (index_label(flat, shape) if shape else "")
-            for data_part in sorted(grouped, key=lambda m: _dense_key(m, dim, ndata), reverse=True):
+            for data_part in sorted(grouped, key=_order_key):
                 terms = tuple(sorted((m, c) for m, c in grouped[data_part].items() if c != 0))
                 if terms:
                     features.append(Feature(terms, entry_label, _monomial_label(data_part, dim,
@@ -277,12 +378,20 @@ def _window_reduced(data_part: tuple, windows: dict) -> list[tuple[tuple, int]]:
     return out
 
 
-def _dense_key(monomial: tuple, dim: int, ndata: int) -> tuple:
-    """The data monomial's exponent vector: features are listed in its reverse order."""
-    exps = [0] * ndata
-    for var in monomial:
-        exps[var - dim] += 1
-    return tuple(exps)
+_LAST = float("inf")
+
+
+def _order_key(monomial: tuple) -> tuple:
+    """Features are listed by their data monomial's exponent vector, largest first
+    (lexicographic). On sorted variable tuples that is the ascending order of the
+    tuple with an infinite last entry: at the first difference the monomial with the
+    smaller variable has more of it, and a monomial extended past another's end has
+    more of its next variable. The key costs the degree, not the number of data symbols.
+
+    >>> sorted([(5,), (4, 6), (4,), (4, 4), ()], key=_order_key)   # exponents of 4, 5, 6
+    [(4, 4), (4, 6), (4,), (5,), ()]
+    """
+    return monomial + (_LAST,)
 
 
 def _theta_part(entry: dict, dim: int) -> dict:
@@ -409,8 +518,30 @@ def parameter_polynomial(program: Program, node: int) -> fmpq_mpoly:
     't0*t1'
     """
     dim = program.num_params
-    value = entries(_evaluate_all(program)[node])[0]
+    needed = ancestors(program, node)
+    values: dict = {}
+    for index in sorted(needed):
+        values[index] = evaluate_node(program, index, values)
+    value = entries(values[node])[0]
     return ring_polynomial(theta_ring(dim), _theta_part(value, dim))
+
+
+def ancestors(program: Program, node: int) -> set[int]:
+    """``node`` and every node it is computed from (an explicit stack, no recursion).
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> prog, _ = compile_program(parse("param a, b, c\\noutput a * b\\noutput c"))
+    >>> sorted(ancestors(prog, prog.outputs[0]))
+    [0, 1, 3]
+    """
+    seen, stack = set(), [node]
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(program.nodes[current].args)
+    return seen
 
 
 def index_label(flat: int, shape) -> str:

@@ -3,9 +3,20 @@
 Why lark's LALR parser: the grammar is small and unambiguous, LALR parses in linear
 time with one token of look-ahead, and lark reports the line and column of every
 token, which is what our error messages need. The grammar lives in
-``grammar/net.lark``; a ``Transformer`` whose methods are named after the rules builds
-the frozen dataclasses below directly. This module knows syntax only: names, shapes
-and meaning are checked by ``compile.py``.
+``grammar/net.lark``; a transformer whose methods are named after the rules builds
+the frozen dataclasses below directly. The LALR parser keeps its own stack, and the
+transformer is lark's non-recursive one (the tree is turned into postfix order and
+built bottom-up), so neither recurses on the depth of an expression: 5,000 unary
+minus signs or 20,000 factors on one line parse in linear time. Consumers of the AST
+walk it iteratively too (``compiler.py``). This module knows syntax only: names,
+shapes and meaning are checked by ``compiler.py``, except the statement keywords,
+which no declaration may take as its name.
+
+A file is read only when it is a regular file no larger than ``MAX_MODEL_BYTES``
+(10 MB, or ``$CONSLAW_MAX_MODEL_BYTES``), checked before reading, so a device such as
+``/dev/zero`` or a named pipe is refused at once. A leading UTF-8 byte-order mark is
+skipped. Syntax errors say what to write instead where the mistake is a common one
+(``**``, decimals, a misspelt statement word).
 
 >>> program = parse("param a, b\\noutput a * b\\n")
 >>> [type(s).__name__ for s in program.statements]
@@ -13,15 +24,24 @@ and meaning are checked by ``compile.py``.
 """
 from __future__ import annotations
 
+import difflib
+import os
+import re
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from ..errors import ConslawError, ModelFileError, ModelSyntaxError
+from ..errors import ConslawError, ModelFileError, ModelNameError, ModelSyntaxError
+
+# The words that start a statement: no model, tensor or binding may be named like them.
+STATEMENT_KEYWORDS = ("model", "param", "input", "output", "layers", "flow", "metric")
+MAX_MODEL_BYTES = 10 * 2**20          # model files above this are refused before reading
+MAX_MODEL_BYTES_ENVIRONMENT = "CONSLAW_MAX_MODEL_BYTES"
 
 
 @dataclass(frozen=True)
@@ -208,6 +228,16 @@ def _pos(item) -> Pos:
     return Pos(item.line, item.column)
 
 
+def _free_name(token: Token, what: str) -> str:
+    """The token's text, unless it is a statement keyword (reserved, DSL.md section 1)."""
+    name = str(token)
+    if name in STATEMENT_KEYWORDS:
+        raise ModelNameError(f"'{name}' is a reserved word (a statement keyword) and cannot name "
+                             f"{what}; choose another name, e.g. '{name}_'",
+                             line=token.line, column=token.column)
+    return name
+
+
 def _fraction(token: Token) -> Fraction:
     numerator, _, denominator = str(token).partition("/")
     if denominator and int(denominator) == 0:
@@ -216,18 +246,19 @@ def _fraction(token: Token) -> Fraction:
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
-    """Tree -> AST; one method per grammar rule."""
+class _ToAst(Transformer_NonRecursive):
+    """Tree -> AST; one method per grammar rule, applied bottom-up without recursion."""
 
     def start(self, meta, children):
         return tuple(children)
 
     # statements
     def model_stmt(self, meta, children):
-        return ModelStmt(str(children[0]), _pos(meta))
+        return ModelStmt(_free_name(children[0], "the model"), _pos(meta))
 
     def decl(self, meta, children):
         name, *dims = children
+        _free_name(name, "a tensor")
         shape = tuple(int(d) for d in dims)
         for dim, size in zip(dims, shape):
             if size <= 0:
@@ -372,6 +403,8 @@ def parse(text: str, source_name: str | None = None) -> Program:
     ...
     conslaw_algebra.errors.ModelSyntaxError: 1:11: unexpected end of line; expected '(', '-', a fraction, a name, an integer
     """
+    if text.startswith("\ufeff"):      # a UTF-8 byte-order mark, as some editors write
+        text = text[1:]
     if not text.endswith("\n"):
         text += "\n"
     try:
@@ -386,11 +419,70 @@ def parse(text: str, source_name: str | None = None) -> Program:
     return Program(tuple(statements), source_name)
 
 
+_DECIMAL = re.compile(r"(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+")
+
+
+def _decimal_at(text: str, position: int) -> tuple[int, str] | None:
+    """(start, text) of the decimal or scientific literal around ``position``, if any."""
+    start = position
+    while start > 0 and (text[start - 1].isdigit() or text[start - 1] == "."):
+        start -= 1
+    match = _DECIMAL.match(text, start)
+    if match and position <= match.end():
+        return start, match.group()
+    return None
+
+
+def _rational_hint(literal: str) -> str:
+    value = Fraction(literal)
+    return (f"decimal numbers are not part of the language: write the rational {value} for "
+            f"{literal}" if value.denominator != 1 else
+            f"decimal numbers are not part of the language: write the integer {value} for {literal}")
+
+
+def _statement_word(text: str, token: Token) -> str | None:
+    """The first word of the token's line when it is not a statement keyword and the
+    line is no binding (``NAME = ...``): a misspelt statement such as ``ouput a*b``."""
+    start = text.rfind("\n", 0, token.start_pos) + 1
+    line = text[start:text.find("\n", start)]
+    match = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(.?)", line)
+    if not match or match.group(1) in STATEMENT_KEYWORDS or match.group(2) == "=":
+        return None
+    if start + match.start(1) >= token.start_pos:
+        return None
+    return match.group(1)
+
+
 def _syntax_error(exc: UnexpectedInput, text: str, source_name: str | None) -> ModelSyntaxError:
     line, column = exc.line, exc.column
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
         message = f"unexpected character {char!r}"
+        found = _decimal_at(text, exc.pos_in_stream) if char in ".eE0123456789" else None
+        if found:
+            message = _rational_hint(found[1])
+            column -= exc.pos_in_stream - found[0]
+    elif isinstance(exc, UnexpectedToken) and (word := _statement_word(text, exc.token)):
+        start = text.rfind("\n", 0, exc.token.start_pos) + 1
+        column = text.index(word, start) - start + 1
+        near = difflib.get_close_matches(word, STATEMENT_KEYWORDS, n=1, cutoff=0.6)
+        message = (f"unknown statement '{word}'; did you mean '{near[0]}'?" if near else
+                   f"unknown statement '{word}': a line starts with "
+                   + ", ".join(STATEMENT_KEYWORDS) + ", or binds a name (NAME = expression)")
+    elif isinstance(exc, UnexpectedToken) and exc.token.type == "EQUAL" \
+            and str(_line_first_word(text, exc.token)) in STATEMENT_KEYWORDS:
+        word = _line_first_word(text, exc.token)
+        column = text.rfind(word, 0, exc.token.start_pos) - text.rfind("\n", 0, exc.token.start_pos)
+        message = (f"'{word}' is a reserved word (a statement keyword) and cannot be bound; "
+                   f"choose another name, e.g. '{word}_'")
+    elif isinstance(exc, UnexpectedToken) and exc.token.type == "STAR" \
+            and text[exc.token.start_pos - 1:exc.token.start_pos] == "*":
+        message = "'**' is not an operator: write powers with '^', as in a^2"
+        column -= 1
+    elif isinstance(exc, UnexpectedToken) and exc.token.type in ("NAME", "INT") \
+            and (found := _decimal_at(text, exc.token.start_pos)):
+        message = _rational_hint(found[1])
+        column -= exc.token.start_pos - found[0]
     elif isinstance(exc, UnexpectedToken):
         token = exc.token
         if token.type == "$END":
@@ -411,17 +503,71 @@ def _syntax_error(exc: UnexpectedInput, text: str, source_name: str | None) -> M
     return ModelSyntaxError(message, file=source_name, line=line, column=column)
 
 
+def _line_first_word(text: str, token: Token) -> str:
+    start = text.rfind("\n", 0, token.start_pos) + 1
+    return text[start:token.start_pos].strip()
+
+
+def max_model_bytes() -> int:
+    """The largest model file read: ``$CONSLAW_MAX_MODEL_BYTES`` (bytes), else 10 MiB.
+
+    >>> max_model_bytes() == int(os.environ.get(MAX_MODEL_BYTES_ENVIRONMENT, MAX_MODEL_BYTES))
+    True
+    """
+    text = os.environ.get(MAX_MODEL_BYTES_ENVIRONMENT)
+    if not text:
+        return MAX_MODEL_BYTES
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 1:
+        raise ModelFileError(f"${MAX_MODEL_BYTES_ENVIRONMENT} must be a positive number of "
+                             f"bytes, got '{text}'", file="<environment>")
+    return value
+
+
 def read_model_text(path: str | Path) -> str:
     """Read a model file, turning OS errors into :class:`ModelFileError`.
+
+    Only a regular file is read (not a device, a pipe or a directory), and only when
+    it is at most :func:`max_model_bytes` long; both are checked before reading.
 
     >>> read_model_text("/no/such/file.net")
     Traceback (most recent call last):
     ...
     conslaw_algebra.errors.ModelFileError: /no/such/file.net: cannot read the file (No such file or directory)
+    >>> read_model_text("/dev/zero")
+    Traceback (most recent call last):
+    ...
+    conslaw_algebra.errors.ModelFileError: /dev/zero: not a regular file (a character device); give a .net file
     """
+    limit = max_model_bytes()
     try:
-        return Path(path).read_text(encoding="utf-8")
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelFileError(f"not a regular file ({_file_kind(info.st_mode)}); give a .net "
+                                 "file", file=str(path))
+        if info.st_size > limit:
+            raise ModelFileError(f"the file has {info.st_size:,} bytes, more than the limit of "
+                                 f"{limit:,} for a model file (${MAX_MODEL_BYTES_ENVIRONMENT} "
+                                 "raises it)", file=str(path))
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)      # the file may grow after the check
+        if len(data) > limit:
+            raise ModelFileError(f"the file grew past the limit of {limit:,} bytes while being "
+                                 "read", file=str(path))
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise ModelFileError("the file is not UTF-8 text", file=str(path)) from None
     except OSError as exc:
         raise ModelFileError(f"cannot read the file ({exc.strerror or exc})", file=str(path)) from None
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a plain file"

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..analyses import guards
 from ..language import parser as dsl
 from ..errors import ConslawError
 from ..language.floating import FloatModel
@@ -576,6 +577,11 @@ def simulate(model, seed: int = 0, horizon: float = 2.0, etas=(0.1, 0.05, 0.025)
         raise ConslawError(f"--rtol must lie in (0, 1), got {rtol:g}", file="<arguments>")
     if not 0 < scale < 1e3:
         raise ConslawError(f"--scale must lie in (0, 1000), got {scale:g}", file="<arguments>")
+    if samples < 1:
+        raise ConslawError("--samples must be at least 1", file="<arguments>")
+    guards.require(guards.simulate_bytes(model.program, samples),
+                   f"simulating {samples:,} data points (float values and gradients of every "
+                   "node)", "use fewer --samples", model.memory_budget)
     degree = model.flow.law_degree() if degree is None else degree
     # the exact laws first: a refused law system stops before any integration
     traced: list[tuple[str, object, str, bool, bool]] = []   # name, poly, kind, conserved, phase

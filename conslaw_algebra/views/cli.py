@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+from decimal import Decimal, localcontext
 
 from .. import api, progress
 from ..analyses import guards
 from ..exact import modp
 from ..errors import ConslawError
 
+MAX_TIMEOUT = 10_000_000     # seconds (about four months): the interval timer's range is finite
 
 def version() -> str:
     """The installed package's version (``pyproject.toml``), as ``conslaw --version`` prints it.
@@ -115,12 +118,12 @@ def cmd_laws(args) -> int:
         return 0
     if args.by_block:
         from ..analyses.blocks import block_laws
+        if args.format not in ("text", "json"):
+            raise ConslawError("--by-block prints text or json", file="<arguments>")
         with progress.when(show, task="laws by block"):
             blocks = block_laws(model, args.degree, seed=args.seed)
         if args.format == "json":
             _print_json(blocks.to_json())
-        elif args.format != "text":
-            raise ConslawError("--by-block prints text or json", file="<arguments>")
         else:
             print(blocks.to_text())
         return 0
@@ -227,7 +230,7 @@ def cmd_paths(args) -> int:
         values = _point(args.norm_at, model.dim)
         power_sum = paths.path_norm(model, values, args.q)
         report["path_norm_power_sum"] = str(power_sum)
-        report["path_norm"] = float(power_sum) ** (1 / args.q)
+        report["path_norm"] = _root(power_sum, args.q)
     if args.json:
         _print_json(report)
         return 0
@@ -237,9 +240,29 @@ def cmd_paths(args) -> int:
     if exact and not listed:
         print(f"  (not listed: more than --max {args.max})")
     if "path_norm" in report:
+        norm = report["path_norm"]
+        shown = f"{norm:.6g}" if isinstance(norm, float) else norm
         print(f"path-norm (q = {args.q}): sum |Phi_p|^{args.q} = {report['path_norm_power_sum']}, "
-              f"norm = {report['path_norm']:.6g}")
+              f"norm = {shown}")
     return 0
+
+
+def _root(value, q: int):
+    """value^(1/q) for a non-negative rational: a float, or decimal text beyond a float's range.
+
+    >>> from fractions import Fraction
+    >>> _root(Fraction(8), 3), _root(Fraction(10**400), 1), _root(Fraction(10**400), 2)
+    (2.0, '1.00000E+400', 1e+200)
+    """
+    try:
+        return float(value) ** (1 / q)
+    except OverflowError:       # the sum is beyond a float: take the root in decimals
+        with localcontext() as context:
+            context.prec = 30
+            exact = Decimal(value.numerator) / Decimal(value.denominator)
+            root = exact if q == 1 else (exact.ln() / q).exp()
+        result = float(root)
+        return result if math.isfinite(result) else f"{root:.5E}"
 
 
 def _point(text: str, dim: int) -> list:
@@ -426,12 +449,15 @@ def main(argv: list[str] | None = None) -> int:
         if budget is not None:   # the environment carries it to sweep's worker processes too
             os.environ[guards.ENVIRONMENT] = str(guards.parse_size(budget))
         timeout = getattr(args, "timeout", None)
-        if timeout is not None and not timeout > 0:
-            raise ConslawError("--timeout must be a positive number of seconds", file="<arguments>")
+        if timeout is not None and not 0 < timeout <= MAX_TIMEOUT:
+            raise ConslawError(f"--timeout must be a positive number of seconds, at most "
+                               f"{MAX_TIMEOUT:,} (leave it out for no limit)", file="<arguments>")
         if modp.PRIME_ERROR:
             raise ConslawError(modp.PRIME_ERROR, file="<environment>")
         with guards.time_limit(timeout):
-            return args.run(args)
+            status = args.run(args)
+            sys.stdout.flush()       # a full disk is reported here, not at exit
+            return status
     except guards.TimeLimitError as exc:
         print(f"conslaw: {exc}", file=sys.stderr)
         return 124
@@ -444,6 +470,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:   # the reader stopped early (e.g. `| head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:    # the output cannot be written (a full disk, /dev/full)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        where = f" to {exc.filename}" if exc.filename else ""
+        print(f"conslaw: <output>: cannot write the output{where} ({exc.strerror or exc})",
+              file=sys.stderr)
+        return 2
     except (MemoryError, RecursionError) as exc:
         print(f"conslaw: the computation ran out of resources ({type(exc).__name__})", file=sys.stderr)
         return 3

@@ -265,6 +265,7 @@ def _blocks_json(result) -> dict:
                                  for h, why in b.rejected]} for b in result.blocks],
         "independent": result.independent, "lie_laws": result.lie_laws,
         "complete": result.complete, "seed": result.seed, "prime": result.prime,
+        "count_skipped": result.count_skipped,
     }
 
 
@@ -294,6 +295,9 @@ def _blocks_text(result) -> str:
     elif result.lie_laws is not None:
         lines.append(f"not complete: {result.lie_laws - result.independent} independent laws "
                      "involve more than one block, or have a higher degree")
+    if result.count_skipped:
+        lines.append(f"N of the whole model not counted ({result.count_skipped}); whether these "
+                     "laws are complete is not known")
     return "\n".join(lines)
 
 
