@@ -58,7 +58,8 @@ class _Line:
         >>> line.text(line.start + 1.25)
         'law systems solved [##########..........] 2/4  1.2 s'
         >>> line.state = ("expanding the features", None, None)
-        >>> line.text(line.start + 61)
+        >>> line.start = 1000.0
+        >>> line.text(1061.0)
         'expanding the features  1 min 01 s'
         """
         task, done, total = self.state
