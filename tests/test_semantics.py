@@ -14,7 +14,7 @@ import sympy as sp
 import conslaw_algebra as ca
 from conslaw_algebra.views.cli import main
 
-GROUND_TRUTH = json.loads((Path(__file__).resolve().parents[2] / "shared" / "ground_truth.json")
+GROUND_TRUTH = json.loads((Path(__file__).resolve().parent / "data" / "ground_truth.json")
                           .read_text())
 
 
