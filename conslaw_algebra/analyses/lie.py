@@ -76,7 +76,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..exact import modp
-from ..flows.fields import Brackets, Combinations, Field
+from ..flows.fields import Brackets, Chains, Field, Repeated, chain_values
 from ..errors import ConslawError
 from ..exact.modp import PRIME_ERROR, Span, draw_prime, prime, prime_probability, using
 from ..progress import report
@@ -85,6 +85,9 @@ _FIRST_BATCH = 16
 _JUMP_AFTER = 512
 _MAX_PAIR_BATCH = 256
 _CONFIRMING_ROUNDS = 2
+_CHAIN_BATCH = 8           # random pairs (X, Y) in the first chain trial
+_FIRST_ORDER = 3           # brackets nested up to this depth in the first chain trial
+_CLOSURE_SAMPLES = 2       # random elements of W bracketed in each closure round
 
 
 @dataclass(frozen=True)
@@ -153,45 +156,76 @@ def _count(system, seed: int, skipped: tuple[int, ...]) -> LieCount:
     span = _generator_span(system, rng, point)
     generator_rank = span.rank
     row_bits = generator_rank * system.generator_bits   # log2 of the rows' norm product
-    tested_bits: dict[tuple[int, int], float] = {}      # the last candidate of each pair
-    levels: dict[int, list[Field]] = {}
-    tests = 0
-    quiet_rounds = 0
+    frame: list[Field] = []        # adopted fields (beyond W) whose values are rows of the span
+    adopted: dict[int, int] = {}
+    tests = decisions = 0
     top_level = 1
-    pairs_checked = 0
-    batch_of: dict[tuple[int, int], int] = {}   # grows while a pair keeps raising the rank
+    order, batch = _FIRST_ORDER, max(1, min(_CHAIN_BATCH, dim - span.rank))
+    chaining = True
+    quiet_rounds = 0
+    final_bits: list[float] = []   # the candidates of the confirming closure rounds
     while span.rank < dim and quiet_rounds < _CONFIRMING_ROUNDS:
-        progress = False
-        for i, j in _level_pairs([1] + sorted(levels)):
-            top_level = max(top_level, i + j)
-            first = dim if (i, j) == (1, 1) else 1
-            batch = min(dim - span.rank, batch_of.get((i, j), first), _MAX_PAIR_BATCH)
-            candidate = Brackets(_random_element(system, levels, i, batch, rng),
-                                 _random_element(system, levels, j, batch, rng))
-            raised = span.add(candidate.eval(point)[0])
+        if chaining:
+            # ad_X^n Y (theta) for n = 1..order along the curves of random X through theta
+            x, y = system.generators(rng, batch), system.generators(rng, batch)
+            values = chain_values(x, y, point, order)
+            raised = span.add(np.concatenate([values[n][0] for n in range(1, order + 1)]))
             report("Lie closure, rank", span.rank, dim)
-            tests += batch
-            pairs_checked += 1
-            tested_bits[(i, j)] = candidate.bits
-            row_bits += len(raised) * candidate.bits
-            batch_of[(i, j)] = 2 * batch if len(raised) == batch else 1
-            if raised:
-                levels.setdefault(i + j, []).append(candidate.select(raised))
-                progress = True
-                break  # start again from the lowest pair: brackets stay as shallow as possible
-        quiet_rounds = 0 if progress else quiet_rounds + 1
+            picks = [(1 + i // batch, i % batch) for i in raised]
+            gains = [sum(1 for n, _ in picks if n == m) for m in range(1, order + 1)]
+            row_bits += sum(Chains(x, y, [(n, 0)]).bits_of(n) for n, _ in picks)
+            tests += order * batch
+            decisions += order
+            top_level = max(top_level, order + 1)
+            if picks:
+                frame.append(Chains(x, y, picks))
+                for n, _ in picks:
+                    adopted[n + 1] = adopted.get(n + 1, 0) + 1
+            elif not frame:
+                # the frame is W alone: the brackets [X, Y] of random X, Y in W were the
+                # closure test, and they all stayed in the span
+                final_bits.append(_bracket_bits(x, y) + math.log2(batch))
+                quiet_rounds += 1
+            top = max((n for n, _ in picks), default=0)
+            limited = top >= order - 1 or max(gains) == batch
+            if not limited or span.rank == dim:
+                chaining = False
+            else:
+                order = 2 * order if top >= order - 1 else top + 2
+                if max(gains) == batch:
+                    batch = max(1, min(2 * batch, _MAX_PAIR_BATCH, dim - span.rank))
+            continue
+        # closure: [X, F](theta) in the span for a random X in W and every adopted F (and W)
+        x = system.generators(rng, 1)
+        families = [system.generators(rng, _CLOSURE_SAMPLES)] + frame
+        values = [_bracket_with(x, family, point) for family in families]
+        raised = span.add(np.concatenate(values))
+        report("Lie closure, rank", span.rank, dim)
+        start = 0
+        for family, rows in zip(families, values):
+            mine = [i - start for i in raised if start <= i < start + len(rows)]
+            start += len(rows)
+            tests += family.batch
+            decisions += 1
+            top_level = max(top_level, family.level + 1)
+            if mine:
+                adopted_field = Brackets(Repeated(x, len(mine)), family.select(mine))
+                frame.append(adopted_field)
+                adopted[adopted_field.level] = adopted.get(adopted_field.level, 0) + len(mine)
+                row_bits += len(mine) * _bracket_bits(x, family)
+        fields = sum(f.batch for f in families)
+        final_bits.append(max(_bracket_bits(x, f) for f in families) + math.log2(fields))
+        quiet_rounds = 0 if raised else quiet_rounds + 1
 
-    adopted = {level: sum(f.batch for f in fields) for level, fields in sorted(levels.items())}
+    adopted = dict(sorted(adopted.items()))
     forced = modp.FORCED_PRIME is not None
     if span.rank == dim:
         return LieCount(dim, generator_rank, span.rank, seed, p, 0.0, adopted, tests, 0.0,
                         None if forced else 0.0, skipped, forced)
     degree = top_level * (system.field_degree + system.sample_degree + 1)
-    decisions = 1 + pairs_checked
-    point_bound = min(1.0, decisions * (span.rank + 1) * degree / p)
+    point_bound = min(1.0, (1 + decisions) * (span.rank + 1) * degree / p)
     final_tests = [(generator_rank + 1) * system.generator_bits]
-    final_tests += [row_bits + tested_bits[pair] for pair in _level_pairs([1] + sorted(levels))
-                    if pair in tested_bits]
+    final_tests += [row_bits + bits for bits in final_bits[-_CONFIRMING_ROUNDS:]]
     bad_primes = sum(max(0, math.ceil(bits / 30) - 1) for bits in final_tests)
     if forced:
         prime_bound, bound = None, 1.0
@@ -200,6 +234,24 @@ def _count(system, seed: int, skipped: tuple[int, ...]) -> LieCount:
         bound = min(1.0, point_bound + prime_bound)
     return LieCount(dim, generator_rank, span.rank, seed, p, bound, adopted, tests, point_bound,
                     prime_bound, skipped, forced)
+
+
+def _bracket_with(x: Field, family: Field, point: np.ndarray) -> np.ndarray:
+    """[X, F_b](point) for one field X and every field F_b of ``family``: rows (batch, D).
+
+    The family is evaluated once, at p + e X(p); X at p + e F_b(p) for every b.
+    """
+    x_value = x.eval(point)
+    jet = family.eval(np.concatenate([point, x_value]))
+    values, along_x = jet[0], jet[1]                          # F_b(p), DF_b(p) X(p)
+    base = np.broadcast_to(point[0], values.shape)
+    moved = Repeated(x, family.batch).eval(np.stack([base, values]))[1]   # DX(p) F_b(p)
+    return (along_x - moved) % prime()
+
+
+def _bracket_bits(x: Field, family: Field) -> float:
+    """``Field.bits`` of [X, F] (as ``Brackets``)."""
+    return math.log2(max(1, x.degree + family.degree)) + x.bits + family.bits
 
 
 def _generator_span(system, rng, point) -> Span:
@@ -232,16 +284,3 @@ def _generator_span(system, rng, point) -> Span:
         stop = min(dim + 1, start + _JUMP_AFTER)
         everything[start:stop] = system.generators(rng, stop - start).eval(point)[0]
     return Span.from_rows(everything, overwrite=True)
-
-
-def _level_pairs(levels: list[int]):
-    pairs = [(i, j) for i in levels for j in levels if i <= j]
-    return sorted(pairs, key=lambda p: (p[0] + p[1], p))
-
-
-def _random_element(system, levels, level, batch, rng) -> Field:
-    if level == 1:
-        return system.generators(rng, batch)
-    sources = levels[level]
-    width = sum(s.batch for s in sources)
-    return Combinations(sources, rng.integers(0, prime(), (batch, width), dtype=np.int64))
