@@ -8,6 +8,8 @@ Groups (each case in a fresh process; seconds are compute time unless stated):
   ladder-relu    ReLU MLPs with biases, D from about 100 to 10,650 (count)
   ladder-linear  deep linear nets, D from 100 to 4,500 (count)
   ladder-laws    degree-2 laws of ReLU MLPs, D from about 100 to 520 (2 and 3 layers)
+  deep-linear    deep narrow linear nets 2 -> 2 -> ... -> 2 -> 1, L = 4 to 64 hidden
+                 layers (count; N = 3L), with the growth of time against L
   blocks         laws by block of a transformer-style block, D = 2,048 (full run only)
 Every answer is checked against its known value (ground truth or formula); a row
 that disagrees is marked WRONG. Prints one table per group and the log-log slope of
@@ -166,6 +168,26 @@ def _ladder(title, ladder, kind, expected_of, bias, quick, limit):
            ["widths (input first)", "D", "N", "seconds", "peak MB", "check"], rows)
 
 
+DEEP_LAYERS = [4, 8, 16, 24, 32, 48, 64]
+
+
+def group_deep_linear(quick):
+    rows, points = [], []
+    for hidden in DEEP_LAYERS:
+        if quick and hidden > 32:
+            continue
+        widths = [2] * (hidden + 1) + [1]
+        result = _run({"kind": "count", "items": [[f"L={hidden}", layered_text(widths),
+                                                    _linear_laws(widths)]]})
+        case = result["cases"][0]
+        points.append((hidden, case["seconds"]))
+        rows.append([hidden, case["D"], case["laws"], f"{case['seconds']:.2f}",
+                     f"{result['peak_mb']:.0f}", _check(case)])
+    _table(f"Deep narrow linear nets 2 -> 2 -> ... -> 1, count — log-log slope of time "
+           f"against L: {_slope(points):.2f}",
+           ["hidden layers L", "D", "N (= 3L)", "seconds", "peak MB", "check"], rows)
+
+
 TRANSFORMER = """input X[2,16]
 param Q[16,16], K[16,16], V[16,16], O[16,16], W1[32,16], W2[16,32]
 Y = X + attention(X, Q, K, V, O, heads=2)
@@ -196,6 +218,7 @@ GROUPS = {
     "ladder-laws": lambda q: _ladder("ReLU MLPs with biases, degree-2 laws", LADDER_LAWS, "relu",
                                      _hidden, True, q, 300),
     "blocks": group_blocks,
+    "deep-linear": group_deep_linear,
 }
 
 

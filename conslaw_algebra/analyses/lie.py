@@ -4,16 +4,30 @@ Algorithm (all values exact residues modulo a prime p drawn from the seed, in
 (2^30, 2^31), at one random point theta):
 1. Span of W(theta): evaluate random generators in doubling batches until a batch
    leaves the rank below the number of samples.
-2. Closure: keep the adopted brackets by level (level 1 = W itself). For the pairs
-   of levels (i, j), lowest first, bracket a batch of random elements A of level i
-   and B of level j and evaluate [A, B](theta) with jets. Values outside the current
-   span are adopted as level i + j fields, and the search starts again from the
-   lowest pair. When two whole rounds over all pairs adopt nothing, the span is
-   closed under brackets at theta, so the distribution it spans is involutive near
-   theta and contains W: it is the trace of Lie(W), and N = D - rank.
+2. Chains: for random X, Y in W, the nested brackets ad_X^n Y = [X, [X, ..., [X, Y]]]
+   for n = 1..K all come from one computation along the curve of X through theta
+   (``fields.Chains``: the curve as a power series in time, then n derivatives
+   along it). Values outside the span are adopted. While a trial adopts at its top
+   order K, the next doubles K; while some order adopts as many values as there
+   are pairs, the next doubles the pairs; otherwise the chains are saturated.
+3. Closure: for one random X in W, [X, F](theta) for every adopted field F and for
+   random F in W (each adopted family evaluated once, at theta + e X(theta)). Values
+   outside the span are adopted as brackets [X, F]. When two rounds adopt nothing,
+   [X, F] lies in the span for the generators X and every field F of the frame: the
+   distribution the frame spans near theta contains W and is carried into itself by
+   every bracket with W, so it contains all right-nested brackets of generators,
+   which span Lie(W) (THEORY.md A.3): it is the trace of Lie(W), and N = D - rank.
 Why: the reference's stagnation rule prunes by values at one point and can stop
-early; closure of the frame is the Frobenius criterion itself, and random
-combinations test all r^2/2 brackets of the frame with a few evaluations.
+early; closure of the frame is the Frobenius criterion itself. Why chains: a bracket
+nested k deep, evaluated as brackets of brackets, needs jets in k nilpotent
+directions, 2^k components multiplied at 3^k cost, and four evaluations per level:
+the deep narrow linear net (``layers 2 -> 2 -> ... -> 1``, L hidden layers) needs
+levels up to about sqrt(2 L) + 1 and took 1.7 s at L = 6, 17 s at L = 10, more than
+120 s at L = 14. Along one curve the same brackets cost K evaluations of X on power
+series of order <= K (products of about K^2/2 terms) and K derivatives: O(K^3)
+products for all levels <= K + 1 at once. Measured: 0.06 s at L = 6, 0.3 s at
+L = 14, 1.2 s at L = 32, 8 s at L = 64 (D = 258, levels up to 13), a growth of about
+L^1.6 (BENCHMARKS.md, ``python -m benchmarks --only deep-linear``).
 Certainty: every adopted vector is the value, reduced modulo p, of a genuine element
 of Lie(W), a polynomial field whose rational coefficients have denominators prime to
 p (``modp.draw_prime`` skips primes dividing a denominator of the model). Vectors
@@ -29,9 +43,11 @@ most the sum of two terms (``error_bound``; ``point_bound`` and ``prime_bound``)
     p: decisions * (rank + 1) * degree / p in all.
 (b) the prime. Were rank < r*, some final test must have missed (the closure
     criterion the algorithm rests on): the last generator batch (one more generator
-    is outside the span of the g generator rows), or in the last two rounds, which
-    adopt nothing, the bracket of random elements of some pair of levels (i, j) is
-    outside the span of the final rows. Such a test asks whether P = 0, P a
+    is outside the span of the g generator rows), or in one of the last two closure
+    rounds, which adopt nothing, [X, F] is outside the span of the final rows for F
+    a random combination of the frame (all [X, F_b] in the span puts every
+    combination there; with no field adopted beyond W, a chain trial that adopts
+    nothing is such a round: its [X, Y], Y random in W). Such a test asks whether P = 0, P a
     (rows + 1)-minor of the matrix of the final rows and the candidate, each row
     written over QQ with all its random choices as variables. A prime is bad when
     P != 0 over QQ but P = 0 modulo p: then p divides every coefficient of the
@@ -48,17 +64,23 @@ most the sum of two terms (``error_bound``; ``point_bound`` and ``prime_bound``)
     at most pi = 336 / (2^30 - 1) (336 exceeds every prime gap below 2^32; the
     skips divide by one minus their probability: ``modp.prime_probability``). So
     P(p bad) <= K * pi, and for a good p, (a) applies.
-What is assumed: as in (a), which tests are made (the pairs of levels, the rows) is
+What is assumed: as in (a), which tests are made (the chains, the rounds, the rows) is
 taken as the run reached them; the closure criterion above. A count modulo a prime
 forced by CONSLAW_PRIME has no randomness in p, so (b) does not exist: when it is not
 certain, its ``error_bound`` is 1 and ``point_bound`` says what (a) alone gives.
 Why not bound (b) by the bit sizes of the model's constants alone: sums of
 parameters with no constant at all (features sum_j A_ij theta_j, A a 0/1 pattern)
 give minors that are determinants of 0/1 matrices, and one of a few dozen rows can
-have a prime factor above 2^30; the l1 norms of the rows see that, constants do not. The price: (b) is the larger term, about 1e-5 for a 50-parameter ReLU net
-and growing with D * bits per row, against (a)'s 1e-6.
-Where it stops winning: the dense echelon form costs r*D per adopted vector, and a
-deep Lie algebra (many levels) multiplies evaluations; see BENCHMARKS.md.
+have a prime factor above 2^30; the l1 norms of the rows see that, constants do not.
+The price: (b) is the larger term, about 1e-5 for a 50-parameter ReLU net and growing
+with D * bits per row (6e-3 for the deep narrow linear net at L = 64), against (a)'s
+1e-6.
+Where it stops winning: the dense echelon form costs r*D per adopted vector. Chains
+give the brackets of one generator with itself and another; the rest comes from the
+closure rounds, whose adopted brackets nest one level deeper per round (the old
+exponential again, when many rounds adopt: none of the layered, attention, momentum
+or example models needs more than one). A model whose curves need very high orders
+pays K^3 in the series products; see BENCHMARKS.md.
 
 >>> from conslaw_algebra.language.parser import parse
 >>> from conslaw_algebra.language.compiler import compile_program
@@ -87,6 +109,7 @@ _MAX_PAIR_BATCH = 256
 _CONFIRMING_ROUNDS = 2
 _CHAIN_BATCH = 8           # random pairs (X, Y) in the first chain trial
 _FIRST_ORDER = 3           # brackets nested up to this depth in the first chain trial
+_MAX_ORDER = 256           # and never deeper (series of higher order cost K^3)
 _CLOSURE_SAMPLES = 2       # random elements of W bracketed in each closure round
 
 
@@ -160,7 +183,7 @@ def _count(system, seed: int, skipped: tuple[int, ...]) -> LieCount:
     adopted: dict[int, int] = {}
     tests = decisions = 0
     top_level = 1
-    order, batch = _FIRST_ORDER, max(1, min(_CHAIN_BATCH, dim - span.rank))
+    order, batch = min(_FIRST_ORDER, _MAX_ORDER), max(1, min(_CHAIN_BATCH, dim - span.rank))
     chaining = True
     quiet_rounds = 0
     final_bits: list[float] = []   # the candidates of the confirming closure rounds
@@ -187,11 +210,11 @@ def _count(system, seed: int, skipped: tuple[int, ...]) -> LieCount:
                 final_bits.append(_bracket_bits(x, y) + math.log2(batch))
                 quiet_rounds += 1
             top = max((n for n, _ in picks), default=0)
-            limited = top >= order - 1 or max(gains) == batch
+            limited = bool(picks) and (top >= order - 1 or max(gains) == batch)
             if not limited or span.rank == dim:
                 chaining = False
             else:
-                order = 2 * order if top >= order - 1 else top + 2
+                order = min(_MAX_ORDER, 2 * order if top >= order - 1 else top + 2)
                 if max(gains) == batch:
                     batch = max(1, min(2 * batch, _MAX_PAIR_BATCH, dim - span.rank))
             continue
