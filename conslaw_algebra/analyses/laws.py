@@ -225,16 +225,10 @@ def _components(rows: list[dict], columns: list[int]) -> list[tuple[list[int], l
 
 
 def _block_kernel(cols: list[int], rows: list[dict]) -> list[dict[int, fmpq]]:
-    from sympy import QQ  # imported here: SymPy takes half a second to load
-    from sympy.polys.matrices import DomainMatrix
     if not rows:
         return [{c: fmpq(1)} for c in cols]
     position = {c: k for k, c in enumerate(cols)}
-    entries = {r: {position[c]: QQ(int(v.p), int(v.q)) for c, v in row.items()}
-               for r, row in enumerate(rows)}
-    matrix = DomainMatrix(entries, (len(rows), len(cols)), QQ)
-    reduced, pivots = matrix.rref()
-    reduced = reduced.to_sdm()
+    reduced, pivots = _rref([{position[c]: v for c, v in row.items()} for row in rows], len(cols))
     kernel = []
     pivot_set = set(pivots)
     for free in range(len(cols)):
@@ -242,11 +236,47 @@ def _block_kernel(cols: list[int], rows: list[dict]) -> list[dict[int, fmpq]]:
             continue
         vector = {cols[free]: fmpq(1)}
         for r, p in enumerate(pivots):
-            value = reduced.get(r, {}).get(free)
+            value = reduced[r].get(free)
             if value:
-                vector[cols[p]] = -fmpq(int(value.numerator), int(value.denominator))
+                vector[cols[p]] = -value
         kernel.append(vector)
     return kernel
+
+
+_DENSE_ENTRIES = 1 << 21   # rows x columns up to which FLINT's dense RREF is used
+
+
+def _rref(rows: list[dict[int, fmpq]], ncols: int) -> tuple[list[dict[int, fmpq]], list[int]]:
+    """Reduced row echelon form over QQ of sparse rows: (nonzero rows, pivot columns).
+
+    Small systems go to FLINT's dense ``fmpq_mat`` (no import cost, multimodular);
+    large sparse ones to SymPy's sparse ``DomainMatrix``, imported only then (it takes
+    about half a second to load, and wins when most entries are zero).
+
+    >>> _rref([{0: fmpq(2), 1: fmpq(4)}, {1: fmpq(1)}], 2)
+    ([{0: 1}, {1: 1}], [0, 1])
+    """
+    if len(rows) * ncols <= _DENSE_ENTRIES:
+        from flint import fmpq_mat
+        matrix = fmpq_mat(len(rows), ncols)
+        for r, row in enumerate(rows):
+            for c, v in row.items():
+                matrix[r, c] = v
+        reduced, rank = matrix.rref()
+        out, pivots = [], []
+        for r in range(rank):
+            entries = {c: reduced[r, c] for c in range(ncols) if reduced[r, c]}
+            pivots.append(min(entries))
+            out.append(entries)
+        return out, pivots
+    from sympy import QQ
+    from sympy.polys.matrices import DomainMatrix
+    entries = {r: {c: QQ(int(v.p), int(v.q)) for c, v in row.items()} for r, row in enumerate(rows)}
+    reduced, pivots = DomainMatrix(entries, (len(rows), ncols), QQ).rref()
+    sdm = reduced.to_sdm()
+    out = [{c: fmpq(int(v.numerator), int(v.denominator)) for c, v in sdm.get(r, {}).items()}
+           for r in range(len(pivots))]
+    return out, list(pivots)
 
 
 def _echelon(kernel: list[dict], cols: list[int], unknowns) -> list[dict]:
@@ -257,17 +287,10 @@ def _echelon(kernel: list[dict], cols: list[int], unknowns) -> list[dict]:
     """
     if len(kernel) < 2:
         return kernel
-    from sympy import QQ
-    from sympy.polys.matrices import DomainMatrix
     ordered = sorted(cols, key=lambda c: _order_key(unknowns[c]))
     position = {c: k for k, c in enumerate(ordered)}
-    entries = {r: {position[c]: QQ(int(v.p), int(v.q)) for c, v in vec.items()}
-               for r, vec in enumerate(kernel)}
-    reduced, _ = DomainMatrix(entries, (len(kernel), len(ordered)), QQ).rref()
-    out = []
-    for row in reduced.to_sdm().values():
-        out.append({ordered[k]: fmpq(int(v.numerator), int(v.denominator)) for k, v in row.items()})
-    return out
+    reduced, _ = _rref([{position[c]: v for c, v in vec.items()} for vec in kernel], len(ordered))
+    return [{ordered[k]: v for k, v in row.items()} for row in reduced]
 
 
 def _primitive(vector: dict[int, fmpq], unknowns) -> dict[int, fmpz]:
