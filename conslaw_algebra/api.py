@@ -185,7 +185,7 @@ class Model:
                        "unknown coefficients)",
                        "use a lower --degree, or --by-block", self.memory_budget)
         fields, ring = self.fields, self.state_ring
-        laws = polynomial_laws(fields, ring, degree)
+        laws = polynomial_laws(fields, ring, degree, seed=seed)
         for h in laws:
             if first_violation(h, self.polynomial_fields) is not None:  # exact re-verification
                 raise AssertionError(f"internal error: law {h} failed verification")
