@@ -17,7 +17,7 @@ every field is homogeneous, found from the fields) gives each entry (unknown m,
 variable j) a key shared by everything in its row; monomials with a key of their
 own are 0 in every law and are dropped before any row exists, and the rest split
 into blocks by common keys (for examples/relu_2layer.net at degree 5: 658,000
-monomials, 1,300 left, in blocks of at most 630). Each block is solved modulo p
+monomials, 665 left, in blocks of at most 49). Each block is solved modulo p
 from random evaluations of <grad h, v> and lifted to QQ; every lifted law is checked
 exactly, and the count of laws over QQ is at most that modulo p, so the basis is
 complete and the same as the exact solve gives (else the block falls back to it).

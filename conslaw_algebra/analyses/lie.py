@@ -1,7 +1,7 @@
 """N = D - dim Lie(W)(theta), decided exactly over GF(p) by frame closure.
 
 Algorithm (all values exact residues modulo a prime p drawn from the seed, in
-(2^30, 2^31), at one random point theta):
+(2^30, 2^31), or in (2^25, 2^26) from D = 8,192 on, at one random point theta):
 1. Span of W(theta): evaluate random generators in doubling batches until a batch
    leaves the rank below the number of samples.
 2. Chains: for random X, Y in W, the nested brackets ad_X^n Y = [X, [X, ..., [X, Y]]]
@@ -59,9 +59,10 @@ most the sum of two terms (``error_bound``; ``point_bound`` and ``prime_bound``)
     bracket [X, Y] by bits X + bits Y + log2(deg X + deg Y), a combination of w
     fields by the largest bits + log2 w. A nonzero integer below 2^b has fewer than
     b/30 prime factors above 2^30, so at most K = sum over the final tests of
-    (ceil(b_P / 30) - 1) primes are bad. The prime is drawn from its own stream of
-    the seed, independently of the point; any given prime comes out with probability
-    at most pi = 336 / (2^30 - 1) (336 exceeds every prime gap below 2^32; the
+    (ceil(b_P / 30) - 1) primes are bad (b/25 and 2^25 for a prime below 2^26). The
+    prime is drawn from its own stream of the seed, independently of the point; any
+    given prime comes out with probability at most pi = 336 / (2^30 - 1), or
+    336 / (2^25 - 1) (336 exceeds every prime gap below 2^32; the
     skips divide by one minus their probability: ``modp.prime_probability``). So
     P(p bad) <= K * pi, and for a good p, (a) applies.
 What is assumed: as in (a), which tests are made (the chains, the rounds, the rows) is
@@ -75,6 +76,10 @@ have a prime factor above 2^30; the l1 norms of the rows see that, constants do 
 The price: (b) is the larger term, about 1e-5 for a 50-parameter ReLU net and growing
 with D * bits per row (6e-3 for the deep narrow linear net at L = 64), against (a)'s
 1e-6.
+Why a shorter prime for large D: there the dense rank of D + 1 generator samples
+is nearly all the time, and its products need two floating-point limbs instead of
+three below 2^26 (``modp``): about 1.5 times faster at D = 10,650, for a bound about
+40 times weaker (still stated exactly, as above).
 Where it stops winning: the dense echelon form costs r*D per adopted vector. Chains
 give the brackets of one generator with itself and another; the rest comes from the
 closure rounds, whose adopted brackets nest one level deeper per round (the old
@@ -110,6 +115,7 @@ _CONFIRMING_ROUNDS = 2
 _CHAIN_BATCH = 8           # random pairs (X, Y) in the first chain trial
 _FIRST_ORDER = 3           # brackets nested up to this depth in the first chain trial
 _MAX_ORDER = 256           # and never deeper (series of higher order cost K^3)
+_SHORT_PRIME_DIM = 8192    # from this D on, a prime below 2^26: two-limb products
 _CLOSURE_SAMPLES = 2       # random elements of W bracketed in each closure round
 
 
@@ -164,12 +170,13 @@ def count_laws(system, seed: int = 0) -> LieCount:
     """
     if PRIME_ERROR:
         raise ConslawError(PRIME_ERROR, file="<environment>")
-    p, skipped = draw_prime(seed, system.denominators)
+    bits = 26 if system.dim >= _SHORT_PRIME_DIM else 31
+    p, skipped = draw_prime(seed, system.denominators, bits)
     with using(p):
-        return _count(system, seed, skipped)
+        return _count(system, seed, skipped, bits)
 
 
-def _count(system, seed: int, skipped: tuple[int, ...]) -> LieCount:
+def _count(system, seed: int, skipped: tuple[int, ...], bits: int) -> LieCount:
     p = prime()
     rng = np.random.default_rng(seed)
     dim = system.dim
@@ -249,11 +256,11 @@ def _count(system, seed: int, skipped: tuple[int, ...]) -> LieCount:
     point_bound = min(1.0, (1 + decisions) * (span.rank + 1) * degree / p)
     final_tests = [(generator_rank + 1) * system.generator_bits]
     final_tests += [row_bits + bits for bits in final_bits[-_CONFIRMING_ROUNDS:]]
-    bad_primes = sum(max(0, math.ceil(bits / 30) - 1) for bits in final_tests)
+    bad_primes = sum(max(0, math.ceil(b / (bits - 1)) - 1) for b in final_tests)
     if forced:
         prime_bound, bound = None, 1.0
     else:
-        prime_bound = min(1.0, bad_primes * prime_probability(system.denominators))
+        prime_bound = min(1.0, bad_primes * prime_probability(system.denominators, bits))
         bound = min(1.0, point_bound + prime_bound)
     return LieCount(dim, generator_rank, span.rank, seed, p, bound, adopted, tests, point_bound,
                     prime_bound, skipped, forced)
