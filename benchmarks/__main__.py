@@ -10,6 +10,11 @@ Groups (each case in a fresh process; seconds are compute time unless stated):
   ladder-laws    degree-2 laws of ReLU MLPs, D from about 100 to 520 (2 and 3 layers)
   deep-linear    deep narrow linear nets 2 -> 2 -> ... -> 2 -> 1, L = 4 to 64 hidden
                  layers (count; N = 3L), with the growth of time against L
+  startup        whole `conslaw count` / `conslaw laws` processes on a small model (median
+                 of 11), the imports of numpy, FLINT and Lark alone in the same run, and
+                 the 20 degree-2 cases of the second loops as whole `conslaw laws` processes
+  degrees        laws of degree 4 and 5 of examples/relu_2layer.net, and degree 4 with
+                 the whole system built (the path before grading) in the same run
   blocks         laws by block of a transformer-style block, D = 2,048 (full run only)
 Every answer is checked against its known value (ground truth or formula); a row
 that disagrees is marked WRONG. Prints one table per group and the log-log slope of
@@ -188,6 +193,55 @@ def group_deep_linear(quick):
            ["hidden layers L", "D", "N (= 3L)", "seconds", "peak MB", "check"], rows)
 
 
+def _median(values):
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def group_startup(quick):
+    cli = [sys.executable, "-m", "conslaw_algebra.views.cli"]
+    example = str(ROOT / "examples" / "relu_2layer.net")
+    repeat = 5 if quick else 11
+    rows = []
+    for label, argv in (("python -c 'import numpy, flint, lark'",
+                         [sys.executable, "-c", "import numpy, flint, lark"]),
+                        ("conslaw count examples/relu_2layer.net", cli + ["count", example]),
+                        ("conslaw laws examples/relu_2layer.net", cli + ["laws", example])):
+        result = _run({"kind": "command", "argv": argv, "repeat": repeat})
+        rows.append([label, f"{_median(result['times']):.3f}", f"{min(result['times']):.3f}"])
+    _table(f"Whole processes, seconds (median and best of {repeat})",
+           ["command", "median", "best"], rows)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name, text, expected in _sweep(("C2", "D2")):
+            path = Path(folder) / "model.net"
+            path.write_text(text + "\n")
+            result = _run({"kind": "command", "argv": cli + ["laws", str(path), "--json"],
+                           "repeat": 3})
+            got = json.loads(result["stdout"])["independent"]
+            rows.append([name, f"{_median(result['times']):.3f}",
+                         _check({"laws": got, "expected": expected})])
+    worst = max(float(r[1]) for r in rows)
+    _table(f"Degree-2 laws of the second loops as whole `conslaw laws` processes (median of 3; "
+           f"slowest {worst:.3f} s)", ["case", "seconds", "check"], rows)
+
+
+def group_degrees(quick):
+    text = (ROOT / "examples" / "relu_2layer.net").read_text()
+    rows = []
+    # every law of degree <= k is a polynomial in the 5 neuron laws (THEORY.md A.5): the
+    # count of independent laws stays 5 = N at every degree
+    cases = [(4, False), (5, False), (4, True)]
+    for degree, whole in cases:
+        result = _run({"kind": "laws", "degree": degree, "whole_system": whole,
+                       "items": [["relu_2layer", text, 5]]})
+        case = result["cases"][0]
+        rows.append([degree, "whole system (before)" if whole else "graded blocks",
+                     f"{case['seconds']:.2f}", f"{result['peak_mb']:.0f}", _check(case)])
+    _table("Laws of higher degree, examples/relu_2layer.net (D = 35)",
+           ["degree", "system", "seconds", "peak MB", "check (5 independent)"], rows)
+
+
 TRANSFORMER = """input X[2,16]
 param Q[16,16], K[16,16], V[16,16], O[16,16], W1[32,16], W2[16,32]
 Y = X + attention(X, Q, K, V, O, heads=2)
@@ -219,6 +273,8 @@ GROUPS = {
                                      _hidden, True, q, 300),
     "blocks": group_blocks,
     "deep-linear": group_deep_linear,
+    "startup": group_startup,
+    "degrees": group_degrees,
 }
 
 

@@ -20,6 +20,18 @@ def run(case: dict) -> dict:
                               case["path"], "--json"], capture_output=True, text=True, check=True)
         seconds = time.perf_counter() - start
         return {"seconds": seconds, "laws": json.loads(out.stdout)["laws"]}
+    if kind == "command":   # any command, timed whole: [seconds of each repetition]
+        times = []
+        for _ in range(case.get("repeat", 1)):
+            start = time.perf_counter()
+            out = subprocess.run(case["argv"], capture_output=True, text=True)
+            times.append(time.perf_counter() - start)
+            if out.returncode:
+                raise RuntimeError(out.stderr.strip().splitlines()[-1])
+        return {"times": times, "stdout": out.stdout}
+    if case.get("whole_system"):   # the law system built whole (the path before grading)
+        from conslaw_algebra.analyses import laws
+        laws._graded_laws = lambda *args: None
     results = []
     start = time.perf_counter()
     for name, text, expected in case["items"]:

@@ -1,4 +1,4 @@
-"""Truncated Taylor arithmetic: GF(p)[e_1..e_k] / (e_i^2), vectorised.
+"""Truncated Taylor arithmetic: GF(p)[e_1..e_k] / (e_i^2), and power series, vectorised.
 
 (p is the working prime, ``modp.prime()``, read at every call.)
 
@@ -6,10 +6,16 @@ A value with k nilpotent directions is an int64 array whose first axis has 2^k
 entries, one per square-free monomial in e_1..e_k (bit i of the index = e_{i+1}).
 Evaluating a polynomial map at ``theta + e_1 u`` yields its value and its derivative
 along u; nesting directions yields the mixed higher derivatives that Lie brackets of
-brackets need. Why this and not symbolic brackets: the cost is a small constant times
-one evaluation of the model, whatever the number of monomials the expanded fields
-would have. Where it stops winning: the product costs 3^k array operations, so
-brackets nested more than about six deep get expensive.
+brackets need. Inside ``series(width, K)`` a jet may also carry a power series in
+one more variable t (truncated after t^K, the outermost variable): the value at a
+point moving along a curve, to order K, as ``fields.Chains`` uses it. In general the
+variables of a jet have orders o_1, o_2, ... (innermost first; 1 for a nilpotent
+direction) and the first axis has prod (o_i + 1) entries in mixed radix.
+Why this and not symbolic brackets: the cost is a small constant times one
+evaluation of the model, whatever the number of monomials the expanded fields would
+have. Where it stops winning: a product costs prod (o_i + 1)(o_i + 2) / 2 array
+operations: 3^k for k directions (brackets nested more than about six deep get
+expensive, hence the series), about K^2 / 2 for a series of order K.
 
 >>> import numpy as np
 >>> x = np.array([[3], [1]])       # 3 + e

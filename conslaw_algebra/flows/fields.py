@@ -7,6 +7,9 @@ and ``Combinations`` (fixed linear combinations of other batches). The value of
 [X, Y] needs only first derivatives: [X, Y](p) = DY(p) X(p) - DX(p) Y(p), and DY(p) X(p)
 is the new-direction part of Y evaluated at p + e X(p) on a jet with one more
 direction. So a bracket nested k deep costs evaluations on jets with k directions.
+``Chains`` gives the brackets [X, [X, ..., [X, Y]]] of every depth up to K at once
+from one curve of X, on power-series jets of order K (``jets.series``): O(K^3)
+products instead of about 4^K evaluations (``lie.py`` says when each is used).
 
 >>> import numpy as np
 >>> class Linear(Field):          # the fields x -> A x for a batch of matrices A
