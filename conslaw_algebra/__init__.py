@@ -32,8 +32,8 @@ _blas_threads()
 from .api import Model, load, parse  # noqa: E402
 from .bridges.sympy_bridge import from_sympy  # noqa: E402
 from .bridges.torch_import import from_torch  # noqa: E402
-from .errors import (  # noqa: E402BudgetError, ConslawError, ModelFileError, ModelNameError, ModelSyntaxError,
-                     ShapeError, UnsupportedError)
+from .errors import (BudgetError, ConslawError, ModelFileError, ModelNameError,  # noqa: E402
+                     ModelSyntaxError, ShapeError, UnsupportedError)
 
 __all__ = ["Model", "load", "parse", "from_sympy", "from_torch", "ConslawError", "ModelSyntaxError",
            "ModelNameError", "ShapeError", "UnsupportedError", "ModelFileError", "BudgetError"]

@@ -22,7 +22,7 @@ from .analyses.regions import SignRegion, describe_region, region_witnesses
 from .flows.system import apply_metric, flow_system
 from .analyses.laws import (field_polynomials, first_violation, gradient_fields,
                             independent_count, polynomial_laws)
-from .analyses.lie import LieCount, count_laws
+from .analyses.lie import SHORT_PRIME_DIM, LieCount, count_laws
 from .exact.render import render
 from .analyses.results import CheckResult, CountResult, LawsResult
 from .language.program import variable_names
@@ -159,6 +159,9 @@ class Model:
         guards.require(guards.count_bytes(self.program, momentum),
                        f"the Lie count ({n:,} x {n:,} frames modulo p)",
                        "find the laws block by block (conslaw laws --by-block)", self.memory_budget)
+        guards.require_time(guards.count_seconds(n, n >= SHORT_PRIME_DIM),
+                            f"the Lie count (an exact rank of {n + 1:,} x {n:,} samples)",
+                            "find the laws block by block (conslaw laws --by-block)")
         return count_laws(self.system, seed=seed)
 
     def count_laws(self, seed: int = 0, list_features: bool | None = None) -> CountResult:

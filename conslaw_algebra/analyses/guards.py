@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from math import comb
 
 from ..errors import BudgetError, ConslawError
@@ -182,6 +183,10 @@ def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
 def count_bytes(program: Program, momentum: bool = False) -> int:
     """Memory of the Lie count: D x D frames and D samples of every node on jets.
 
+    The frames' constant, 20 bytes per entry of the D x D frame, is the measured peak
+    of BENCHMARKS.md (2.15 GB at D = 10,650, 1.05 GB at D = 6,920: the frame, its
+    echelon form and the floating-point limbs of the products).
+
     >>> from conslaw_algebra.language.parser import parse
     >>> from conslaw_algebra.language.compiler import compile_program
     >>> count_bytes(compile_program(parse("layers 2 -> 3 -> 1"))[0]) < 100_000
@@ -189,7 +194,42 @@ def count_bytes(program: Program, momentum: bool = False) -> int:
     """
     n = 2 * program.num_params + 1 if momentum else program.num_params
     node_entries = sum(node.size for node in program.nodes)
-    return 16 * n * n + 16 * min(n, 1024) * node_entries
+    return 20 * n * n + 16 * min(n, 1024) * node_entries
+
+
+COUNT_SECONDS_PER_CUBE = {31: 1.9e-10, 26: 1.0e-10}   # measured, BENCHMARKS.md (busy machine)
+
+
+def count_seconds(dim: int, short_prime: bool) -> float:
+    """A rough estimate of the Lie count's time: its dense rank of D + 1 samples,
+    c * D^3 with c measured at D = 6,920 (three-limb products, 62 s) and D = 10,650
+    (a prime below 2^26, two limbs, 122 s) on this machine class with other jobs running.
+
+    >>> round(count_seconds(20_000, short_prime=True) / 60)
+    13
+    """
+    return COUNT_SECONDS_PER_CUBE[26 if short_prime else 31] * float(dim) ** 3
+
+
+_DEADLINE: list[float] = []     # monotonic deadline of the innermost ``time_limit``
+
+
+def require_time(seconds: float, what: str, suggestion: str) -> None:
+    """Refuse at once (TimeLimitError) a step estimated to outlast the active time limit.
+
+    >>> require_time(1e9, "a long step", "none")      # no --timeout: nothing to refuse
+    """
+    if not _DEADLINE:
+        return
+    left = _DEADLINE[-1] - time.monotonic()
+    if seconds > left:
+        raise TimeLimitError(f"{what} would take about {_duration(seconds)} on this machine "
+                             f"class, past the time limit ({_duration(max(0.0, left))} left, "
+                             f"--timeout); {suggestion}")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 # ------------------------------------------------------------------ time limit
@@ -213,8 +253,10 @@ def time_limit(seconds: float | None):
     # the timer repeats: an exception raised while Python runs a finalizer is dropped
     # ("exception ignored in __del__"), so a single alarm could be lost
     signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
+    _DEADLINE.append(time.monotonic() + seconds)
     try:
         yield
     finally:
+        _DEADLINE.pop()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

@@ -115,7 +115,7 @@ _CONFIRMING_ROUNDS = 2
 _CHAIN_BATCH = 8           # random pairs (X, Y) in the first chain trial
 _FIRST_ORDER = 3           # brackets nested up to this depth in the first chain trial
 _MAX_ORDER = 256           # and never deeper (series of higher order cost K^3)
-_SHORT_PRIME_DIM = 8192    # from this D on, a prime below 2^26: two-limb products
+SHORT_PRIME_DIM = 8192     # from this D on, a prime below 2^26: two-limb products
 _CLOSURE_SAMPLES = 2       # random elements of W bracketed in each closure round
 
 
@@ -170,7 +170,7 @@ def count_laws(system, seed: int = 0) -> LieCount:
     """
     if PRIME_ERROR:
         raise ConslawError(PRIME_ERROR, file="<environment>")
-    bits = 26 if system.dim >= _SHORT_PRIME_DIM else 31
+    bits = 26 if system.dim >= SHORT_PRIME_DIM else 31
     p, skipped = draw_prime(seed, system.denominators, bits)
     with using(p):
         return _count(system, seed, skipped, bits)

@@ -214,25 +214,27 @@ def _matmul_float(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if p < _TWO_LIMB_PRIME:
         return _matmul_two_limbs(a, b)
     rows, cols = a.shape[-2], b.shape[-1]
-    if rows * cols > _TILE and cols > 1 and a.ndim == 2 and b.ndim == 2:
-        step = max(1, _TILE // rows)
-        return np.concatenate([_matmul_float(a, b[:, j:j + step]) for j in range(0, cols, step)],
-                              axis=1)
+    step = cols if rows * cols <= _TILE or cols == 1 or a.ndim != 2 else max(1, _TILE // rows)
     total = None
     for start in range(0, a.shape[-1], _FLOAT_CHUNK):
         block_a = a[..., start:start + _FLOAT_CHUNK]
-        block_b = b[..., start:start + _FLOAT_CHUNK, :].astype(np.float64)
-        combined = None
-        for limb in (2, 1, 0):   # Horner in 2^11: every partial value stays below 2^63
-            part = ((block_a >> (11 * limb)) & 0x7FF).astype(np.float64)
-            product = np.matmul(part, block_b).astype(np.int64)   # exact: < 2^53
-            if combined is None:
-                combined = product % p
-            else:
-                combined <<= 11
-                combined += product
-                combined %= p
-        total = combined if total is None else (total + combined) % p
+        # the limbs of ``a`` are converted once for all column tiles
+        limbs = [((block_a >> (11 * limb)) & 0x7FF).astype(np.float64) for limb in (2, 1, 0)]
+        tiles = []
+        for j in range(0, cols, step):
+            block_b = b[..., start:start + _FLOAT_CHUNK, j:j + step].astype(np.float64)
+            combined = None
+            for part in limbs:   # Horner in 2^11: every partial value stays below 2^63
+                product = np.matmul(part, block_b).astype(np.int64)   # exact: < 2^53
+                if combined is None:
+                    combined = product % p
+                else:
+                    combined <<= 11
+                    combined += product
+                    combined %= p
+            tiles.append(combined)
+        chunk = tiles[0] if len(tiles) == 1 else np.concatenate(tiles, axis=-1)
+        total = chunk if total is None else (total + chunk) % p
     return total
 
 
@@ -247,21 +249,24 @@ def _matmul_two_limbs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     p = prime()
     rows, cols = a.shape[-2], b.shape[-1]
-    if rows * cols > _TILE and cols > 1 and a.ndim == 2 and b.ndim == 2:
-        step = max(1, _TILE // rows)
-        return np.concatenate([_matmul_two_limbs(a, b[:, j:j + step])
-                               for j in range(0, cols, step)], axis=1)
+    step = cols if rows * cols <= _TILE or cols == 1 or a.ndim != 2 else max(1, _TILE // rows)
     total = None
     for start in range(0, a.shape[-1], _TWO_LIMB_CHUNK):
         block_a = a[..., start:start + _TWO_LIMB_CHUNK]
-        block_b = b[..., start:start + _TWO_LIMB_CHUNK, :].astype(np.float64)
-        high = np.matmul((block_a >> 13).astype(np.float64), block_b).astype(np.int64)
-        low = np.matmul((block_a & 0x1FFF).astype(np.float64), block_b).astype(np.int64)
-        high %= p
-        high <<= 13
-        high += low
-        high %= p
-        total = high if total is None else (total + high) % p
+        high_a = (block_a >> 13).astype(np.float64)
+        low_a = (block_a & 0x1FFF).astype(np.float64)
+        tiles = []
+        for j in range(0, cols, step):
+            block_b = b[..., start:start + _TWO_LIMB_CHUNK, j:j + step].astype(np.float64)
+            high = np.matmul(high_a, block_b).astype(np.int64)
+            low = np.matmul(low_a, block_b).astype(np.int64)
+            high %= p
+            high <<= 13
+            high += low
+            high %= p
+            tiles.append(high)
+        chunk = tiles[0] if len(tiles) == 1 else np.concatenate(tiles, axis=-1)
+        total = chunk if total is None else (total + chunk) % p
     return total
 
 
