@@ -9,7 +9,9 @@ around it. The estimates are upper-bound style counts times a per-item cost:
 - the degree-k law system: C(n + k, k) unknown monomials in the n state variables,
   and (terms of all fields) x C(n + k - 1, k - 1) equation entries held as Python
   dictionaries of rationals (at degree 2, where the one-entry rows are skipped
-  without being listed, (terms of all fields) x (their degree + 2));
+  without being listed, (terms of all fields) x (their degree + 2); from degree 3,
+  where the system is split by its grading before any row is built, about 100 bytes
+  per index of each monomial);
 - the Lie count: dense D x D frames modulo p (the frame and its echelon form) and the
   sampled generator batches (every node's value for up to 1,024 samples, on jets).
 The count's constants are calibrated on the measured peak of BENCHMARKS.md (the
@@ -43,6 +45,7 @@ BYTES_PER_TERM = 160          # a sparse term and its share of the Python groupi
 BYTES_PER_ENTRY = 200         # one entry {column: fmpq} of a law-system row
 BYTES_PER_UNKNOWN = 220       # a monomial tuple, its column index and its zero mark
 BYTES_PER_NAME = 300          # a parameter's text name, identifier and phase-space names
+BYTES_PER_GRADED_INDEX = 100  # one variable index of a monomial of the graded law system
 _UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
           "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40, "TIB": 2**40}
 
@@ -175,6 +178,11 @@ def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
         # rows with one entry are skipped without being listed: the screening works per
         # term and per variable of the term, so it grows with terms x degree, not x n
         entries = terms * (_carrier_degree(program) + 2)
+    elif degree >= 3:
+        # graded blocks (``laws._graded_laws``): the monomials as arrays of k indices, their
+        # k keys and the (key, monomial) pairs, about 10 int64 per index (measured: 340 MB
+        # for relu_2layer at degree 5, 658,000 monomials); the kept blocks are small
+        return unknowns * degree * BYTES_PER_GRADED_INDEX + terms * BYTES_PER_ENTRY
     else:
         entries = terms * cofactors
     return unknowns * BYTES_PER_UNKNOWN + entries * BYTES_PER_ENTRY
