@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -72,9 +73,16 @@ def _sweep(prefixes):
     return [[str(r["id"]), _row_text(r), r["N"]] for r in rows]
 
 
-def _run(case: dict) -> dict:
+BASELINE: Path | None = None   # ``--baseline DIR``: an earlier tree of this repository
+
+
+def _run(case: dict, baseline: bool = False) -> dict:
+    """Run one case in a fresh worker: of this tree, or of the ``--baseline`` tree (its
+    own worker and package, so the ratio of the two is measured in the same run)."""
+    root = BASELINE if baseline else ROOT
     out = subprocess.run([sys.executable, "-m", "benchmarks.worker"], input=json.dumps(case),
-                         capture_output=True, text=True, cwd=ROOT)
+                         capture_output=True, text=True, cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)})
     if out.returncode:
         raise RuntimeError(out.stderr.strip().splitlines()[-1])
     return json.loads(out.stdout)
@@ -173,7 +181,8 @@ def _ladder(title, ladder, kind, expected_of, bias, quick, limit):
            ["widths (input first)", "D", "N", "seconds", "peak MB", "check"], rows)
 
 
-DEEP_LAYERS = [4, 8, 16, 24, 32, 48, 64]
+DEEP_LAYERS = [4, 8, 12, 16, 24, 32, 48, 64]
+DEEP_BASELINE_MAX = 12        # the baseline's time doubles per layer or two beyond
 
 
 def group_deep_linear(quick):
@@ -182,15 +191,22 @@ def group_deep_linear(quick):
         if quick and hidden > 32:
             continue
         widths = [2] * (hidden + 1) + [1]
-        result = _run({"kind": "count", "items": [[f"L={hidden}", layered_text(widths),
-                                                    _linear_laws(widths)]]})
+        item = {"kind": "count", "items": [[f"L={hidden}", layered_text(widths),
+                                            _linear_laws(widths)]]}
+        result = _run(item)
         case = result["cases"][0]
         points.append((hidden, case["seconds"]))
+        before = ""
+        if BASELINE is not None and hidden <= DEEP_BASELINE_MAX:
+            old = _run(item, baseline=True)["cases"][0]
+            before = f"{old['seconds']:.2f} ({old['seconds'] / case['seconds']:.0f}x)"
         rows.append([hidden, case["D"], case["laws"], f"{case['seconds']:.2f}",
-                     f"{result['peak_mb']:.0f}", _check(case)])
+                     f"{result['peak_mb']:.0f}", _check(case)]
+                    + ([before] if BASELINE is not None else []))
     _table(f"Deep narrow linear nets 2 -> 2 -> ... -> 1, count — log-log slope of time "
            f"against L: {_slope(points):.2f}",
-           ["hidden layers L", "D", "N (= 3L)", "seconds", "peak MB", "check"], rows)
+           ["hidden layers L", "D", "N (= 3L)", "seconds", "peak MB", "check"]
+           + (["baseline seconds (ratio)"] if BASELINE is not None else []), rows)
 
 
 def _median(values):
@@ -207,10 +223,16 @@ def group_startup(quick):
                          [sys.executable, "-c", "import numpy, flint, lark"]),
                         ("conslaw count examples/relu_2layer.net", cli + ["count", example]),
                         ("conslaw laws examples/relu_2layer.net", cli + ["laws", example])):
-        result = _run({"kind": "command", "argv": argv, "repeat": repeat})
-        rows.append([label, f"{_median(result['times']):.3f}", f"{min(result['times']):.3f}"])
+        case = {"kind": "command", "argv": argv, "repeat": repeat}
+        result = _run(case)
+        row = [label, f"{_median(result['times']):.3f}", f"{min(result['times']):.3f}"]
+        if BASELINE is not None:
+            old = _run({**case, "cwd": str(BASELINE)})
+            row.append(f"{_median(old['times']):.3f}")
+        rows.append(row)
     _table(f"Whole processes, seconds (median and best of {repeat})",
-           ["command", "median", "best"], rows)
+           ["command", "median", "best"] + (["baseline median"] if BASELINE is not None else []),
+           rows)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for name, text, expected in _sweep(("C2", "D2")):
@@ -231,13 +253,17 @@ def group_degrees(quick):
     rows = []
     # every law of degree <= k is a polynomial in the 5 neuron laws (THEORY.md A.5): the
     # count of independent laws stays 5 = N at every degree
-    cases = [(4, False), (5, False), (4, True)]
-    for degree, whole in cases:
+    cases = [(4, False, False), (5, False, False), (4, True, False)]
+    if BASELINE is not None:
+        cases.append((4, False, True))
+    for degree, whole, baseline in cases:
         result = _run({"kind": "laws", "degree": degree, "whole_system": whole,
-                       "items": [["relu_2layer", text, 5]]})
+                       "items": [["relu_2layer", text, 5]]}, baseline=baseline)
         case = result["cases"][0]
-        rows.append([degree, "whole system (before)" if whole else "graded blocks",
-                     f"{case['seconds']:.2f}", f"{result['peak_mb']:.0f}", _check(case)])
+        system = ("baseline tree" if baseline else
+                  "whole system (the path before grading)" if whole else "graded blocks")
+        rows.append([degree, system, f"{case['seconds']:.2f}", f"{result['peak_mb']:.0f}",
+                     _check(case)])
     _table("Laws of higher degree, examples/relu_2layer.net (D = 35)",
            ["degree", "system", "seconds", "peak MB", "check (5 independent)"], rows)
 
@@ -283,7 +309,12 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small ladders only (a few minutes)")
     parser.add_argument("--only", nargs="+", choices=sorted(GROUPS), help="run these groups")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also run deep-linear, startup and degrees on the tree in DIR (an "
+                             "earlier commit: git archive COMMIT | tar -x -C DIR), same run")
     args = parser.parse_args(argv)
+    global BASELINE
+    BASELINE = args.baseline.resolve() if args.baseline else None
     for name in args.only or GROUPS:
         GROUPS[name](args.quick)
     return 0

@@ -4,6 +4,7 @@ Run by the harness in a fresh process per case, so that the peak memory
 (``ru_maxrss``) belongs to that case alone. Input: a JSON case on stdin.
 """
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -24,7 +25,9 @@ def run(case: dict) -> dict:
         times = []
         for _ in range(case.get("repeat", 1)):
             start = time.perf_counter()
-            out = subprocess.run(case["argv"], capture_output=True, text=True)
+            where = case.get("cwd")   # a baseline tree: its package, not this one
+            env = {**os.environ, "PYTHONPATH": where} if where else None
+            out = subprocess.run(case["argv"], capture_output=True, text=True, cwd=where, env=env)
             times.append(time.perf_counter() - start)
             if out.returncode:
                 raise RuntimeError(out.stderr.strip().splitlines()[-1])

@@ -73,3 +73,35 @@ def test_rational_reconstruction():
         residue = int(value.p) * pow(int(value.q), p - 2, p) % p
         assert law_module._rational(residue, p) == value
     assert law_module._rational(bound + 1, p) is None      # too large: no lift
+
+
+def test_sampled_blocks_give_the_laws_of_the_expanded_blocks(monkeypatch):
+    """Laws by block from samples of the whole model equal those of the expanded blocks;
+    a deep narrow linear net is complete (N = 3L, THEORY.md E.1) with nothing expanded."""
+    from conslaw_algebra.analyses import blocks
+    from conslaw_algebra.tools.families import layered_text
+    for text in ("layers 3 -> 4 relu bias -> 3 -> 2", layered_text([2, 2, 2, 2, 1])):
+        sampled = ca.parse(text).block_laws(2)
+        with monkeypatch.context() as patch:
+            patch.setattr(blocks, "SAMPLED_UNKNOWNS", 0)
+            expanded = ca.parse(text).block_laws(2)
+        assert [[str(h) for h in b.laws] for b in sampled.blocks] == \
+               [[str(h) for h in b.laws] for b in expanded.blocks]
+    monkeypatch.setattr(blocks, "expand_features", None)   # any expansion would fail
+    deep = ca.parse(layered_text([2] * 13 + [1])).block_laws(2)
+    assert deep.complete and deep.independent == 3 * 12
+
+
+def test_a_wrong_sampled_law_sends_its_block_to_the_expansion(monkeypatch):
+    from conslaw_algebra.analyses import blocks
+    solve = blocks._block_laws_modular
+
+    def with_a_wrong_law(block, monomials, unknowns, *rest):
+        found = solve(block, monomials, unknowns, *rest)
+        square = next(c for c, m in unknowns.items() if m == (0, 0))
+        return found + [{square: 1}]                       # t0^2: not a law
+
+    monkeypatch.setattr(blocks, "_block_laws_modular", with_a_wrong_law)
+    result = ca.parse("layers 2 -> 3 relu -> 2").block_laws(2)
+    (block,) = result.blocks
+    assert len(block.laws) == 3 and not block.rejected and result.complete

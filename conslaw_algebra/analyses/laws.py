@@ -590,14 +590,17 @@ def _graded_laws(fields, dim: int, degree: int, polys, seed: int) -> list[dict] 
             if len(blocks) > 50 and done % 50 == 0:
                 report("law systems solved", done, len(blocks))
             found = _block_laws_modular(block, monomials, unknowns, theta, value, margin,
-                                        polys, dim)
+                                        lambda h: _conserved(h, polys))
             if found is None:
                 return None
             laws.extend(found)
         return laws, unknowns
 
 
-def _block_laws_modular(block, monomials, unknowns, theta, value, margin, polys, dim):
+def _block_laws_modular(block, monomials, unknowns, theta, value, margin, verify):
+    """The laws of one block of unknowns from sampled rows (``_graded_laws``), each
+    lifted to QQ and accepted by ``verify`` ({monomial: coefficient} -> bool, an exact
+    check), as {unknown: integer}; None when a lift fails."""
     p = prime()
     block = sorted(block.tolist(), key=lambda c: _order_key(unknowns[c]))
     rows = _derivative_rows(monomials[block], theta[:len(block) + margin],
@@ -617,14 +620,13 @@ def _block_laws_modular(block, monomials, unknowns, theta, value, margin, polys,
                 return None
             vector[block[k]] = value_
         law = _primitive(vector, unknowns)
-        h = {unknowns[c]: v for c, v in law.items()}
-        if polys is not None and not _conserved(h, polys, dim):
+        if not verify({unknowns[c]: v for c, v in law.items()}):
             return None
         laws.append(law)
     return laws
 
 
-def _conserved(h: dict, polys, dim: int) -> bool:
+def _conserved(h: dict, polys) -> bool:
     ring = polys[0]
     return first_violation(ring_polynomial(ring, h), polys[1]) is None
 
