@@ -191,9 +191,10 @@ def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
 def count_bytes(program: Program, momentum: bool = False) -> int:
     """Memory of the Lie count: D x D frames and D samples of every node on jets.
 
-    The frames' constant, 20 bytes per entry of the D x D frame, is the measured peak
-    of BENCHMARKS.md (2.15 GB at D = 10,650, 1.05 GB at D = 6,920: the frame, its
-    echelon form and the floating-point limbs of the products).
+    The frames' constant, 22 bytes per entry of the D x D frame, is the measured peak
+    (BENCHMARKS.md: 1.05 GB at D = 6,920, 2.15 GB at D = 10,650, 8.3 GB at D = 20,000
+    before its rank was done): the frame, its echelon form and the floating-point
+    limbs of the products.
 
     >>> from conslaw_algebra.language.parser import parse
     >>> from conslaw_algebra.language.compiler import compile_program
@@ -202,7 +203,7 @@ def count_bytes(program: Program, momentum: bool = False) -> int:
     """
     n = 2 * program.num_params + 1 if momentum else program.num_params
     node_entries = sum(node.size for node in program.nodes)
-    return 20 * n * n + 16 * min(n, 1024) * node_entries
+    return 22 * n * n + 16 * min(n, 1024) * node_entries
 
 
 COUNT_SECONDS_PER_CUBE = {31: 1.9e-10, 26: 1.0e-10}   # measured, BENCHMARKS.md (busy machine)
