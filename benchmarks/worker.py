@@ -26,7 +26,7 @@ def run(case: dict) -> dict:
         for _ in range(case.get("repeat", 1)):
             start = time.perf_counter()
             where = case.get("cwd")   # a baseline tree: its package, not this one
-            env = {**os.environ, "PYTHONPATH": where} if where else None
+            env = {**os.environ, **case.get("env", {}), **({"PYTHONPATH": where} if where else {})}
             out = subprocess.run(case["argv"], capture_output=True, text=True, cwd=where, env=env)
             times.append(time.perf_counter() - start)
             if out.returncode:

@@ -7,9 +7,10 @@ Algorithm (all values exact residues modulo a prime p drawn from the seed, in
 2. Chains: for random X, Y in W, the nested brackets ad_X^n Y = [X, [X, ..., [X, Y]]]
    for n = 1..K all come from one computation along the curve of X through theta
    (``fields.Chains``: the curve as a power series in time, then n derivatives
-   along it). Values outside the span are adopted. While a trial adopts at its top
-   order K, the next doubles K; while some order adopts as many values as there
-   are pairs, the next doubles the pairs; otherwise the chains are saturated.
+   along it). Values outside the span are adopted. While some order adopts as many
+   values as there are pairs, the next trial doubles the pairs (a wide algebra: its
+   low levels are not exhausted, so no deeper); else, while a trial adopts at its top
+   order K, the next doubles K; otherwise the chains are saturated.
 3. Closure: for one random X in W, [X, F](theta) for every adopted field F and for
    random F in W (each adopted family evaluated once, at theta + e X(theta)). Values
    outside the span are adopted as brackets [X, F]. When two rounds adopt nothing,
@@ -113,7 +114,7 @@ _JUMP_AFTER = 512
 _MAX_PAIR_BATCH = 256
 _CONFIRMING_ROUNDS = 2
 _CHAIN_BATCH = 8           # random pairs (X, Y) in the first chain trial
-_FIRST_ORDER = 3           # brackets nested up to this depth in the first chain trial
+_FIRST_ORDER = 1           # brackets nested up to this depth in the first chain trial
 _MAX_ORDER = 256           # and never deeper (series of higher order cost K^3)
 SHORT_PRIME_DIM = 8192     # from this D on, a prime below 2^26: two-limb products
 _CLOSURE_SAMPLES = 2       # random elements of W bracketed in each closure round
@@ -217,19 +218,25 @@ def _count(system, seed: int, skipped: tuple[int, ...], bits: int) -> LieCount:
                 final_bits.append(_bracket_bits(x, y) + math.log2(batch))
                 quiet_rounds += 1
             top = max((n for n, _ in picks), default=0)
-            limited = bool(picks) and (top >= order - 1 or max(gains) == batch)
-            if not limited or span.rank == dim:
+            if not picks or span.rank == dim:
                 chaining = False
+            elif max(gains) == batch:
+                # the pairs are the limit (a wide algebra): more pairs, no deeper
+                batch = max(1, min(2 * batch, _MAX_PAIR_BATCH, dim - span.rank))
+            elif top >= order - 1:
+                order = min(_MAX_ORDER, 2 * order)   # the depth is the limit: deeper
             else:
-                order = min(_MAX_ORDER, 2 * order if top >= order - 1 else top + 2)
-                if max(gains) == batch:
-                    batch = max(1, min(2 * batch, _MAX_PAIR_BATCH, dim - span.rank))
+                chaining = False                      # neither: the chains are saturated
             continue
         # closure: [X, F](theta) in the span for a random X in W and every adopted F (and W)
         x = system.generators(rng, 1)
         families = [system.generators(rng, _CLOSURE_SAMPLES)] + frame
         values = [_bracket_with(x, family, point) for family in families]
-        raised = span.add(np.concatenate(values))
+        stacked = np.concatenate(values)
+        # a few random combinations first: all in the span (the usual end) needs no
+        # elimination of every row; one outside sends every row to the span
+        mix = rng.integers(0, p, (_CLOSURE_SAMPLES, len(stacked)), dtype=np.int64)
+        raised = span.add(stacked) if span.reduce(modp.matmul(mix, stacked)).any() else []
         report("Lie closure, rank", span.rank, dim)
         start = 0
         for family, rows in zip(families, values):
