@@ -9,7 +9,8 @@ Groups (each case in a fresh process; seconds are compute time unless stated):
   ladder-linear  deep linear nets, D from 100 to 4,500 (count)
   ladder-laws    degree-2 laws of ReLU MLPs, D from about 100 to 520 (2 and 3 layers)
   deep-linear    deep narrow linear nets 2 -> 2 -> ... -> 2 -> 1, L = 4 to 64 hidden
-                 layers (count; N = 3L), with the growth of time against L
+                 layers (count; N = 3L), with the growth of time against L, and their
+                 degree-2 laws by block with the count (certified when they reach N)
   startup        whole `conslaw count` / `conslaw laws` processes on a small model (median
                  of 11, bytecode cached as in an installed package), the imports of numpy,
                  FLINT and Lark alone in the same run, and the 20 degree-2 cases of the
@@ -184,6 +185,7 @@ def _ladder(title, ladder, kind, expected_of, bias, quick, limit):
 
 DEEP_LAYERS = [4, 8, 12, 16, 24, 32, 48, 64]
 DEEP_BASELINE_MAX = 12        # the baseline's time doubles per layer or two beyond
+DEEP_LAW_LAYERS = [8, 16, 32, 64]
 
 
 def group_deep_linear(quick):
@@ -208,6 +210,20 @@ def group_deep_linear(quick):
            f"against L: {_slope(points):.2f}",
            ["hidden layers L", "D", "N (= 3L)", "seconds", "peak MB", "check"]
            + (["baseline seconds (ratio)"] if BASELINE is not None else []), rows)
+    rows = []
+    for hidden in DEEP_LAW_LAYERS:
+        if quick and hidden > 32:
+            continue
+        widths = [2] * (hidden + 1) + [1]
+        result = _run({"kind": "blocks", "items": [[f"L={hidden}", layered_text(widths),
+                                                     _linear_laws(widths)]]})
+        case = result["cases"][0]
+        rows.append([hidden, case["D"], case["laws"], f"{case['seconds']:.2f}",
+                     f"{result['peak_mb']:.0f}", _check(case) + (" (certified)" if case["laws"]
+                                                                == case["expected"] else "")])
+    _table("Deep narrow linear nets, degree-2 laws by block and the count (certified when the "
+           "independent laws reach N)",
+           ["hidden layers L", "D", "independent laws", "seconds", "peak MB", "check"], rows)
 
 
 def _median(values):
