@@ -26,9 +26,9 @@ the deep narrow linear net (``layers 2 -> 2 -> ... -> 1``, L hidden layers) need
 levels up to about sqrt(2 L) + 1 and took 1.7 s at L = 6, 17 s at L = 10, more than
 120 s at L = 14. Along one curve the same brackets cost K evaluations of X on power
 series of order <= K (products of about K^2/2 terms) and K derivatives: O(K^3)
-products for all levels <= K + 1 at once. Measured: 0.06 s at L = 6, 0.3 s at
-L = 14, 1.2 s at L = 32, 8 s at L = 64 (D = 258, levels up to 13), a growth of about
-L^1.6 (BENCHMARKS.md, ``python -m benchmarks --only deep-linear``).
+products for all levels <= K + 1 at once. Measured on a busy machine: 0.16 s at
+L = 12 (13 s before, same run), 0.7 s at L = 32, 2.6 s at L = 64 (D = 258, levels up
+to 13), time growing like L^1.45 to L^1.7 (BENCHMARKS.md, ``--only deep-linear``).
 Certainty: every adopted vector is the value, reduced modulo p, of a genuine element
 of Lie(W), a polynomial field whose rational coefficients have denominators prime to
 p (``modp.draw_prime`` skips primes dividing a denominator of the model). Vectors
