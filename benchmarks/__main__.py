@@ -8,6 +8,15 @@ Groups (each case in a fresh process; seconds are compute time unless stated):
   ladder-relu    ReLU MLPs with biases, D from about 100 to 10,650 (count)
   ladder-linear  deep linear nets, D from 100 to 4,500 (count)
   ladder-laws    degree-2 laws of ReLU MLPs, D from about 100 to 520 (2 and 3 layers)
+  deep-linear    deep narrow linear nets 2 -> 2 -> ... -> 2 -> 1, L = 4 to 64 hidden
+                 layers (count; N = 3L), with the growth of time against L, and their
+                 degree-2 laws by block with the count (certified when they reach N)
+  startup        whole `conslaw count` / `conslaw laws` processes on a small model (median
+                 of 11, bytecode cached as in an installed package), the imports of numpy,
+                 FLINT and Lark alone in the same run, and the 20 degree-2 cases of the
+                 second loops as whole `conslaw laws` processes
+  degrees        laws of degree 4 and 5 of examples/relu_2layer.net, and degree 4 with
+                 the whole system built (the path before grading) in the same run
   blocks         laws by block of a transformer-style block, D = 2,048 (full run only)
   simulate       the default `conslaw simulate` of every shipped example (target < 20 s)
   budget         the memory guards' estimates against measured peaks (count, laws of
@@ -21,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -68,9 +78,16 @@ def _sweep(prefixes):
     return [[str(r["id"]), _row_text(r), r["N"]] for r in rows]
 
 
-def _run(case: dict) -> dict:
+BASELINE: Path | None = None   # ``--baseline DIR``: an earlier tree of this repository
+
+
+def _run(case: dict, baseline: bool = False) -> dict:
+    """Run one case in a fresh worker: of this tree, or of the ``--baseline`` tree (its
+    own worker and package, so the ratio of the two is measured in the same run)."""
+    root = BASELINE if baseline else ROOT
     out = subprocess.run([sys.executable, "-m", "benchmarks.worker"], input=json.dumps(case),
-                         capture_output=True, text=True, cwd=ROOT)
+                         capture_output=True, text=True, cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)})
     if out.returncode:
         raise RuntimeError(out.stderr.strip().splitlines()[-1])
     return json.loads(out.stdout)
@@ -167,6 +184,112 @@ def _ladder(title, ladder, kind, expected_of, bias, quick, limit):
                      f"{result['peak_mb']:.0f}", _check(case)])
     _table(f"{title} — log-log slope of time against D: {_slope(points):.2f}",
            ["widths (input first)", "D", "N", "seconds", "peak MB", "check"], rows)
+
+
+DEEP_LAYERS = [4, 8, 12, 16, 24, 32, 48, 64]
+DEEP_BASELINE_MAX = 12        # the baseline's time doubles per layer or two beyond
+DEEP_LAW_LAYERS = [8, 16, 32, 64]
+
+
+def group_deep_linear(quick):
+    rows, points = [], []
+    for hidden in DEEP_LAYERS:
+        if quick and hidden > 32:
+            continue
+        widths = [2] * (hidden + 1) + [1]
+        item = {"kind": "count", "items": [[f"L={hidden}", layered_text(widths),
+                                            _linear_laws(widths)]]}
+        result = _run(item)
+        case = result["cases"][0]
+        points.append((hidden, case["seconds"]))
+        before = ""
+        if BASELINE is not None and hidden <= DEEP_BASELINE_MAX:
+            old = _run(item, baseline=True)["cases"][0]
+            before = f"{old['seconds']:.2f} ({old['seconds'] / case['seconds']:.0f}x)"
+        rows.append([hidden, case["D"], case["laws"], f"{case['seconds']:.2f}",
+                     f"{result['peak_mb']:.0f}", _check(case)]
+                    + ([before] if BASELINE is not None else []))
+    _table(f"Deep narrow linear nets 2 -> 2 -> ... -> 1, count — log-log slope of time "
+           f"against L: {_slope(points):.2f}",
+           ["hidden layers L", "D", "N (= 3L)", "seconds", "peak MB", "check"]
+           + (["baseline seconds (ratio)"] if BASELINE is not None else []), rows)
+    rows = []
+    for hidden in DEEP_LAW_LAYERS:
+        if quick and hidden > 32:
+            continue
+        widths = [2] * (hidden + 1) + [1]
+        result = _run({"kind": "blocks", "items": [[f"L={hidden}", layered_text(widths),
+                                                     _linear_laws(widths)]]})
+        case = result["cases"][0]
+        rows.append([hidden, case["D"], case["laws"], f"{case['seconds']:.2f}",
+                     f"{result['peak_mb']:.0f}", _check(case) + (" (certified)" if case["laws"]
+                                                                == case["expected"] else "")])
+    _table("Deep narrow linear nets, degree-2 laws by block and the count (certified when the "
+           "independent laws reach N)",
+           ["hidden layers L", "D", "independent laws", "seconds", "peak MB", "check"], rows)
+
+
+def _median(values):
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def group_startup(quick):
+    cli = [sys.executable, "-m", "conslaw_algebra.views.cli"]
+    example = str(ROOT / "examples" / "relu_2layer.net")
+    repeat = 5 if quick else 11
+    rows = []
+    # as an installed package runs: compiled bytecode kept (in a folder of this run) and
+    # reused, whatever PYTHONDONTWRITEBYTECODE says here; the first repetition fills it
+    cache = tempfile.mkdtemp(prefix="conslaw-pyc-")
+    installed = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": cache}
+    for label, argv in (("python -c 'import numpy, flint, lark'",
+                         [sys.executable, "-c", "import numpy, flint, lark"]),
+                        ("conslaw count examples/relu_2layer.net", cli + ["count", example]),
+                        ("conslaw laws examples/relu_2layer.net", cli + ["laws", example])):
+        case = {"kind": "command", "argv": argv, "repeat": repeat + 1, "env": installed}
+        times = _run(case)["times"][1:]
+        row = [label, f"{_median(times):.3f}", f"{min(times):.3f}"]
+        if BASELINE is not None:
+            old = _run({**case, "cwd": str(BASELINE)})["times"][1:]
+            row.append(f"{_median(old):.3f}")
+        rows.append(row)
+    _table(f"Whole processes, seconds (median and best of {repeat})",
+           ["command", "median", "best"] + (["baseline median"] if BASELINE is not None else []),
+           rows)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name, text, expected in _sweep(("C2", "D2")):
+            path = Path(folder) / "model.net"
+            path.write_text(text + "\n")
+            result = _run({"kind": "command", "env": installed, "repeat": 4,
+                           "argv": cli + ["laws", str(path), "--format", "json"]})
+            got = json.loads(result["stdout"])["independent"]
+            rows.append([name, f"{_median(result['times'][1:]):.3f}",
+                         _check({"laws": got, "expected": expected})])
+    worst = max(float(r[1]) for r in rows)
+    _table(f"Degree-2 laws of the second loops as whole `conslaw laws` processes (median of 3; "
+           f"slowest {worst:.3f} s)", ["case", "seconds", "check"], rows)
+
+
+def group_degrees(quick):
+    text = (ROOT / "examples" / "relu_2layer.net").read_text()
+    rows = []
+    # every law of degree <= k is a polynomial in the 5 neuron laws (THEORY.md A.5): the
+    # count of independent laws stays 5 = N at every degree
+    cases = [(4, False, False), (5, False, False), (4, True, False)]
+    if BASELINE is not None:
+        cases.append((4, False, True))
+    for degree, whole, baseline in cases:
+        result = _run({"kind": "laws", "degree": degree, "whole_system": whole,
+                       "items": [["relu_2layer", text, 5]]}, baseline=baseline)
+        case = result["cases"][0]
+        system = ("baseline tree" if baseline else
+                  "whole system (the path before grading)" if whole else "graded blocks")
+        rows.append([degree, system, f"{case['seconds']:.2f}", f"{result['peak_mb']:.0f}",
+                     _check(case)])
+    _table("Laws of higher degree, examples/relu_2layer.net (D = 35)",
+           ["degree", "system", "seconds", "peak MB", "check (5 independent)"], rows)
 
 
 TRANSFORMER = """input X[2,16]
@@ -269,6 +392,9 @@ GROUPS = {
     "blocks": group_blocks,
     "simulate": group_simulate,
     "budget": group_budget,
+    "deep-linear": group_deep_linear,
+    "startup": group_startup,
+    "degrees": group_degrees,
 }
 
 
@@ -277,7 +403,12 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small ladders only (a few minutes)")
     parser.add_argument("--only", nargs="+", choices=sorted(GROUPS), help="run these groups")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also run deep-linear, startup and degrees on the tree in DIR (an "
+                             "earlier commit: git archive COMMIT | tar -x -C DIR), same run")
     args = parser.parse_args(argv)
+    global BASELINE
+    BASELINE = args.baseline.resolve() if args.baseline else None
     for name in args.only or GROUPS:
         GROUPS[name](args.quick)
     return 0

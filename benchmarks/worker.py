@@ -4,6 +4,7 @@ Run by the harness in a fresh process per case, so that the peak memory
 (``ru_maxrss``) belongs to that case alone. Input: a JSON case on stdin.
 """
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -22,6 +23,20 @@ def run(case: dict) -> dict:
         return {"seconds": seconds, "laws": json.loads(out.stdout)["laws"]}
     if kind == "budget":    # the guard's estimate of one command, then its measured peak
         return _budget(case)
+    if kind == "command":   # any command, timed whole: [seconds of each repetition]
+        times = []
+        for _ in range(case.get("repeat", 1)):
+            start = time.perf_counter()
+            where = case.get("cwd")   # a baseline tree: its package, not this one
+            env = {**os.environ, **case.get("env", {}), **({"PYTHONPATH": where} if where else {})}
+            out = subprocess.run(case["argv"], capture_output=True, text=True, cwd=where, env=env)
+            times.append(time.perf_counter() - start)
+            if out.returncode:
+                raise RuntimeError(out.stderr.strip().splitlines()[-1])
+        return {"times": times, "stdout": out.stdout}
+    if case.get("whole_system"):   # the law system built whole (the path before grading)
+        from conslaw_algebra.analyses import laws
+        laws._graded_laws = lambda *args: None
     results = []
     start = time.perf_counter()
     for name, text, expected in case["items"]:

@@ -23,7 +23,7 @@ from .analyses.regions import SignRegion, describe_region, region_witnesses
 from .flows.system import exact_fields, flow_system
 from .analyses.laws import (degree_hint, field_polynomials, first_violation, independent_count,
                             polynomial_laws)
-from .analyses.lie import LieCount, count_laws
+from .analyses.lie import SHORT_PRIME_DIM, LieCount, count_laws
 from .exact.render import render
 from .analyses.results import CheckResult, CountResult, LawsResult
 from .language.program import variable_names
@@ -192,6 +192,9 @@ class Model:
         n = self.system.dim
         guards.require_count(self.program, momentum, f"the Lie count ({n:,} x {n:,} frames "
                              "modulo p)", self.memory_budget)
+        guards.require_time(guards.count_seconds(n, n >= SHORT_PRIME_DIM),
+                            f"the Lie count (an exact rank of {n + 1:,} x {n:,} samples)",
+                            "find the laws block by block (conslaw laws --by-block)")
         return count_laws(self.system, seed=seed)
 
     def count_laws(self, seed: int = 0, list_features: bool | None = None) -> CountResult:
@@ -235,7 +238,7 @@ class Model:
             from .analyses.syzygy_laws import syzygy_laws   # loads Singular only when asked
             laws = syzygy_laws(self.polynomial_fields, ring, degree)
         else:
-            laws = polynomial_laws(self.fields, ring, degree)
+            laws = polynomial_laws(self.fields, ring, degree, seed=seed)
         for h in laws:
             if first_violation(h, self.polynomial_fields) is not None:  # exact re-verification
                 raise AssertionError(f"internal error: law {h} failed verification")

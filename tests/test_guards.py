@@ -93,7 +93,7 @@ def test_cli_memory_budget_refusal_is_fast_and_shows_the_estimate(capsys):
 
 def test_cli_timeout_stops_cleanly(capsys):
     started = time.perf_counter()
-    status = main(["laws", str(EXAMPLES / "relu_bias_3layer.net"), "--degree", "3",
+    status = main(["laws", str(EXAMPLES / "relu_bias_3layer.net"), "--degree", "4",
                    "--timeout", "0.5"])
     elapsed = time.perf_counter() - started
     err = capsys.readouterr().err

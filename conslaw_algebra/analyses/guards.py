@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from math import comb
 
 from ..errors import BudgetError, ConslawError
@@ -70,6 +71,7 @@ SIMULATE_FIXED = 84 * 2**20   # SciPy's ODE solver, the floats' workspace, the p
 FEATURE_LISTING_LIMIT = 200_000      # terms; above this ``count`` and ``info`` do not list features
 FEATURE_LISTING_BYTES = 64 * 2**20   # nor when their expansion would take more memory
 BYTES_PER_NAME = 300          # a parameter's text name, identifier and phase-space names
+BYTES_PER_GRADED_INDEX = 100  # one variable index of a monomial of the graded law system
 _UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
           "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40, "TIB": 2**40}
 
@@ -205,7 +207,7 @@ def command_bytes(program: Program, command: str, arg: int = 2, momentum: bool =
 
     >>> from conslaw_algebra.api import parse
     >>> program = parse("layers 4 -> 5 -> 3 -> 2").program
-    >>> command_bytes(program, "laws", 3) > command_bytes(program, "laws", 2)
+    >>> command_bytes(program, "laws", 5) > command_bytes(program, "laws", 4)
     True
     """
     listed = expansion_bytes(program) if lists_features(program) else 0
@@ -277,6 +279,11 @@ def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
         # rows with one entry are skipped without being listed: the screening works per
         # term and per variable of the term, so it grows with terms x degree, not x n
         entries = terms * (min(_carrier_degree(program), n) + 2)
+    elif degree >= 3:
+        # graded blocks (``laws._graded_laws``): the monomials as arrays of k indices, their
+        # k keys and the (key, monomial) pairs, about 10 int64 per index (measured: 340 MB
+        # for relu_2layer at degree 5, 658,000 monomials); the kept blocks are small
+        return unknowns * degree * BYTES_PER_GRADED_INDEX + terms * BYTES_PER_ENTRY
     else:
         entries = terms * cofactors
     return (LAWS_FIXED + fields_bytes(program, momentum) + unknowns * BYTES_PER_UNKNOWN
@@ -325,6 +332,11 @@ def require_count(program: Program, momentum: bool, what: str,
 def count_bytes(program: Program, momentum: bool = False) -> int:
     """Memory of the Lie count: D x D frames and D samples of every node on jets.
 
+    The frames' constant, 22 bytes per entry of the D x D frame, is the measured peak
+    (BENCHMARKS.md: 1.05 GB at D = 6,920, 2.15 GB at D = 10,650, 8.3 GB at D = 20,000
+    before its rank was done): the frame, its echelon form and the floating-point
+    limbs of the products.
+
     >>> from conslaw_algebra.language.parser import parse
     >>> from conslaw_algebra.language.compiler import compile_program
     >>> count_bytes(compile_program(parse("layers 2 -> 3 -> 1"))[0]) - COUNT_FIXED < 100_000
@@ -334,6 +346,41 @@ def count_bytes(program: Program, momentum: bool = False) -> int:
     node_entries = sum(node.size for node in program.nodes)
     return (COUNT_FIXED + BYTES_PER_FRAME_ENTRY * n * n
             + BYTES_PER_JET_ENTRY * min(n, 1024) * node_entries)
+
+
+COUNT_SECONDS_PER_CUBE = {31: 1.9e-10, 26: 1.0e-10}   # measured, BENCHMARKS.md (busy machine)
+
+
+def count_seconds(dim: int, short_prime: bool) -> float:
+    """A rough estimate of the Lie count's time: its dense rank of D + 1 samples,
+    c * D^3 with c measured at D = 6,920 (three-limb products, 62 s) and D = 10,650
+    (a prime below 2^26, two limbs, 122 s) on this machine class with other jobs running.
+
+    >>> round(count_seconds(20_000, short_prime=True) / 60)
+    13
+    """
+    return COUNT_SECONDS_PER_CUBE[26 if short_prime else 31] * float(dim) ** 3
+
+
+_DEADLINE: list[float] = []     # monotonic deadline of the innermost ``time_limit``
+
+
+def require_time(seconds: float, what: str, suggestion: str) -> None:
+    """Refuse at once (TimeLimitError) a step estimated to outlast the active time limit.
+
+    >>> require_time(1e9, "a long step", "none")      # no --timeout: nothing to refuse
+    """
+    if not _DEADLINE:
+        return
+    left = _DEADLINE[-1] - time.monotonic()
+    if seconds > left:
+        raise TimeLimitError(f"{what} would take about {_duration(seconds)} on this machine "
+                             f"class, past the time limit ({_duration(max(0.0, left))} left, "
+                             f"--timeout); {suggestion}")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 # ------------------------------------------------------------------ time limit
@@ -357,8 +404,10 @@ def time_limit(seconds: float | None):
     # the timer repeats: an exception raised while Python runs a finalizer is dropped
     # ("exception ignored in __del__"), so a single alarm could be lost
     signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
+    _DEADLINE.append(time.monotonic() + seconds)
     try:
         yield
     finally:
+        _DEADLINE.pop()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

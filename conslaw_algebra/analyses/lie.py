@@ -1,19 +1,34 @@
 """N = D - dim Lie(W)(theta), decided exactly over GF(p) by frame closure.
 
 Algorithm (all values exact residues modulo a prime p drawn from the seed, in
-(2^30, 2^31), at one random point theta):
+(2^30, 2^31), or in (2^25, 2^26) from D = 8,192 on, at one random point theta):
 1. Span of W(theta): evaluate random generators in doubling batches until a batch
    leaves the rank below the number of samples.
-2. Closure: keep the adopted brackets by level (level 1 = W itself). For the pairs
-   of levels (i, j), lowest first, bracket a batch of random elements A of level i
-   and B of level j and evaluate [A, B](theta) with jets. Values outside the current
-   span are adopted as level i + j fields, and the search starts again from the
-   lowest pair. When two whole rounds over all pairs adopt nothing, the span is
-   closed under brackets at theta, so the distribution it spans is involutive near
-   theta and contains W: it is the trace of Lie(W), and N = D - rank.
+2. Chains: for random X, Y in W, the nested brackets ad_X^n Y = [X, [X, ..., [X, Y]]]
+   for n = 1..K all come from one computation along the curve of X through theta
+   (``fields.Chains``: the curve as a power series in time, then n derivatives
+   along it). Values outside the span are adopted. While some order adopts as many
+   values as there are pairs, the next trial doubles the pairs (a wide algebra: its
+   low levels are not exhausted, so no deeper); else, while a trial adopts at its top
+   order K, the next doubles K; otherwise the chains are saturated.
+3. Closure: for one random X in W, [X, F](theta) for every adopted field F and for
+   random F in W (each adopted family evaluated once, at theta + e X(theta)). Values
+   outside the span are adopted as brackets [X, F]. When two rounds adopt nothing,
+   [X, F] lies in the span for the generators X and every field F of the frame: the
+   distribution the frame spans near theta contains W and is carried into itself by
+   every bracket with W, so it contains all right-nested brackets of generators,
+   which span Lie(W) (THEORY.md A.3): it is the trace of Lie(W), and N = D - rank.
 Why: the reference's stagnation rule prunes by values at one point and can stop
-early; closure of the frame is the Frobenius criterion itself, and random
-combinations test all r^2/2 brackets of the frame with a few evaluations.
+early; closure of the frame is the Frobenius criterion itself. Why chains: a bracket
+nested k deep, evaluated as brackets of brackets, needs jets in k nilpotent
+directions, 2^k components multiplied at 3^k cost, and four evaluations per level:
+the deep narrow linear net (``layers 2 -> 2 -> ... -> 1``, L hidden layers) needs
+levels up to about sqrt(2 L) + 1 and took 1.7 s at L = 6, 17 s at L = 10, more than
+120 s at L = 14. Along one curve the same brackets cost K evaluations of X on power
+series of order <= K (products of about K^2/2 terms) and K derivatives: O(K^3)
+products for all levels <= K + 1 at once. Measured on a busy machine: 0.16 s at
+L = 12 (13 s before, same run), 0.7 s at L = 32, 2.6 s at L = 64 (D = 258, levels up
+to 13), time growing like L^1.45 to L^1.7 (BENCHMARKS.md, ``--only deep-linear``).
 Certainty: every adopted vector is the value, reduced modulo p, of a genuine element
 of Lie(W), a polynomial field whose rational coefficients have denominators prime to
 p (``modp.draw_prime`` skips primes dividing a denominator of the model). Vectors
@@ -29,9 +44,11 @@ most the sum of two terms (``error_bound``; ``point_bound`` and ``prime_bound``)
     p: decisions * (rank + 1) * degree / p in all.
 (b) the prime. Were rank < r*, some final test must have missed (the closure
     criterion the algorithm rests on): the last generator batch (one more generator
-    is outside the span of the g generator rows), or in the last two rounds, which
-    adopt nothing, the bracket of random elements of some pair of levels (i, j) is
-    outside the span of the final rows. Such a test asks whether P = 0, P a
+    is outside the span of the g generator rows), or in one of the last two closure
+    rounds, which adopt nothing, [X, F] is outside the span of the final rows for F
+    a random combination of the frame (all [X, F_b] in the span puts every
+    combination there; with no field adopted beyond W, a chain trial that adopts
+    nothing is such a round: its [X, Y], Y random in W). Such a test asks whether P = 0, P a
     (rows + 1)-minor of the matrix of the final rows and the candidate, each row
     written over QQ with all its random choices as variables. A prime is bad when
     P != 0 over QQ but P = 0 modulo p: then p divides every coefficient of the
@@ -43,22 +60,33 @@ most the sum of two terms (``error_bound``; ``point_bound`` and ``prime_bound``)
     bracket [X, Y] by bits X + bits Y + log2(deg X + deg Y), a combination of w
     fields by the largest bits + log2 w. A nonzero integer below 2^b has fewer than
     b/30 prime factors above 2^30, so at most K = sum over the final tests of
-    (ceil(b_P / 30) - 1) primes are bad. The prime is drawn from its own stream of
-    the seed, independently of the point; any given prime comes out with probability
-    at most pi = 336 / (2^30 - 1) (336 exceeds every prime gap below 2^32; the
+    (ceil(b_P / 30) - 1) primes are bad (b/25 and 2^25 for a prime below 2^26). The
+    prime is drawn from its own stream of the seed, independently of the point; any
+    given prime comes out with probability at most pi = 336 / (2^30 - 1), or
+    336 / (2^25 - 1) (336 exceeds every prime gap below 2^32; the
     skips divide by one minus their probability: ``modp.prime_probability``). So
     P(p bad) <= K * pi, and for a good p, (a) applies.
-What is assumed: as in (a), which tests are made (the pairs of levels, the rows) is
+What is assumed: as in (a), which tests are made (the chains, the rounds, the rows) is
 taken as the run reached them; the closure criterion above. A count modulo a prime
 forced by CONSLAW_PRIME has no randomness in p, so (b) does not exist: when it is not
 certain, its ``error_bound`` is 1 and ``point_bound`` says what (a) alone gives.
 Why not bound (b) by the bit sizes of the model's constants alone: sums of
 parameters with no constant at all (features sum_j A_ij theta_j, A a 0/1 pattern)
 give minors that are determinants of 0/1 matrices, and one of a few dozen rows can
-have a prime factor above 2^30; the l1 norms of the rows see that, constants do not. The price: (b) is the larger term, about 1e-5 for a 50-parameter ReLU net
-and growing with D * bits per row, against (a)'s 1e-6.
-Where it stops winning: the dense echelon form costs r*D per adopted vector, and a
-deep Lie algebra (many levels) multiplies evaluations; see BENCHMARKS.md.
+have a prime factor above 2^30; the l1 norms of the rows see that, constants do not.
+The price: (b) is the larger term, about 1e-5 for a 50-parameter ReLU net and growing
+with D * bits per row (6e-3 for the deep narrow linear net at L = 64), against (a)'s
+1e-6.
+Why a shorter prime for large D: there the dense rank of D + 1 generator samples
+is nearly all the time, and its products need two floating-point limbs instead of
+three below 2^26 (``modp``): about 1.5 times faster at D = 10,650, for a bound about
+40 times weaker (still stated exactly, as above).
+Where it stops winning: the dense echelon form costs r*D per adopted vector. Chains
+give the brackets of one generator with itself and another; the rest comes from the
+closure rounds, whose adopted brackets nest one level deeper per round (the old
+exponential again, when many rounds adopt: none of the layered, attention, momentum
+or example models needs more than one). A model whose curves need very high orders
+pays K^3 in the series products; see BENCHMARKS.md.
 
 >>> from conslaw_algebra.language.parser import parse
 >>> from conslaw_algebra.language.compiler import compile_program
@@ -76,7 +104,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..exact import modp
-from ..flows.fields import Brackets, Combinations, Field
+from ..flows.fields import Brackets, Chains, Field, Repeated, chain_values
 from ..errors import ConslawError
 from ..exact.modp import PRIME_ERROR, Span, draw_prime, prime, prime_probability, using
 from ..progress import report
@@ -85,6 +113,11 @@ _FIRST_BATCH = 16
 _JUMP_AFTER = 512
 _MAX_PAIR_BATCH = 256
 _CONFIRMING_ROUNDS = 2
+_CHAIN_BATCH = 8           # random pairs (X, Y) in the first chain trial
+_FIRST_ORDER = 1           # brackets nested up to this depth in the first chain trial
+_MAX_ORDER = 256           # and never deeper (series of higher order cost K^3)
+SHORT_PRIME_DIM = 8192     # from this D on, a prime below 2^26: two-limb products
+_CLOSURE_SAMPLES = 2       # random elements of W bracketed in each closure round
 
 
 @dataclass(frozen=True)
@@ -138,12 +171,13 @@ def count_laws(system, seed: int = 0) -> LieCount:
     """
     if PRIME_ERROR:
         raise ConslawError(PRIME_ERROR, file="<environment>")
-    p, skipped = draw_prime(seed, system.denominators)
+    bits = 26 if system.dim >= SHORT_PRIME_DIM else 31
+    p, skipped = draw_prime(seed, system.denominators, bits)
     with using(p):
-        return _count(system, seed, skipped)
+        return _count(system, seed, skipped, bits)
 
 
-def _count(system, seed: int, skipped: tuple[int, ...]) -> LieCount:
+def _count(system, seed: int, skipped: tuple[int, ...], bits: int) -> LieCount:
     p = prime()
     rng = np.random.default_rng(seed)
     dim = system.dim
@@ -154,53 +188,108 @@ def _count(system, seed: int, skipped: tuple[int, ...]) -> LieCount:
     span = _generator_span(system, rng, point)
     generator_rank = span.rank
     row_bits = generator_rank * system.generator_bits   # log2 of the rows' norm product
-    tested_bits: dict[tuple[int, int], float] = {}      # the last candidate of each pair
-    levels: dict[int, list[Field]] = {}
-    tests = 0
-    quiet_rounds = 0
+    frame: list[Field] = []        # adopted fields (beyond W) whose values are rows of the span
+    adopted: dict[int, int] = {}
+    tests = decisions = 0
     top_level = 1
-    pairs_checked = 0
-    batch_of: dict[tuple[int, int], int] = {}   # grows while a pair keeps raising the rank
+    order, batch = min(_FIRST_ORDER, _MAX_ORDER), max(1, min(_CHAIN_BATCH, dim - span.rank))
+    chaining = True
+    quiet_rounds = 0
+    final_bits: list[float] = []   # the candidates of the confirming closure rounds
     while span.rank < dim and quiet_rounds < _CONFIRMING_ROUNDS:
-        progress = False
-        for i, j in _level_pairs([1] + sorted(levels)):
-            top_level = max(top_level, i + j)
-            first = dim if (i, j) == (1, 1) else 1
-            batch = min(dim - span.rank, batch_of.get((i, j), first), _MAX_PAIR_BATCH)
-            candidate = Brackets(_random_element(system, levels, i, batch, rng),
-                                 _random_element(system, levels, j, batch, rng))
-            raised = span.add(candidate.eval(point)[0])
+        if chaining:
+            # ad_X^n Y (theta) for n = 1..order along the curves of random X through theta
+            x, y = system.generators(rng, batch), system.generators(rng, batch)
+            values = chain_values(x, y, point, order)
+            raised = span.add(np.concatenate([values[n][0] for n in range(1, order + 1)]))
             report("Lie closure, rank", span.rank, dim)
-            tests += batch
-            pairs_checked += 1
-            tested_bits[(i, j)] = candidate.bits
-            row_bits += len(raised) * candidate.bits
-            batch_of[(i, j)] = 2 * batch if len(raised) == batch else 1
-            if raised:
-                levels.setdefault(i + j, []).append(candidate.select(raised))
-                progress = True
-                break  # start again from the lowest pair: brackets stay as shallow as possible
-        quiet_rounds = 0 if progress else quiet_rounds + 1
+            picks = [(1 + i // batch, i % batch) for i in raised]
+            gains = [sum(1 for n, _ in picks if n == m) for m in range(1, order + 1)]
+            row_bits += sum(Chains(x, y, [(n, 0)]).bits_of(n) for n, _ in picks)
+            tests += order * batch
+            decisions += order
+            top_level = max(top_level, order + 1)
+            if picks:
+                frame.append(Chains(x, y, picks))
+                for n, _ in picks:
+                    adopted[n + 1] = adopted.get(n + 1, 0) + 1
+            elif not frame:
+                # the frame is W alone: the brackets [X, Y] of random X, Y in W were the
+                # closure test, and they all stayed in the span
+                final_bits.append(_bracket_bits(x, y) + math.log2(batch))
+                quiet_rounds += 1
+            top = max((n for n, _ in picks), default=0)
+            if not picks or span.rank == dim:
+                chaining = False
+            elif max(gains) == batch:
+                # the pairs are the limit (a wide algebra): more pairs, no deeper
+                batch = max(1, min(2 * batch, _MAX_PAIR_BATCH, dim - span.rank))
+            elif top >= order - 1:
+                order = min(_MAX_ORDER, 2 * order)   # the depth is the limit: deeper
+            else:
+                chaining = False                      # neither: the chains are saturated
+            continue
+        # closure: [X, F](theta) in the span for a random X in W and every adopted F (and W)
+        x = system.generators(rng, 1)
+        families = [system.generators(rng, _CLOSURE_SAMPLES)] + frame
+        values = [_bracket_with(x, family, point) for family in families]
+        stacked = np.concatenate(values)
+        # a few random combinations first: all in the span (the usual end) needs no
+        # elimination of every row; one outside sends every row to the span
+        mix = rng.integers(0, p, (_CLOSURE_SAMPLES, len(stacked)), dtype=np.int64)
+        raised = span.add(stacked) if span.reduce(modp.matmul(mix, stacked)).any() else []
+        report("Lie closure, rank", span.rank, dim)
+        start = 0
+        for family, rows in zip(families, values):
+            mine = [i - start for i in raised if start <= i < start + len(rows)]
+            start += len(rows)
+            tests += family.batch
+            decisions += 1
+            top_level = max(top_level, family.level + 1)
+            if mine:
+                adopted_field = Brackets(Repeated(x, len(mine)), family.select(mine))
+                frame.append(adopted_field)
+                adopted[adopted_field.level] = adopted.get(adopted_field.level, 0) + len(mine)
+                row_bits += len(mine) * _bracket_bits(x, family)
+        fields = sum(f.batch for f in families)
+        final_bits.append(max(_bracket_bits(x, f) for f in families) + math.log2(fields))
+        quiet_rounds = 0 if raised else quiet_rounds + 1
 
-    adopted = {level: sum(f.batch for f in fields) for level, fields in sorted(levels.items())}
+    adopted = dict(sorted(adopted.items()))
     forced = modp.FORCED_PRIME is not None
     if span.rank == dim:
         return LieCount(dim, generator_rank, span.rank, seed, p, 0.0, adopted, tests, 0.0,
                         None if forced else 0.0, skipped, forced)
     degree = top_level * (system.field_degree + system.sample_degree + 1)
-    decisions = 1 + pairs_checked
-    point_bound = min(1.0, decisions * (span.rank + 1) * degree / p)
+    point_bound = min(1.0, (1 + decisions) * (span.rank + 1) * degree / p)
     final_tests = [(generator_rank + 1) * system.generator_bits]
-    final_tests += [row_bits + tested_bits[pair] for pair in _level_pairs([1] + sorted(levels))
-                    if pair in tested_bits]
-    bad_primes = sum(max(0, math.ceil(bits / 30) - 1) for bits in final_tests)
+    final_tests += [row_bits + bits for bits in final_bits[-_CONFIRMING_ROUNDS:]]
+    bad_primes = sum(max(0, math.ceil(b / (bits - 1)) - 1) for b in final_tests)
     if forced:
         prime_bound, bound = None, 1.0
     else:
-        prime_bound = min(1.0, bad_primes * prime_probability(system.denominators))
+        prime_bound = min(1.0, bad_primes * prime_probability(system.denominators, bits))
         bound = min(1.0, point_bound + prime_bound)
     return LieCount(dim, generator_rank, span.rank, seed, p, bound, adopted, tests, point_bound,
                     prime_bound, skipped, forced)
+
+
+def _bracket_with(x: Field, family: Field, point: np.ndarray) -> np.ndarray:
+    """[X, F_b](point) for one field X and every field F_b of ``family``: rows (batch, D).
+
+    The family is evaluated once, at p + e X(p); X at p + e F_b(p) for every b.
+    """
+    x_value = x.eval(point)
+    jet = family.eval(np.concatenate([point, x_value]))
+    values, along_x = jet[0], jet[1]                          # F_b(p), DF_b(p) X(p)
+    base = np.broadcast_to(point[0], values.shape)
+    moved = Repeated(x, family.batch).eval(np.stack([base, values]))[1]   # DX(p) F_b(p)
+    return (along_x - moved) % prime()
+
+
+def _bracket_bits(x: Field, family: Field) -> float:
+    """``Field.bits`` of [X, F] (as ``Brackets``)."""
+    return math.log2(max(1, x.degree + family.degree)) + x.bits + family.bits
 
 
 def _generator_span(system, rng, point) -> Span:
@@ -233,16 +322,3 @@ def _generator_span(system, rng, point) -> Span:
         stop = min(dim + 1, start + _JUMP_AFTER)
         everything[start:stop] = system.generators(rng, stop - start).eval(point)[0]
     return Span.from_rows(everything, overwrite=True)
-
-
-def _level_pairs(levels: list[int]):
-    pairs = [(i, j) for i in levels for j in levels if i <= j]
-    return sorted(pairs, key=lambda p: (p[0] + p[1], p))
-
-
-def _random_element(system, levels, level, batch, rng) -> Field:
-    if level == 1:
-        return system.generators(rng, batch)
-    sources = levels[level]
-    width = sum(s.batch for s in sources)
-    return Combinations(sources, rng.integers(0, prime(), (batch, width), dtype=np.int64))

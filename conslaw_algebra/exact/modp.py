@@ -9,6 +9,10 @@ residue. That runs at BLAS speed (about 70 GFLOP/s on this machine class) instea
 of numpy's scalar integer loops. Echelon forms use a recursive blocked LU with row
 pivoting whose updates are such products, so a rank costs a few n^3 floating-point
 operations plus O(n^2 log n) integer work.
+A prime below 2^26 (``draw_prime(..., bits=26)``, for the largest ranks) needs two
+13-bit limbs and chunks of 16,384 products: two BLAS products instead of three, about
+1.6 times faster; the price is a weaker error bound (a bad prime or point is about 40
+times likelier, see ``lie.py``).
 Where it stops winning: tiny matrices (the integer path is used below a size
 threshold), and beyond n of a few tens of thousands, memory (n^2 int64 entries).
 
@@ -105,18 +109,21 @@ def using(p: int):
         _CURRENT.reset(token)
 
 
-def draw_prime(seed: int, avoid=()) -> tuple[int, tuple[int, ...]]:
+def draw_prime(seed: int, avoid=(), bits: int = 31) -> tuple[int, tuple[int, ...]]:
     """(the working prime for ``seed``, the primes skipped because they divide ``avoid``).
 
     ``avoid``: integers (the denominators of the model's constants) that the prime must
     not divide. The same seed gives the same prime; CONSLAW_PRIME overrides the draw
-    (and is refused, as bad input, when it divides one of them).
+    (and is refused, as bad input, when it divides one of them). ``bits``: 31 draws
+    from (2^30, 2^31), 26 from (2^25, 2^26) (two limbs in ``matmul``).
 
     >>> p, skipped = draw_prime(0)
     >>> p == draw_prime(0)[0] and fmpz(p).is_prime() and DRAW_LOW < p <= DRAW_HIGH
     True
     >>> q, skipped = draw_prime(0, avoid=[3 * p])
     >>> q != p and skipped == (p,)
+    True
+    >>> 2**25 < draw_prime(0, bits=26)[0] < 2**26
     True
     """
     avoid = [abs(int(d)) for d in avoid if abs(int(d)) > 1]
@@ -127,10 +134,11 @@ def draw_prime(seed: int, avoid=()) -> tuple[int, tuple[int, ...]]:
                                    "of a constant of the model; choose another prime",
                                    file="<environment>")
         return FORCED_PRIME, ()
-    rng = np.random.default_rng([_PRIME_STREAM, seed])
+    low, high = _draw_range(bits)
+    rng = np.random.default_rng([_PRIME_STREAM, seed] + ([] if bits == 31 else [bits]))
     skipped: list[int] = []
     for _ in range(_MAX_SKIPS):
-        candidate = fmpz(int(rng.integers(DRAW_LOW, DRAW_HIGH)))
+        candidate = fmpz(int(rng.integers(low, high)))
         while not candidate.is_prime():
             candidate += 1
         p = int(candidate)
@@ -138,10 +146,16 @@ def draw_prime(seed: int, avoid=()) -> tuple[int, tuple[int, ...]]:
             return p, tuple(skipped)
         skipped.append(p)
     raise ConslawError(f"no usable prime in {_MAX_SKIPS} draws: the model's denominators are "
-                       "divisible by too many primes above 2^30", file="<model>")
+                       f"divisible by too many primes above 2^{bits - 1}", file="<model>")
 
 
-def prime_probability(avoid=()) -> float:
+def _draw_range(bits: int) -> tuple[int, int]:
+    if bits not in (26, 31):
+        raise ValueError("primes are drawn with 26 or 31 bits")
+    return 1 << (bits - 1), (1 << bits) - 1
+
+
+def prime_probability(avoid=(), bits: int = 31) -> float:
     """An upper bound on the probability that ``draw_prime`` returns any given prime.
 
     One value of x leads to a prime q for each integer in (previous prime, q], fewer
@@ -151,12 +165,17 @@ def prime_probability(avoid=()) -> float:
 
     >>> prime_probability() == MAX_PRIME_GAP / DRAW_VALUES
     True
+    >>> prime_probability(bits=26) == MAX_PRIME_GAP / (2**26 - 1 - 2**25)
+    True
     """
-    single = MAX_PRIME_GAP / DRAW_VALUES
-    excluded = sum((abs(int(d)).bit_length() - 1) // 30 for d in avoid if abs(int(d)) > 1)
+    low, high = _draw_range(bits)
+    single = MAX_PRIME_GAP / (high - low)
+    excluded = sum((abs(int(d)).bit_length() - 1) // (bits - 1) for d in avoid if abs(int(d)) > 1)
     return single / max(1e-300, 1.0 - excluded * single)
 _INNER_CHUNK = 1 << 15          # integer path: keeps int64 partial sums below 2^62
 _FLOAT_CHUNK = 1 << 11          # float path: 2^11 * 2^11 * 2^31 < 2^53
+_TWO_LIMB_PRIME = 1 << 26        # below it, two limbs: 2^14 * 2^13 * 2^26 < 2^53
+_TWO_LIMB_CHUNK = 1 << 14
 _FLOAT_THRESHOLD = 1 << 18      # multiply-adds above which BLAS pays off
 _TILE = 1 << 22                 # entries of a float temporary before tiling columns
 _PANEL = 32                     # below this size, elimination is a plain loop
@@ -192,26 +211,62 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _matmul_float(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     p = prime()
+    if p < _TWO_LIMB_PRIME:
+        return _matmul_two_limbs(a, b)
     rows, cols = a.shape[-2], b.shape[-1]
-    if rows * cols > _TILE and cols > 1 and a.ndim == 2 and b.ndim == 2:
-        step = max(1, _TILE // rows)
-        return np.concatenate([_matmul_float(a, b[:, j:j + step]) for j in range(0, cols, step)],
-                              axis=1)
+    step = cols if rows * cols <= _TILE or cols == 1 or a.ndim != 2 else max(1, _TILE // rows)
     total = None
     for start in range(0, a.shape[-1], _FLOAT_CHUNK):
         block_a = a[..., start:start + _FLOAT_CHUNK]
-        block_b = b[..., start:start + _FLOAT_CHUNK, :].astype(np.float64)
-        combined = None
-        for limb in (2, 1, 0):   # Horner in 2^11: every partial value stays below 2^63
-            part = ((block_a >> (11 * limb)) & 0x7FF).astype(np.float64)
-            product = np.matmul(part, block_b).astype(np.int64)   # exact: < 2^53
-            if combined is None:
-                combined = product % p
-            else:
-                combined <<= 11
-                combined += product
-                combined %= p
-        total = combined if total is None else (total + combined) % p
+        # the limbs of ``a`` are converted once for all column tiles
+        limbs = [((block_a >> (11 * limb)) & 0x7FF).astype(np.float64) for limb in (2, 1, 0)]
+        tiles = []
+        for j in range(0, cols, step):
+            block_b = b[..., start:start + _FLOAT_CHUNK, j:j + step].astype(np.float64)
+            combined = None
+            for part in limbs:   # Horner in 2^11: every partial value stays below 2^63
+                product = np.matmul(part, block_b).astype(np.int64)   # exact: < 2^53
+                if combined is None:
+                    combined = product % p
+                else:
+                    combined <<= 11
+                    combined += product
+                    combined %= p
+            tiles.append(combined)
+        chunk = tiles[0] if len(tiles) == 1 else np.concatenate(tiles, axis=-1)
+        total = chunk if total is None else (total + chunk) % p
+    return total
+
+
+def _matmul_two_limbs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` modulo p < 2^26: ``a`` in two 13-bit limbs, each product below 2^39, so
+    chunks of 2^14 products sum exactly below 2^53.
+
+    >>> with using(50331653):
+    ...     x = np.array([[50331652, 3]]); y = np.array([[50331652], [5]])
+    ...     int(_matmul_two_limbs(x, y)[0, 0]) == (50331652**2 + 15) % 50331653
+    True
+    """
+    p = prime()
+    rows, cols = a.shape[-2], b.shape[-1]
+    step = cols if rows * cols <= _TILE or cols == 1 or a.ndim != 2 else max(1, _TILE // rows)
+    total = None
+    for start in range(0, a.shape[-1], _TWO_LIMB_CHUNK):
+        block_a = a[..., start:start + _TWO_LIMB_CHUNK]
+        high_a = (block_a >> 13).astype(np.float64)
+        low_a = (block_a & 0x1FFF).astype(np.float64)
+        tiles = []
+        for j in range(0, cols, step):
+            block_b = b[..., start:start + _TWO_LIMB_CHUNK, j:j + step].astype(np.float64)
+            high = np.matmul(high_a, block_b).astype(np.int64)
+            low = np.matmul(low_a, block_b).astype(np.int64)
+            high %= p
+            high <<= 13
+            high += low
+            high %= p
+            tiles.append(high)
+        chunk = tiles[0] if len(tiles) == 1 else np.concatenate(tiles, axis=-1)
+        total = chunk if total is None else (total + chunk) % p
     return total
 
 
