@@ -81,14 +81,14 @@ def test_convolution_lowering_is_refused_before_building_nodes():
 
 def test_cli_memory_budget_refusal_is_fast_and_shows_the_estimate(capsys):
     started = time.perf_counter()
-    status = main(["laws", str(EXAMPLES / "linear_3layer.net"), "--degree", "3",
-                   "--memory-budget", "1M"])
+    status = main(["laws", str(EXAMPLES / "linear_3layer.net"), "--degree", "4",
+                   "--memory-budget", "40M"])
     elapsed = time.perf_counter() - started
     err = capsys.readouterr().err
     assert status == 2 and elapsed < 1.0
     assert err.count("\n") == 1
-    assert f"{comb(41 + 3, 3) - 1:,} unknown coefficients" in err     # D = 20 + 15 + 6 = 41
-    assert "would need about" in err and "budget 1.0 MiB" in err
+    assert f"{comb(41 + 4, 4) - 1:,} unknown coefficients" in err     # D = 20 + 15 + 6 = 41
+    assert "would need about" in err and "budget 40.0 MiB" in err
 
 
 def test_cli_timeout_stops_cleanly(capsys):
