@@ -369,6 +369,8 @@ def group_budget(quick):
         verdict = ("refused" if estimate > 1024 else
                    f"runs, peak {peak:.0f} MB" + ("" if peak <= 1536 else " OVER 1.5 GB"))
         what = {"laws": f"laws --degree {arg}", "simulate": f"simulate --samples {arg:,}"}
+        print(f"budget: {label} {command} {arg}: estimate {estimate:.0f} MB, measured "
+              f"{measured:.0f} MB", file=sys.stderr, flush=True)
         rows.append([label, what.get(command, command), result["D"], f"{estimate:.0f}",
                      f"{measured:.0f}", f"{ratio:.2f}", f"{peak:.0f}", f"{result['seconds']:.1f}",
                      verdict])

@@ -56,20 +56,21 @@ BYTES_PER_TERM = 145          # a stored sparse term: dict slot, tuple header, c
 BYTES_PER_OCCURRENCE = 8      # one variable in a term's tuple (a term of degree d holds d)
 BYTES_PER_FEATURE_TERM = 145  # a carrier term again, grouped into features
 BYTES_PER_FEATURE = 430       # a feature: its group, label, term tuple and record
-EXPANSION_FIXED = 8 * 2**20   # the expansion's tables and names, whatever its size
+EXPANSION_FIXED = 2 * 2**20   # the expansion's tables and names, whatever its size
 BYTES_PER_FIELD_TERM = 240    # a term of a generator field (sparse)
 BYTES_PER_FLINT_TERM = 250    # a term of an fmpq_mpoly field besides its exponent vector
-BYTES_PER_ENTRY = 430         # one entry {column: fmpq} of a law-system row, calibrated
+BYTES_PER_ENTRY = 425         # one entry {column: fmpq} of a law-system row, calibrated
+BYTES_PER_SCREENED_ENTRY = 300  # a degree-2 entry found by the screening, calibrated
 BYTES_PER_UNKNOWN = 300       # a monomial tuple, its column index and its zero mark, calibrated
 BYTES_PER_SAMPLE_ENTRY = 12   # a float64 value of a data-dependent node or a parameter's
                               # per-sample gradient, per data point, calibrated
 BYTES_PER_FRAME_ENTRY = 25    # the count's D x D frames modulo p and their echelon forms
 BYTES_PER_JET_ENTRY = 6       # a node entry of a sampled batch (<= 1,024), on jets
 COUNT_FIXED = 36 * 2**20      # what a count allocates whatever its size (workspaces, imports)
-LAWS_FIXED = 32 * 2**20       # the exact solver's imports (SymPy's domain matrices)
+LAWS_FIXED = 30 * 2**20       # the exact solver's imports (SymPy's domain matrices)
 SIMULATE_FIXED = 84 * 2**20   # SciPy's ODE solver, the floats' workspace, the plot
 FEATURE_LISTING_LIMIT = 200_000      # terms; above this ``count`` and ``info`` do not list features
-FEATURE_LISTING_BYTES = 64 * 2**20   # nor when their expansion would take more memory
+FEATURE_LISTING_BYTES = 256 * 2**20  # nor when their expansion would take more memory
 BYTES_PER_NAME = 300          # a parameter's text name, identifier and phase-space names
 BYTES_PER_GRADED_INDEX = 100  # one variable index of a monomial of the graded law system
 _UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
@@ -224,8 +225,10 @@ def command_bytes(program: Program, command: str, arg: int = 2, momentum: bool =
     raise ValueError(f"unknown command {command!r}")
 
 
-def fields_bytes(program: Program, momentum: bool = False) -> int:
-    """Memory of the expansion and of the exact generator fields built from it.
+def fields_bytes(program: Program, momentum: bool = False, flint: bool = True) -> int:
+    """Memory of the expansion and of the exact generator fields built from it (as
+    sparse terms, and with ``flint`` as FLINT polynomials too, which ``check`` and the
+    verification of laws use once the law system is gone).
 
     >>> from conslaw_algebra.api import parse
     >>> fields_bytes(parse("param a, b, c\\noutput a*b*c").program) - EXPANSION_FIXED < 10_000
@@ -238,7 +241,7 @@ def fields_bytes(program: Program, momentum: bool = False) -> int:
     # of at least 8 bits per variable
     return (expansion_bytes(program, size) + terms * BYTES_PER_FIELD_TERM
             + terms * max(1, size.degree) * BYTES_PER_OCCURRENCE
-            + terms * (BYTES_PER_FLINT_TERM + n))
+            + (terms * (BYTES_PER_FLINT_TERM + n) if flint else 0))
 
 
 def field_terms(program: Program, momentum: bool) -> int:
@@ -263,7 +266,8 @@ def _carrier_degree(program: Program) -> int:
 
 
 def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
-    """Memory of the degree-<= k law system in the n state variables.
+    """Memory of the degree-<= k law system in the n state variables, with the
+    expansion and the sparse fields it is built from.
 
     >>> from conslaw_algebra.language.parser import parse
     >>> from conslaw_algebra.language.compiler import compile_program
@@ -278,16 +282,16 @@ def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
     if degree == 2 and not momentum:
         # rows with one entry are skipped without being listed: the screening works per
         # term and per variable of the term, so it grows with terms x degree, not x n
-        entries = terms * (min(_carrier_degree(program), n) + 2)
+        entries = terms * (min(_carrier_degree(program), n) + 2) * BYTES_PER_SCREENED_ENTRY
     elif degree >= 3:
         # graded blocks (``laws._graded_laws``): the monomials as arrays of k indices, their
         # k keys and the (key, monomial) pairs, about 10 int64 per index (measured: 340 MB
         # for relu_2layer at degree 5, 658,000 monomials); the kept blocks are small
         return unknowns * degree * BYTES_PER_GRADED_INDEX + terms * BYTES_PER_ENTRY
     else:
-        entries = terms * cofactors
-    return (LAWS_FIXED + fields_bytes(program, momentum) + unknowns * BYTES_PER_UNKNOWN
-            + entries * BYTES_PER_ENTRY)
+        entries = terms * cofactors * BYTES_PER_ENTRY
+    return (LAWS_FIXED + fields_bytes(program, momentum, flint=False)
+            + unknowns * BYTES_PER_UNKNOWN + entries)
 
 
 def simulate_bytes(program: Program, samples: int) -> int:

@@ -20,22 +20,35 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..language.expand import estimate_terms, expand_features
+from ..language.expand import estimate_terms, expand_features, ring_polynomial
 
 
-def path_monomials(model) -> list:
-    """Every path monomial (with its coefficient), feature by feature.
+def path_terms(model) -> list:
+    """Every path monomial as sparse terms (variable indices with repetition, coefficient),
+    feature by feature: no FLINT polynomial, whose exponent vector would cost D per term.
+
+    >>> import conslaw_algebra as ca
+    >>> path_terms(ca.parse("layers 1 -> 2 relu -> 1"))
+    [((0, 2), 1), ((1, 3), 1)]
+    """
+    expansion = model.expansion
+    if any(d.window for d in model.program.data):   # max-pool: every selection is a path
+        expansion = expand_features(model.program, window_relations=False)
+    return [term for f in expansion.features for term in f.terms]
+
+
+def path_monomials(model, most: int | None = None) -> list:
+    """Every path monomial (with its coefficient), feature by feature; the first
+    ``most`` of them when given.
 
     >>> import conslaw_algebra as ca
     >>> model = ca.parse("layers 1 -> 2 relu -> 1")    # W1[0,0], W1[1,0], W2[0,0], W2[0,1]
     >>> path_monomials(model)                          # one path through each hidden unit
     [t0*t2, t1*t3]
     """
-    expansion = model.expansion
-    if any(d.window for d in model.program.data):   # max-pool: every selection is a path
-        expansion = expand_features(model.program, window_relations=False)
-    ring = expansion.ring
-    return [ring.from_dict({exps: c}) for f in expansion.features for exps, c in f.poly.terms()]
+    ring = model.expansion.ring
+    terms = path_terms(model)
+    return [ring_polynomial(ring, [term]) for term in terms[:most]]
 
 
 def count_paths(model, limit: int = 200_000) -> tuple[int, bool]:
@@ -49,7 +62,7 @@ def count_paths(model, limit: int = 200_000) -> tuple[int, bool]:
     """
     estimate = estimate_terms(model.program)
     if estimate <= limit:
-        return len(path_monomials(model)), True
+        return len(path_terms(model)), True
     return estimate, False
 
 
@@ -69,11 +82,9 @@ def path_norm(model, point, q: int = 1) -> Fraction:
         raise ValueError("q must be a positive integer")
     values = [Fraction(v) for v in point]
     total = Fraction(0)
-    for monomial in path_monomials(model):
-        (exps, coeff), = monomial.terms()
+    for variables, coeff in path_terms(model):
         value = Fraction(int(coeff.p), int(coeff.q))
-        for v, e in zip(values, exps):
-            if e:
-                value *= v ** int(e)
+        for var in variables:
+            value *= values[var]
         total += abs(value) ** q
     return total

@@ -238,11 +238,23 @@ def _free_name(token: Token, what: str) -> str:
     return name
 
 
+MAX_DIGITS = 300    # of an integer literal: within a float (simulate), and Python reads <= 4,300
+
+
+def _integer(token: Token, text: str | None = None) -> int:
+    """The integer a literal token (or part ``text`` of it) spells, at most MAX_DIGITS long."""
+    digits = str(token) if text is None else text
+    if len(digits) > MAX_DIGITS:
+        raise ModelSyntaxError(f"a number with {len(digits):,} digits; at most {MAX_DIGITS:,} "
+                               "are read", line=token.line, column=token.column)
+    return int(digits)
+
+
 def _fraction(token: Token) -> Fraction:
     numerator, _, denominator = str(token).partition("/")
-    if denominator and int(denominator) == 0:
+    if denominator and _integer(token, denominator) == 0:
         raise ModelSyntaxError("division by zero", line=token.line, column=token.column)
-    return Fraction(int(numerator), int(denominator or 1))
+    return Fraction(_integer(token, numerator), _integer(token, denominator or "1"))
 
 
 @v_args(meta=True)
@@ -259,7 +271,7 @@ class _ToAst(Transformer_NonRecursive):
     def decl(self, meta, children):
         name, *dims = children
         _free_name(name, "a tensor")
-        shape = tuple(int(d) for d in dims)
+        shape = tuple(_integer(d) for d in dims)
         for dim, size in zip(dims, shape):
             if size <= 0:
                 raise ModelSyntaxError(f"shape of '{name}' must be positive, got {size}",
@@ -281,15 +293,15 @@ class _ToAst(Transformer_NonRecursive):
 
     def layer_step(self, meta, children):
         width, *options = children
-        if int(width) <= 0:
+        if _integer(width) <= 0:
             raise ModelSyntaxError("layer widths must be positive", line=width.line, column=width.column)
-        return LayerStep(int(width), tuple(str(o) for o in options), _pos(width))
+        return LayerStep(_integer(width), tuple(str(o) for o in options), _pos(width))
 
     def layers_stmt(self, meta, children):
         width, *steps = children
-        if int(width) <= 0:
+        if _integer(width) <= 0:
             raise ModelSyntaxError("layer widths must be positive", line=width.line, column=width.column)
-        return LayersStmt(int(width), tuple(steps), _pos(meta))
+        return LayersStmt(_integer(width), tuple(steps), _pos(meta))
 
     def flow_option(self, meta, children):
         if not children:
@@ -316,7 +328,7 @@ class _ToAst(Transformer_NonRecursive):
         return Name(str(children[0]), _pos(children[0]))
 
     def integer(self, meta, children):
-        return Number(Fraction(int(children[0])), _pos(children[0]))
+        return Number(Fraction(_integer(children[0])), _pos(children[0]))
 
     def rational(self, meta, children):
         return Number(_fraction(children[0]), _pos(children[0]))
@@ -372,7 +384,7 @@ class _ToAst(Transformer_NonRecursive):
 
     def index(self, meta, children):
         operand, *indices = children
-        return Index(operand, tuple(int(i) for i in indices), _pos(meta))
+        return Index(operand, tuple(_integer(i) for i in indices), _pos(meta))
 
 
 _TOKEN_WORDS = {
@@ -434,6 +446,14 @@ def _decimal_at(text: str, position: int) -> tuple[int, str] | None:
 
 
 def _rational_hint(literal: str) -> str:
+    """What to write for a decimal literal: its exact rational (when it is short).
+
+    >>> _rational_hint("0.25"), _rational_hint("1e999999")[-28:]
+    ('decimal numbers are not part of the language: write the rational 1/4 for 0.25', 'write a rational such as 1/2')
+    """
+    mantissa, _, exponent = literal.lower().partition("e")
+    if len(literal) > 40 or (exponent and abs(int(exponent)) > 40):
+        return "decimal numbers are not part of the language: write a rational such as 1/2"
     value = Fraction(literal)
     return (f"decimal numbers are not part of the language: write the rational {value} for "
             f"{literal}" if value.denominator != 1 else

@@ -225,7 +225,8 @@ def cmd_paths(args) -> int:
     report = {"model": model.name, "paths": number, "exact": exact}
     listed = exact and number <= args.max
     if listed:
-        report["monomials"] = [render(p, list(model.names)) for p in paths.path_monomials(model)]
+        report["monomials"] = [render(p, list(model.names))
+                               for p in paths.path_monomials(model, args.max)]
     if args.norm_at is not None:
         values = _point(args.norm_at, model.dim)
         power_sum = paths.path_norm(model, values, args.q)
