@@ -72,21 +72,33 @@ class Model:
 
     @property
     def state_names(self) -> tuple[str, ...]:
+        """The state variables' text names: the parameters' entries, or for a momentum
+        flow time, entries and velocities.
+
+        >>> parse("param a\\noutput a\\nflow momentum").state_names
+        ('t', 'a', "a'")
+        """
         return self.variables.text
 
     @property
     def state_identifiers(self) -> tuple[str, ...]:
+        """The state variables as identifiers (``W1_0_1``, ``a_dot``, ``t``)."""
         return self.variables.identifiers
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The parameters' entries: ``W1[0,1]``, row-major, in declaration order."""
+        """The parameters' entries: ``W1[0,1]``, row-major, in declaration order.
+
+        >>> parse("param W[1,2], b\\noutput W[0,0] * W[0,1] * b").names
+        ('W[0,0]', 'W[0,1]', 'b')
+        """
         if self.flow.momentum:
             return self.state_names[1:1 + self.dim]
         return self.state_names
 
     @property
     def identifiers(self) -> tuple[str, ...]:
+        """The parameters' entries as identifiers (``W1_0_1``)."""
         if self.flow.momentum:
             return self.state_identifiers[1:1 + self.dim]
         return self.state_identifiers

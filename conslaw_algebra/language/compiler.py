@@ -6,7 +6,9 @@ of its bindings. Every expression is shape-checked here, once, so the evaluators
 see a bad shape. The AST is walked with an explicit stack (``_Compiler.expr``: each
 node is entered, its children compiled, then it is left), in the order a recursive
 walk would take, so a model of any depth (5,000 nested signs, a 300-layer chain, 3,000
-chained lets) compiles without recursion and to the same Program.
+chained lets) compiles without recursion and to the same Program; its cost is one
+entry and one exit per AST node, linear in the size of the text (where it stops winning:
+nowhere in size, but each node is a Python call, about a microsecond).
 A power's exponent must be a non-negative integer literal, and no node may reach the
 degree ``MAX_DEGREE`` (beyond it the evaluators' integers overflow); how large a
 power may be below that is the guards' business (the terms and degrees of the
