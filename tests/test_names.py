@@ -359,3 +359,12 @@ def test_latex_of_momentum_names_the_renamed_time():
     block = text.split("\\begin{aligned}")[1]
     assert "a\\_dot'" in block and "a' " in block     # velocities a_dot' and a'
     assert not re.search(r"(?<!\\)_(?!\{)", block)
+
+
+def test_a_changed_coordinate_does_not_take_a_declared_name():
+    # tanh(a) is named tanh_a where identifiers are needed; a declared scalar tanh_a keeps
+    # its own name, so the coordinate's identifier must yield (distinct identifiers)
+    model = ca.parse("param a, tanh_a\ninput x\noutput tanh_a * tanh(a) * x")
+    assert model.names == ("tanh(a)", "tanh_a")
+    assert model.identifiers[1] == "tanh_a"
+    assert len(set(model.identifiers)) == 2

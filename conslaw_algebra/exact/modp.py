@@ -210,63 +210,46 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _matmul_float(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if prime() < _TWO_LIMB_PRIME:   # two 13-bit limbs: products < 2^39, 2^14 of them < 2^53
+        return _matmul_limbs(a, b, bits=13, count=2, chunk=_TWO_LIMB_CHUNK)
+    return _matmul_limbs(a, b, bits=11, count=3, chunk=_FLOAT_CHUNK)
+
+
+def _matmul_limbs(a: np.ndarray, b: np.ndarray, bits: int, count: int, chunk: int) -> np.ndarray:
+    """``a @ b`` modulo p with ``a`` cut into ``count`` limbs of ``bits`` bits: every
+    float product of a chunk of ``chunk`` terms is exact (below 2^53), and Horner in
+    2^bits keeps every partial value below 2^63.
+
+    >>> with using(50331653):
+    ...     x = np.array([[50331652, 3]]); y = np.array([[50331652], [5]])
+    ...     int(_matmul_limbs(x, y, 13, 2, _TWO_LIMB_CHUNK)[0, 0]) == (50331652**2 + 15) % 50331653
+    True
+    """
     p = prime()
-    if p < _TWO_LIMB_PRIME:
-        return _matmul_two_limbs(a, b)
+    mask = (1 << bits) - 1
     rows, cols = a.shape[-2], b.shape[-1]
     step = cols if rows * cols <= _TILE or cols == 1 or a.ndim != 2 else max(1, _TILE // rows)
     total = None
-    for start in range(0, a.shape[-1], _FLOAT_CHUNK):
-        block_a = a[..., start:start + _FLOAT_CHUNK]
-        # the limbs of ``a`` are converted once for all column tiles
-        limbs = [((block_a >> (11 * limb)) & 0x7FF).astype(np.float64) for limb in (2, 1, 0)]
+    for start in range(0, a.shape[-1], chunk):
+        block_a = a[..., start:start + chunk]
+        # the limbs of ``a`` are converted once for all column tiles, highest first
+        limbs = [((block_a >> (bits * limb)) & mask).astype(np.float64)
+                 for limb in reversed(range(count))]
         tiles = []
         for j in range(0, cols, step):
-            block_b = b[..., start:start + _FLOAT_CHUNK, j:j + step].astype(np.float64)
+            block_b = b[..., start:start + chunk, j:j + step].astype(np.float64)
             combined = None
-            for part in limbs:   # Horner in 2^11: every partial value stays below 2^63
+            for part in limbs:
                 product = np.matmul(part, block_b).astype(np.int64)   # exact: < 2^53
                 if combined is None:
                     combined = product % p
                 else:
-                    combined <<= 11
+                    combined <<= bits
                     combined += product
                     combined %= p
             tiles.append(combined)
-        chunk = tiles[0] if len(tiles) == 1 else np.concatenate(tiles, axis=-1)
-        total = chunk if total is None else (total + chunk) % p
-    return total
-
-
-def _matmul_two_limbs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` modulo p < 2^26: ``a`` in two 13-bit limbs, each product below 2^39, so
-    chunks of 2^14 products sum exactly below 2^53.
-
-    >>> with using(50331653):
-    ...     x = np.array([[50331652, 3]]); y = np.array([[50331652], [5]])
-    ...     int(_matmul_two_limbs(x, y)[0, 0]) == (50331652**2 + 15) % 50331653
-    True
-    """
-    p = prime()
-    rows, cols = a.shape[-2], b.shape[-1]
-    step = cols if rows * cols <= _TILE or cols == 1 or a.ndim != 2 else max(1, _TILE // rows)
-    total = None
-    for start in range(0, a.shape[-1], _TWO_LIMB_CHUNK):
-        block_a = a[..., start:start + _TWO_LIMB_CHUNK]
-        high_a = (block_a >> 13).astype(np.float64)
-        low_a = (block_a & 0x1FFF).astype(np.float64)
-        tiles = []
-        for j in range(0, cols, step):
-            block_b = b[..., start:start + _TWO_LIMB_CHUNK, j:j + step].astype(np.float64)
-            high = np.matmul(high_a, block_b).astype(np.int64)
-            low = np.matmul(low_a, block_b).astype(np.int64)
-            high %= p
-            high <<= 13
-            high += low
-            high %= p
-            tiles.append(high)
-        chunk = tiles[0] if len(tiles) == 1 else np.concatenate(tiles, axis=-1)
-        total = chunk if total is None else (total + chunk) % p
+        piece = tiles[0] if len(tiles) == 1 else np.concatenate(tiles, axis=-1)
+        total = piece if total is None else (total + piece) % p
     return total
 
 

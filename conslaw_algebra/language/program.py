@@ -244,6 +244,8 @@ def _usual_names_suffice(params, momentum: bool) -> bool:
     """
     names = {p.name for p in params}
     for p in params:
+        if p.coordinate:      # u = f(a) is named f_a: it can meet a declared name f_a
+            return False
         if p.name.startswith("_") or p.name in RESERVED_IDENTIFIERS:
             return False
         if momentum and not p.shape and (p.name.endswith("_dot") or p.name in ("t", "s")):
