@@ -59,12 +59,13 @@ def test_conv2d_block_matches_a_hand_written_model():
 
 
 @pytest.mark.parametrize("net, words", [
-    (nn.Sequential(nn.Linear(3, 2), nn.Sigmoid()), "layer 1 (Sigmoid)"),
-    (nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)), "BatchNorm1d"),
+    (nn.Sequential(nn.Linear(3, 2), nn.LSTM(2, 2)), "layer 1 (LSTM) has no .net translation"),
+    (nn.Sequential(nn.Linear(3, 2), nn.Softplus()), "layer 1 (Softplus)"),
     (nn.Sequential(nn.Linear(3, 2), nn.Linear(4, 1)), "expects 4 inputs"),
     (nn.Sequential(nn.Conv1d(1, 1, 2)), "give input_shape"),
-    (nn.Linear(3, 2), "nn.Sequential"),
+    (nn.Sequential(nn.Conv1d(1, 1, 2, padding_mode="circular")), "padding_mode"),
 ])
 def test_unsupported_layers_are_refused_clearly(net, words):
+    shape = (1, 5) if isinstance(net[0], nn.Conv1d) and net[0].padding_mode != "zeros" else None
     with pytest.raises(ca.UnsupportedError, match=words.replace("(", r"\(").replace(")", r"\)")):
-        ca.from_torch(net)
+        ca.from_torch(net, shape)
