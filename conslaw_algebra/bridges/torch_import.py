@@ -419,7 +419,7 @@ class _Importer:
         if kind.startswith("Max") and (_pair(layer.dilation, dims) != (1,) * dims
                                        or layer.return_indices):
             self.refuse(node, "dilation and return_indices have no .net translation")
-        if kind.startswith("Avg") and layer.divisor_override:
+        if kind.startswith("Avg") and getattr(layer, "divisor_override", None):
             self.refuse(node, "divisor_override has no .net translation")
         return self.pool(node, x, "max" if kind.startswith("Max") else "avg", dims, size, stride)
 
