@@ -6,6 +6,7 @@ N = 21, conv_relu N = 3.
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -249,3 +250,112 @@ def test_views_permutes_and_transposes():
     by_hand = ("input x[2,3]\nparam W1[2,3], W2[1,10]\n"
                "output W2 @ cat(reshape(relu(x @ W1.T).T, 4), reshape(x, 6))")
     _compare(Shuffle(), torch.zeros(2, 2, 3), by_hand)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, bias=False):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(4, 2, bias=bias, batch_first=True)
+
+    def forward(self, x):
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+def test_multihead_attention_is_the_languages_attention():
+    # q = x Wq^T: the language's Q is Wq^T; heads are blocks of columns in both
+    by_hand = ("input x[2,4]\nparam Wq1[4,4], Wk1[4,4], Wv1[4,4], Wo1[4,4]\n"
+               "output attention(x, Wq1.T, Wk1.T, Wv1.T, Wo1, heads=2)")
+    model = ca.from_torch(SelfAttention(), torch.zeros(1, 2, 4))
+    written = ca.parse(by_hand)
+    assert model.names == written.names
+    assert sorted(map(str, model.features)) == sorted(map(str, written.features))
+    assert model.torch_names == {"attn.in_proj_weight": ("Wq1", "Wk1", "Wv1"),
+                                 "attn.out_proj.weight": "Wo1"}
+
+
+def test_attention_with_projection_biases_is_refused():
+    with pytest.raises(ca.UnsupportedError, match=r"layer attn \(MultiheadAttention\): query/key"):
+        ca.from_torch(SelfAttention(bias=True), torch.zeros(1, 2, 4))
+
+
+def test_embedding_is_a_matrix_applied_to_one_hot_data():
+    net = nn.Sequential(nn.Embedding(4, 2), nn.Dropout(0.5), nn.Linear(2, 2, bias=False), nn.ReLU(),
+                        nn.Identity(), nn.Linear(2, 1, bias=False))
+    tokens = torch.zeros(1, 3, dtype=torch.long)
+    text = net_text(net, tokens)[0]
+    assert "input x[3,4] onehot" in text
+    by_hand = ("input x[3,4] onehot\nparam E1[4,2], W2[2,2], W3[1,2]\n"
+               "output relu(x @ E1 @ W2.T) @ W3.T")
+    _compare(net, tokens, by_hand)
+
+
+def test_one_hot_rows_sum_to_one():
+    # x @ A + b with one one-hot row x = (x0, x1): x1 = 1 - x0, so the output is
+    # x0 (A[0,0] - A[1,0]) + (A[1,0] + b): two features in D = 3 parameters, N = 1;
+    # with free data x the features are A[0,0], A[1,0], b and N = 0.
+    model = ca.parse("input x[1,2] onehot\nparam A[2,1], b\noutput x @ A + b")
+    assert model.count_laws().laws == 1
+    plain = ca.parse("input x[1,2]\nparam A[2,1], b\noutput x @ A + b")
+    assert plain.count_laws().laws == 0
+
+
+def test_normalization_layers_are_written_with_exact_eps():
+    net = nn.Sequential(nn.Linear(3, 4, bias=False), nn.LayerNorm(4, eps=0.25), nn.ReLU(),
+                        nn.Linear(4, 2, bias=False), nn.RMSNorm(2, eps=0.5))
+    text, names = net_text(net, (3,))
+    assert text.splitlines()[2:] == [
+        "param W1[4,3], g2[4], b2[4], W3[2,4], g4[2]",
+        "output g4 * rmsnorm(W3 @ relu(g2 * layernorm(W1 @ x, eps=1/4) + b2), eps=1/2)"]
+    assert names == {"0.weight": "W1", "1.weight": "g2", "1.bias": "b2", "3.weight": "W3",
+                     "4.weight": "g4"}
+
+
+def test_batch_norm_keeps_the_batch_axis():
+    net = nn.Sequential(nn.Conv1d(1, 2, 2, bias=False), nn.BatchNorm1d(2), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(6, 1))
+    text, names = net_text(net, torch.zeros(5, 1, 4))
+    assert text.splitlines()[1:] == [
+        "input x[5,1,4]",
+        "param W1[2,1,2], g2[2,1], b2[2,1], W3[1,6], b3[1]",
+        "output reshape(relu(g2 * batchnorm(conv1d(W1, x), eps=%s) + b2), 5, 6) @ W3.T + b3"
+        % Fraction(1e-5)]
+    assert set(names) == {k for k, _ in net.named_parameters()}
+    assert "running_mean" not in " ".join(names)
+
+
+def test_eps_zero_writes_no_eps_and_says_so():
+    from conslaw_algebra.bridges.torch_import import net_text_and_notes
+    net = nn.Sequential(nn.Linear(2, 2, bias=False), nn.LayerNorm(2, elementwise_affine=False))
+    text, _, notes = net_text_and_notes(net, (2,), eps="zero")
+    assert text.splitlines()[-1] == "output layernorm(W1 @ x)" and "zero" in notes[0]
+
+
+def test_batch_norm_in_eval_mode_is_refused():
+    net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2)).eval()
+    with pytest.raises(ca.UnsupportedError, match=r"layer 1 \(BatchNorm1d\): in eval mode"):
+        net_text(net, torch.zeros(3, 2))
+
+
+def test_torch_names_cover_every_parameter():
+    class Everything(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(5, 4)
+            self.attn = nn.MultiheadAttention(4, 1, bias=False, batch_first=True)
+            self.scale = nn.Parameter(torch.ones(4))
+            self.unused = nn.Linear(2, 2)
+            self.head = nn.Linear(4, 1)
+
+        def forward(self, t):
+            x = self.embed(t)
+            x = x + self.attn(x, x, x, need_weights=False)[0]
+            return self.head(self.scale * x)
+
+    model = ca.from_torch(Everything(), torch.zeros(1, 3, dtype=torch.long))
+    parameters = {k for k, _ in Everything().named_parameters()}
+    assert set(model.torch_names) == parameters
+    declared = {p.name for p in model.program.params}
+    named = set()
+    for value in model.torch_names.values():
+        named |= set(value) if isinstance(value, tuple) else {value}
+    assert named == declared

@@ -270,10 +270,11 @@ class _Importer:
                 value = self.bind(value)
             self.values[node] = value
         used = set(self.out.names)
-        for key, _ in self.graph_module.named_parameters():
-            if key not in used and not any(key in names for names in _tuples(self.out.names)):
-                self.param(key.replace(".", "_"), tuple(self.graph_module.get_parameter(key).shape),
-                           key)
+        prefix = "0." if self.alone else ""
+        for key, tensor in self.module.named_parameters():
+            key = prefix + key
+            if key not in used:
+                self.param(key.replace(".", "_"), tuple(tensor.shape), key)
         if not self.out.params:
             raise UnsupportedError(f"{type(self.module).__name__} has no parameters")
         if self.alone:
@@ -680,10 +681,6 @@ def _first_line(exc: Exception) -> str:
 
 def _pair(value, dims: int) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
-
-
-def _tuples(names: dict):
-    return [v for v in names.values() if isinstance(v, tuple)]
 
 
 def _function_key(target) -> str:
