@@ -582,7 +582,13 @@ class _Importer:
         return _Value(f"generic({x.text})", x.shape, True)
 
     def function_arithmetic(self, node) -> _Value:
-        """+, -, * of tensors (NumPy broadcasting) or numbers; / by a number; -e."""
+        """+, -, * of tensors (NumPy broadcasting) or numbers; / by a number; -e.
+        Arithmetic of sizes (``x.size(0) * 2``) is done in Python."""
+        if not any(isinstance(self.values.get(a), _Value) for a in node.args
+                   if isinstance(a, self.torch.fx.Node)):
+            values = [self.values[a] if isinstance(a, self.torch.fx.Node) else a for a in node.args]
+            return node.target(*values) if node.op == "call_function" else \
+                getattr(values[0], node.target)(*values[1:])
         name = _function_key(node.target)
         symbol = {"add": "+", "iadd": "+", "sub": "-", "isub": "-", "mul": "*", "imul": "*",
                   "truediv": "/", "neg": "-", "multiply": "*", "subtract": "-"}[name.split(".")[-1]]
