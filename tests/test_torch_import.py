@@ -265,10 +265,7 @@ def test_multihead_attention_is_the_languages_attention():
     # q = x Wq^T: the language's Q is Wq^T; heads are blocks of columns in both
     by_hand = ("input x[2,4]\nparam Wq1[4,4], Wk1[4,4], Wv1[4,4], Wo1[4,4]\n"
                "output attention(x, Wq1.T, Wk1.T, Wv1.T, Wo1, heads=2)")
-    model = ca.from_torch(SelfAttention(), torch.zeros(1, 2, 4))
-    written = ca.parse(by_hand)
-    assert model.names == written.names
-    assert sorted(map(str, model.features)) == sorted(map(str, written.features))
+    model = _compare(SelfAttention(), torch.zeros(1, 2, 4), by_hand)
     assert model.torch_names == {"attn.in_proj_weight": ("Wq1", "Wk1", "Wv1"),
                                  "attn.out_proj.weight": "Wo1"}
 

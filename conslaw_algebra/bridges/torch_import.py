@@ -208,6 +208,14 @@ class _Importer:
                         importer.refuse(node, f"expects {layer.in_features} inputs, gets shape "
                                               f"{trailing}")
                 try:
+                    if node.op == "call_module" and isinstance(importer.modules[node.target],
+                                                               nn.MultiheadAttention):
+                        # the output has the query's shape; running the layer would first
+                        # import a few seconds of PyTorch's compiler for its fast path
+                        query = node.args[0] if node.args else node.kwargs["query"]
+                        result = (torch.empty_like(results[query.name]), None)
+                        results[node.name] = result
+                        return result
                     result = super().run_node(node)
                 except UnsupportedError:
                     raise
@@ -495,6 +503,8 @@ class _Importer:
             self.refuse(node, "only self-attention (query, key and value the same tensor) is "
                               "translated")
         x = self.arg(node, query)
+        if x.shape and x.shape[-1] != layer.embed_dim:
+            self.refuse(node, f"expects {layer.embed_dim} features, gets shape {list(x.shape)}")
         if self.batched or len(x.shape) != 2:
             self.refuse(node, "attention is translated on one sample [tokens, features] only")
         if any(u.op != "call_function" or u.target is not operator.getitem or u.args[1] != 0
