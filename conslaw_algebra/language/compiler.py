@@ -15,6 +15,11 @@ power may be below that is the guards' business (the terms and degrees of the
 expansion, ``guards.py``).
 ReLU units become gate data symbols (``relu(e)_j = g_j * e_j``); a generic function
 becomes fresh data symbols, and its argument becomes a feature carrier.
+Convolutions (with stride, padding, dilation, groups, a batch axis), pooling windows,
+``reshape``/``permute``/``cat`` and NumPy broadcasting are lowered here to scalar
+entries (``index`` and ``stack`` nodes), so that every evaluator keeps its few tensor
+operations; the price is one node per entry moved or product formed, bounded by
+``MAX_LOWERED_NODES`` (a dedicated tensor operation would win beyond that size).
 
 >>> from conslaw_algebra.language.parser import parse
 >>> prog, info = compile_program(parse("param a, b\\noutput a * b"))
