@@ -351,6 +351,8 @@ def test_torch_names_cover_every_parameter():
     model = ca.from_torch(Everything(), torch.zeros(1, 3, dtype=torch.long))
     parameters = {k for k, _ in Everything().named_parameters()}
     assert set(model.torch_names) == parameters
+    assert (model.torch_names["scale"], model.torch_names["unused.bias"]) == ("p_scale",
+                                                                              "p_unused_bias")
     declared = {p.name for p in model.program.params}
     named = set()
     for value in model.torch_names.values():

@@ -18,9 +18,10 @@ weight, bias), ``Ek`` (``Embedding``), ``gk``/``bk`` (``LayerNorm``, ``RMSNorm``
 ``BatchNorm``: weight, bias), ``Wqk, Wkk, Wvk, Wok, bok`` (``MultiheadAttention``:
 the three row blocks of ``in_proj_weight``, ``out_proj.weight``, ``out_proj.bias``).
 So in ``nn.Sequential(Linear, ReLU, Linear)``, ``0.weight -> W1``, ``0.bias -> b1``,
-``2.weight -> W2``. A parameter read directly (``self.scale * x``) keeps its name
-with dots as underscores; a parameter the forward pass never uses is declared the
-same way (it is trivially conserved). ``model.torch_names`` maps every parameter of
+``2.weight -> W2``. A parameter read directly (``self.scale * x``) is ``p_`` and its
+name with dots as underscores (``p_scale``: no clash with the names above, the lets
+``h1, h2, ...`` or the language's words); a parameter the forward pass never uses is
+declared the same way (it is trivially conserved). ``model.torch_names`` maps every parameter of
 the state dict to its `.net` name (``in_proj_weight`` to the tuple of three names);
 buffers (``running_mean``) are not parameters. A convolution's or batch norm's
 per-channel vector is declared ``[C, 1]`` (``[C, 1, 1]`` in 2-D) so that it broadcasts
@@ -282,7 +283,7 @@ class _Importer:
         for key, tensor in self.module.named_parameters():
             key = prefix + key
             if key not in used:
-                self.param(key.replace(".", "_"), tuple(tensor.shape), key)
+                self.param("p_" + key.replace(".", "_"), tuple(tensor.shape), key)
         if not self.out.params:
             raise UnsupportedError(f"{type(self.module).__name__} has no parameters")
         if self.alone:
@@ -318,7 +319,7 @@ class _Importer:
         except AttributeError:
             self.refuse(node, "a buffer or constant tensor has values the import does not read; "
                               "only parameters can be used directly")
-        net_name = node.target.replace(".", "_")
+        net_name = "p_" + node.target.replace(".", "_")
         if node.target not in self.out.names:
             self.param(net_name, tuple(tensor.shape), node.target)
         return _Value(net_name, tuple(tensor.shape), True)
