@@ -3,6 +3,7 @@
 Expected counts: a residual block has the laws of the block alone (C); a ReLU DAG
 has one law per rescalable hidden neuron (D), counted here from the graph itself.
 """
+import numpy as np
 import pytest
 
 import conslaw_algebra as ca
@@ -146,3 +147,64 @@ def test_block_laws_cli(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["blocks"][0]["parameters"] == ["W1", "W2"] and len(report["blocks"][0]["laws"]) == 3
     assert report["complete"] is True
+
+
+# ---------------------------------------------------- moving entries, pooling, one-hot
+def _float_output(text: str, x: np.ndarray) -> np.ndarray:
+    from conslaw_algebra.language.floating import FloatModel
+    model = ca.parse(text)
+    theta = np.ones(model.program.num_params)
+    out = FloatModel(model.program, {0: x[None]}).outputs(theta)[0]
+    return out.reshape(model.program.nodes[model.program.outputs[0]].shape)
+
+
+def test_reshape_permute_and_cat_move_entries_as_numpy_does():
+    x = np.arange(6.0).reshape(2, 3)
+    got = _float_output("input x[2,3]\nparam a\noutput a * cat(permute(x, 1, 0), reshape(x, 3, 2), "
+                        "axis=1)", x)
+    assert np.array_equal(got, np.concatenate([x.T, x.reshape(3, 2)], axis=1))
+
+
+def test_pooling_windows_with_strides_as_numpy_computes_them():
+    x = np.array([[3.0, 1, 4, 1, 5], [9, 2, 6, 5, 3], [5, 8, 9, 7, 9]])
+    got = _float_output("input x[3,5]\nparam a\noutput a * avgpool(x, size=3, stride=2)", x)
+    assert np.allclose(got, [[x[r, s:s + 3].mean() for s in (0, 2)] for r in range(3)])
+    got = _float_output("input x[3,5]\nparam a\noutput a * maxpool2d(x, size=2, stride=1)", x)
+    assert np.array_equal(got, [[x[r:r + 2, c:c + 2].max() for c in range(4)] for r in range(2)])
+
+
+def test_broadcasting_follows_numpy():
+    x = np.arange(6.0).reshape(2, 3)
+    got = _float_output("input x[2,3]\nparam b[2,1], c[3]\noutput x + b + c", x)
+    assert np.array_equal(got, x + 2)
+
+
+@pytest.mark.parametrize("text,words", [
+    ("input x[2,3]\nparam b[2]\noutput x + b", "broadcast"),
+    ("input x[4,5]\nparam W[2,3,2]\noutput conv1d(W, x, groups=3)", "divisible by groups"),
+    ("input x[2,3]\nparam a\noutput a * reshape(x, 4)", "6 entries in all"),
+    ("input x[2,3]\nparam a\noutput a * permute(x, 0, 0)", "an order of the 2 axes"),
+    ("input x[2,3]\nparam a\noutput a * cat(x, x, axis=2)", "cat(..., axis=2)"),
+    ("input x[2,3]\nparam a\noutput a * reshape(x, a)", "integer literals"),
+])
+def test_bad_shapes_of_the_new_calls_are_reported(text, words):
+    with pytest.raises(ca.ConslawError) as error:
+        ca.parse(text, "m.net")
+    assert words in str(error.value) and str(error.value).startswith("m.net:3:")
+
+
+@pytest.mark.parametrize("text,words", [
+    ("input t[3] hot\nparam a\noutput a * sum(t)", "unknown input option 'hot'"),
+    ("input t onehot\nparam a\noutput a * t", "needs a shape"),
+])
+def test_bad_onehot_declarations_are_reported(text, words):
+    with pytest.raises(ca.ConslawError, match=words):
+        ca.parse(text, "m.net")
+
+
+def test_a_onehot_row_gives_the_simplex_relations():
+    # t one-hot of length 3: t0 t1 = 0 and t2 = 1 - t0 - t1, so a*t0*t1 has no
+    # feature at all and b*t2 has the features b (constant term) and -b (twice);
+    # features are printed in theta's variables: a = t0, b = t1
+    model = ca.parse("input t[3] onehot\nparam a, b\noutput a * t[0] * t[1] + b * t[2]")
+    assert sorted(str(f) for f in model.features) == ["-t1", "-t1", "t1"]

@@ -50,8 +50,9 @@ def _mirror_mask(program: Program, spec: FlowSpec) -> np.ndarray:
 class _Base:
     def __init__(self, program: Program, spec: FlowSpec):
         if not program.gates_enter_linearly():
-            raise UnsupportedError("a ReLU gate may enter a product twice (e.g. relu(h)*relu(h)); "
-                                   "counting needs every gate to enter linearly")
+            raise UnsupportedError("a ReLU gate or a one-hot input may enter a product twice "
+                                   "(e.g. relu(h)*relu(h)); counting needs every gate to enter "
+                                   "linearly")
         self.program = program
         self.spec = spec
         self.evaluator = Evaluator(program)

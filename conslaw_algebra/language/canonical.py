@@ -188,7 +188,8 @@ class ArgumentOracle:
         for current in self._missing(node, self.gate_exponents):
             n = nodes[current]
             if n.op == "data":
-                exps = {n.attr: 1} if self.program.data[n.attr].kind == "gate" else {}
+                info = self.program.data[n.attr]
+                exps = {n.attr: 1} if info.kind == "gate" or info.window else {}
             elif n.op in ("mul", "matmul"):
                 exps = dict(self.gate_exponents[n.args[0]])
                 for site, e in self.gate_exponents[n.args[1]].items():

@@ -15,6 +15,11 @@ power may be below that is the guards' business (the terms and degrees of the
 expansion, ``guards.py``).
 ReLU units become gate data symbols (``relu(e)_j = g_j * e_j``); a generic function
 becomes fresh data symbols, and its argument becomes a feature carrier.
+Convolutions (with stride, padding, dilation, groups, a batch axis), pooling windows,
+``reshape``/``permute``/``cat`` and NumPy broadcasting are lowered here to scalar
+entries (``index`` and ``stack`` nodes), so that every evaluator keeps its few tensor
+operations; the price is one node per entry moved or product formed, bounded by
+``MAX_LOWERED_NODES`` (a dedicated tensor operation would win beyond that size).
 
 >>> from conslaw_algebra.language.parser import parse
 >>> prog, info = compile_program(parse("param a, b\\noutput a * b"))
@@ -40,11 +45,20 @@ from .program import Node, Program, TensorInfo
 GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
 # f'(a)^2 in terms of u = f(a), for the smooth functions that can change a coordinate
 COORDINATE_METRICS = {"tanh": "(1 - u^2)^2", "sigmoid": "(u (1 - u))^2"}
-FUNCTIONS = ("relu", "sum", "maxpool", "conv1d", "conv2d", "attention") + GENERIC_FUNCTIONS
+FUNCTIONS = ("relu", "sum", "maxpool", "conv1d", "conv2d", "attention", "maxpool2d", "avgpool",
+             "avgpool2d", "reshape", "permute", "cat") + GENERIC_FUNCTIONS
 MAX_LOWERED_NODES = 2_000_000   # convolutions and max-pooling are lowered to scalar entries
 MAX_DEGREE = 2**31 - 2          # total degree of a node: beyond, exponents overflow int64 evaluators
-SIGNATURES = {"conv1d": (2, ()), "conv2d": (2, ()), "attention": (5, ("heads",)),
-              "maxpool": (1, ("size",))}   # function: (positional arguments, options)
+_CONV = ("stride", "padding", "dilation", "groups")
+_POOL = ("size", "stride")
+# function: (positional arguments, options); None: one tensor then integer literals
+# (reshape, permute) or two or more tensors (cat)
+SIGNATURES = {"conv1d": (2, _CONV), "conv2d": (2, _CONV), "attention": (5, ("heads",)),
+              "maxpool": (1, _POOL), "maxpool2d": (1, _POOL), "avgpool": (1, _POOL),
+              "avgpool2d": (1, _POOL), "reshape": (None, ()), "permute": (None, ()),
+              "cat": (None, ("axis",))}
+ZERO_ALLOWED = ("padding", "axis")   # options that may be 0 (the others are positive)
+TENSOR_CALLS = ("conv1d", "conv2d", "attention", "cat")   # every positional argument a tensor
 
 
 @dataclass(frozen=True)
@@ -331,11 +345,12 @@ class _Compiler:
             self.prog.params.append(info)
             node = self.prog.add(Node("param", (), decl.shape, len(self.prog.params) - 1))
         else:
-            node = self.data_node(decl.name, decl.shape, "input")
+            node = self.data_node(decl.name, decl.shape, "input",
+                                  window=decl.shape[-1] if decl.onehot else 0)
         self.declare(decl.name, kind, node, decl.pos)
 
-    def data_node(self, name: str, shape: tuple[int, ...], kind: str) -> int:
-        info = TensorInfo(name, shape, kind, self.prog.num_data)
+    def data_node(self, name: str, shape: tuple[int, ...], kind: str, window: int = 0) -> int:
+        info = TensorInfo(name, shape, kind, self.prog.num_data, window=window)
         self.prog.data.append(info)
         return self.prog.add(Node("data", (), shape, len(self.prog.data) - 1))
 
@@ -452,8 +467,26 @@ class _Compiler:
         op = {"+": "add", "-": "sub", "*": "mul"}[e.op]
         if sa == sb or not sa or not sb:
             return self.prog.add(Node(op, (a, b), sa or sb))
-        raise self.error(ShapeError, f"'{e.op}' needs equal shapes or a scalar, got "
-                         f"{_show(sa)} and {_show(sb)}", e.pos)
+        shape = _broadcast_shape(sa, sb)
+        if shape is None:
+            raise self.error(ShapeError, f"'{e.op}' needs equal shapes, a scalar, or shapes "
+                             "that broadcast (NumPy's rule: aligned at the last axis, each "
+                             f"axis equal or 1), got {_show(sa)} and {_show(sb)}", e.pos)
+        self.check_lowering(2 * prod(shape), f"'{e.op}' with broadcasting", e.pos)
+        return self.prog.add(Node(op, (self.broadcast(a, shape), self.broadcast(b, shape)), shape))
+
+    def broadcast(self, node: int, shape: tuple) -> int:
+        """``node`` repeated to ``shape`` (NumPy's rule), lowered to a stack of its
+        entries: one index node per entry of ``node``, one stack of ``prod(shape)``."""
+        own = self.shape(node)
+        if own == shape:
+            return node
+        lead = len(shape) - len(own)
+        scalars = []
+        for flat in range(prod(shape)):
+            index = _unflatten(flat, shape)[lead:]
+            scalars.append(self.entry(node, tuple(i if n > 1 else 0 for i, n in zip(index, own))))
+        return self.stack(scalars, shape)
 
     def matmul_shape(self, sa, sb, pos):
         if not sa or not sb:
@@ -524,29 +557,57 @@ class _Compiler:
             raise self.error(ModelNameError, f"unknown function '{e.function}' (known: "
                              + ", ".join(FUNCTIONS) + ")", e.pos)
         arity, keywords = SIGNATURES.get(e.function, (1, ()))
-        if len(e.arguments) != arity:
+        if arity is None:
+            self.check_variadic(e)
+        elif len(e.arguments) != arity:
             raise self.error(ShapeError, f"{e.function}() takes {arity} argument"
                              f"{'s' if arity > 1 else ''}, got {len(e.arguments)}", e.pos)
         for name, value in e.keywords:
             if name not in keywords:
                 raise self.error(ModelNameError, f"{e.function}() has no option '{name}'", e.pos)
-            if not isinstance(value, dsl.Number) or value.value.denominator != 1 or value.value < 1:
-                raise self.error(ShapeError, f"'{name}' must be a positive integer", e.pos)
-        if e.function in ("conv1d", "conv2d", "attention"):
+            least = 0 if name in ZERO_ALLOWED else 1
+            if not isinstance(value, dsl.Number) or value.value.denominator != 1 or value.value < least:
+                raise self.error(ShapeError, f"'{name}' must be a "
+                                 f"{'non-negative' if least == 0 else 'positive'} integer", e.pos)
+        if e.function in TENSOR_CALLS:
             return tuple(e.arguments)
         return (e.argument,)
 
+    def check_variadic(self, e: dsl.Call):
+        """reshape(e, n1, ..., nk) and permute(e, i1, ..., ik): one tensor, then integer
+        literals; cat(e1, ..., ek, axis=a): at least two tensors."""
+        if e.function == "cat":
+            if len(e.arguments) < 2:
+                raise self.error(ShapeError, "cat() takes at least 2 tensors", e.pos)
+            return
+        if len(e.arguments) < 2 or any(not isinstance(a, dsl.Number) or a.value.denominator != 1
+                                       for a in e.arguments[1:]):
+            raise self.error(ShapeError, f"{e.function}(e, ...) takes a tensor, then integer "
+                             "literals (the new "
+                             f"{'shape' if e.function == 'reshape' else 'order of the axes'})",
+                             e.pos)
+
     def leave_Call(self, e: dsl.Call, args) -> int:
         options = {name: int(value.value) for name, value in e.keywords}
-        if e.function in ("conv1d", "conv2d", "attention"):
-            return getattr(self, "call_" + e.function)(list(args), options, e.pos)
+        if e.function in ("conv1d", "conv2d"):
+            return self.call_conv(list(args), options, e.pos, 1 if e.function == "conv1d" else 2)
+        if e.function == "attention":
+            return self.call_attention(list(args), options, e.pos)
+        if e.function == "cat":
+            return self.call_cat(list(args), options.get("axis", 0), e.pos)
         arg, = args
         if e.function == "sum":
             return self.prog.add(Node("sum", (arg,), ()))
         if e.function == "relu":
             return self.call_relu(arg, e.pos)
-        if e.function == "maxpool":
-            return self.call_maxpool(arg, options.get("size", 2), e.pos)
+        if e.function in ("reshape", "permute"):
+            numbers = tuple(int(a.value) for a in e.arguments[1:])
+            return getattr(self, "call_" + e.function)(arg, numbers, e.pos)
+        if e.function in ("maxpool", "maxpool2d", "avgpool", "avgpool2d"):
+            units, windows = self.pool_windows(e.function, arg, options, e.pos)
+            if e.function.startswith("avg"):
+                return self.call_avgpool(arg, units, windows, e.function, e.pos)
+            return self.call_maxpool(arg, units, windows, e.pos)
         return self.generic(arg, e.function, e.pos)
 
     # ------------------------------------------- one call, one value (canonical.py)
@@ -745,56 +806,107 @@ class _Compiler:
     def stack(self, scalars: list[int], shape: tuple[int, ...]) -> int:
         return self.prog.add(Node("stack", tuple(scalars), shape))
 
-    def call_conv1d(self, args, options, pos) -> int:
-        """conv1d(W[Co,Ci,K], x[Ci,L]) -> [Co, L-K+1]: stride 1, valid padding."""
+    def call_conv(self, args, options, pos, dims: int) -> int:
+        """conv1d(W, X) and conv2d(W, X) with PyTorch's semantics (cross-correlation).
+
+        W is [Co, Ci/groups, k...] and X is [Ci, n...], or [B, Ci, n...] for a batch
+        (the output keeps the batch axis). Options: ``stride``, ``padding`` (zeros on
+        both sides), ``dilation``, ``groups`` (Ci and Co divisible by it; output channel
+        o reads the input channels of its group). Each output size is
+        (n + 2 padding - dilation (k - 1) - 1) // stride + 1. A bias is written ``+ b``
+        with b [Co, 1] (or [Co, 1, 1]), which broadcasts over the positions. Lowered to
+        one sum of products per output entry; padded positions contribute no term.
+        """
         w, x = args
         sw, sx = self.shape(w), self.shape(x)
-        if len(sw) != 3 or len(sx) != 2 or sw[1] != sx[0] or sx[1] < sw[2]:
-            raise self.error(ShapeError, "conv1d(W, x) needs W [out, in, k] and x [in, length >= k],"
-                             f" got {_show(sw)} and {_show(sx)}", pos)
-        out, channels, k = sw
-        length = sx[1] - k + 1
-        self.check_lowering(3 * out * length * channels * k, "conv1d", pos)
-        scalars = [self.total([self.product(self.entry(w, (o, c, j)), self.entry(x, (c, t + j)))
-                               for c in range(channels) for j in range(k)])
-                   for o in range(out) for t in range(length)]
-        return self.stack(scalars, (out, length))
+        name = f"conv{dims}d"
+        stride, padding = options.get("stride", 1), options.get("padding", 0)
+        dilation, groups = options.get("dilation", 1), options.get("groups", 1)
+        batched = len(sx) == dims + 2
+        spatial = sx[-dims:] if len(sx) >= dims else ()
+        channels = sx[-dims - 1] if len(sx) > dims else 0
+        sizes = [(n + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+                 for n, k in zip(spatial, sw[2:])]
+        if (len(sw) != dims + 2 or len(sx) not in (dims + 1, dims + 2) or sw[0] % groups
+                or channels % groups or sw[1] * groups != channels or any(n < 1 for n in sizes)):
+            axes = "length" if dims == 1 else "h, w"
+            raise self.error(ShapeError, f"{name}(W, x) needs W [out, in/groups, "
+                             f"{'k' if dims == 1 else 'kh, kw'}] and x [in, {axes}] or "
+                             f"[batch, in, {axes}] with out and in divisible by groups and room "
+                             f"for one window, got {_show(sw)} and {_show(sx)}"
+                             + (f" (groups={groups})" if groups > 1 else ""), pos)
+        out, per_group, kernel = sw[0], sw[1], sw[2:]
+        batch = sx[0] if batched else 1
+        units = batch * out * prod(sizes)
+        self.check_lowering(3 * units * per_group * prod(kernel), name, pos)
+        offsets = [_unflatten(f, tuple(kernel)) for f in range(prod(kernel))]
+        scalars = []
+        for flat in range(units):
+            index = _unflatten(flat, (batch, out) + tuple(sizes))
+            sample, o, place = index[0], index[1], index[2:]
+            first = (o // (out // groups)) * per_group
+            terms = []
+            for c in range(per_group):
+                for offset in offsets:
+                    at = tuple(p * stride + j * dilation - padding for p, j in zip(place, offset))
+                    if all(0 <= i < n for i, n in zip(at, spatial)):
+                        lead = (sample, first + c) if batched else (first + c,)
+                        terms.append(self.product(self.entry(w, (o, c) + offset),
+                                                  self.entry(x, lead + at)))
+            scalars.append(self.total(terms) if terms else self.zero())
+        return self.stack(scalars, ((batch,) if batched else ()) + (out,) + tuple(sizes))
 
-    def call_conv2d(self, args, options, pos) -> int:
-        """conv2d(W[Co,Ci,kh,kw], X[Ci,H,W]) -> [Co, H-kh+1, W-kw+1]: stride 1, valid."""
-        w, x = args
-        sw, sx = self.shape(w), self.shape(x)
-        if len(sw) != 4 or len(sx) != 3 or sw[1] != sx[0] or sx[1] < sw[2] or sx[2] < sw[3]:
-            raise self.error(ShapeError, "conv2d(W, X) needs W [out, in, kh, kw] and X [in, h, w] "
-                             f"with h >= kh, w >= kw, got {_show(sw)} and {_show(sx)}", pos)
-        out, channels, kh, kw = sw
-        rows, cols = sx[1] - kh + 1, sx[2] - kw + 1
-        self.check_lowering(3 * out * rows * cols * channels * kh * kw, "conv2d", pos)
-        scalars = [self.total([self.product(self.entry(w, (o, c, a, b)),
-                                            self.entry(x, (c, r + a, q + b)))
-                               for c in range(channels) for a in range(kh) for b in range(kw)])
-                   for o in range(out) for r in range(rows) for q in range(cols)]
-        return self.stack(scalars, (out, rows, cols))
-
-    def call_maxpool(self, arg: int, size: int, pos) -> int:
-        """maxpool(e, size=k): windows of k along the last axis. Each output unit is
-        sum_i s_i e_i with 0/1 selection gates that sum to 1 in the window (one set per
-        distinct window of data-dependent entries); a window of size 1 is the identity;
-        a window with no data selects by the sign region of the differences."""
+    def pool_windows(self, function: str, arg: int, options: dict, pos) -> tuple:
+        """The windows of a pooling call: (output shape, flat argument entries of each
+        output unit, row-major). ``maxpool``/``avgpool`` slide along the last axis,
+        ``maxpool2d``/``avgpool2d`` over the last two; ``size`` k (default 2) and
+        ``stride`` s (default k). Without a stride the windows must tile the axes
+        exactly; with one, the output has (n - k) // s + 1 units per axis (PyTorch's)."""
         shape = self.shape(arg)
-        if not shape or shape[-1] % size:
-            raise self.error(ShapeError, f"maxpool(e, size={size}) needs a last dimension "
+        size, dims = options.get("size", 2), 2 if function.endswith("2d") else 1
+        stride = options.get("stride", size)
+        axes = shape[-dims:] if len(shape) >= dims else ()
+        if not axes or ("stride" not in options and any(n % size for n in axes)):
+            raise self.error(ShapeError, f"{function}(e, size={size}) needs "
+                             f"{'a last dimension' if dims == 1 else 'two last dimensions'} "
                              f"divisible by {size}, got {_show(shape)}", pos)
-        if size == 1:
-            return arg
-        units = shape[:-1] + (shape[-1] // size,)
-        self.check_lowering(4 * prod(shape), "maxpool", pos)
-        facts = self.facts(arg, "maxpool", pos)
+        if any(n < size for n in axes):
+            raise self.error(ShapeError, f"{function}(e, size={size}) needs the pooled axes "
+                             f"to hold one window, got {_show(shape)}", pos)
+        counts = tuple((n - size) // stride + 1 for n in axes)
+        units = shape[:-dims] + counts
+        offsets = [_unflatten(f, (size,) * dims) for f in range(size ** dims)]
         windows = []
         for flat in range(prod(units)):
             index = _unflatten(flat, units)
-            lead, unit = index[:-1], index[-1]
-            windows.append([_flatten(lead + (unit * size + i,), shape) for i in range(size)])
+            lead, place = index[:-dims], index[-dims:]
+            windows.append([_flatten(lead + tuple(p * stride + j for p, j in zip(place, offset)),
+                                     shape) for offset in offsets])
+        return units, windows
+
+    def call_avgpool(self, arg: int, units: tuple, windows: list, function: str, pos) -> int:
+        """avgpool(e, size=k[, stride=s]) and avgpool2d: each unit is (1/m) times the sum
+        of its window's m entries, a linear map with rational coefficients, lowered to
+        m - 1 additions and one product per unit (smaller than the written-out sums)."""
+        shape = self.shape(arg)
+        self.check_lowering(2 * len(windows) * (len(windows[0]) + 1), function, pos)
+        weight = self.prog.add(Node("const", (), (), Fraction(1, len(windows[0]))))
+        scalars = [self.product(weight, self.total([self.entry(arg, _unflatten(f, shape))
+                                                    for f in flats]))
+                   for flats in windows]
+        return self.stack(scalars, units)
+
+    def call_maxpool(self, arg: int, units: tuple, windows: list, pos) -> int:
+        """maxpool(e, size=k) and maxpool2d: each output unit is sum_i s_i e_i over its
+        window with 0/1 selection gates that sum to 1 in the window (one set per
+        distinct window of data-dependent entries); a window of size 1 is the identity;
+        a window with no data selects by the sign region of the differences."""
+        shape = self.shape(arg)
+        size = len(windows[0])
+        if size == 1 and units == shape:
+            return arg
+        self.check_lowering(4 * len(windows) * size, "maxpool", pos)
+        facts = self.facts(arg, "maxpool", pos)
         selecting = [w for w, flats in enumerate(windows) if any(facts[f].data for f in flats)]
         items = [(tuple((arg, f) for f in windows[w]), tuple(facts[f].key for f in windows[w]))
                  for w in selecting]
@@ -817,6 +929,62 @@ class _Compiler:
             scalars.append(self.total([self.product(self.entry(node, (row, i)), entries[i])
                                        for i in range(size)]))
         return self.stack(scalars, units)
+
+    def call_reshape(self, arg: int, shape: tuple, pos) -> int:
+        """reshape(e, n1, ..., nk): the entries of e, row-major, in the new shape (one
+        stack of index nodes, or e itself when the shape is unchanged)."""
+        own = self.shape(arg)
+        if any(n < 1 for n in shape) or prod(shape) != prod(own) or len(shape) > 4:
+            raise self.error(ShapeError, f"reshape(e, {', '.join(map(str, shape))}) needs "
+                             f"positive sizes (at most 4) with {prod(own)} entries in all, "
+                             f"the size of e {_show(own)}", pos)
+        if shape == own:
+            return arg
+        self.check_lowering(2 * prod(own), "reshape", pos)
+        entries = [self.entry(arg, _unflatten(f, own)) if own else arg for f in range(prod(own))]
+        return self.stack(entries, shape)
+
+    def call_permute(self, arg: int, order: tuple, pos) -> int:
+        """permute(e, i1, ..., ik): axis j of the result is axis i_j of e (PyTorch's
+        ``permute``); ``e.T`` is permute(e, 1, 0) for a matrix."""
+        own = self.shape(arg)
+        if sorted(order) != list(range(len(own))):
+            raise self.error(ShapeError, f"permute(e, {', '.join(map(str, order))}) needs an "
+                             f"order of the {len(own)} axes of e {_show(own)}", pos)
+        if list(order) == sorted(order):
+            return arg
+        shape = tuple(own[i] for i in order)
+        self.check_lowering(2 * prod(own), "permute", pos)
+        scalars = []
+        for flat in range(prod(shape)):
+            index = _unflatten(flat, shape)
+            source = [0] * len(own)
+            for j, i in enumerate(order):
+                source[i] = index[j]
+            scalars.append(self.entry(arg, tuple(source)))
+        return self.stack(scalars, shape)
+
+    def call_cat(self, args: list, axis: int, pos) -> int:
+        """cat(e1, ..., ek, axis=a): the tensors side by side along axis a (default 0),
+        their other axes equal (PyTorch's ``torch.cat``)."""
+        shapes = [self.shape(a) for a in args]
+        first = shapes[0]
+        if (not first or axis >= len(first) or any(len(s) != len(first) or
+                                                   s[:axis] + s[axis + 1:] != first[:axis] + first[axis + 1:]
+                                                   for s in shapes)):
+            raise self.error(ShapeError, f"cat(..., axis={axis}) needs tensors with an axis "
+                             f"{axis} and equal other axes, got "
+                             + ", ".join(_show(s) for s in shapes), pos)
+        shape = first[:axis] + (sum(s[axis] for s in shapes),) + first[axis + 1:]
+        self.check_lowering(2 * prod(shape), "cat", pos)
+        starts = [sum(s[axis] for s in shapes[:i]) for i in range(len(shapes))]
+        scalars = []
+        for flat in range(prod(shape)):
+            index = _unflatten(flat, shape)
+            part = max(i for i, start in enumerate(starts) if start <= index[axis])
+            local = index[:axis] + (index[axis] - starts[part],) + index[axis + 1:]
+            scalars.append(self.entry(args[part], local))
+        return self.stack(scalars, shape)
 
     def window_choice(self, polynomials: list, pos) -> int:
         """Which entry a window without data selects: decided when the entries are
@@ -925,6 +1093,21 @@ def _children(e: dsl.Expr) -> tuple:
 def _metric_point(dim: int) -> list[int]:
     """The point at which metrics must be positive: entries in 1..9, seed 0."""
     return [int(v) for v in np.random.default_rng(0).integers(1, 10, dim)]
+
+
+def _broadcast_shape(sa: tuple, sb: tuple) -> tuple | None:
+    """The common shape of two shapes under NumPy's rule, or None.
+
+    >>> _broadcast_shape((3, 4), (4,)), _broadcast_shape((3, 1), (3, 4)), _broadcast_shape((3,), (4,))
+    ((3, 4), (3, 4), None)
+    """
+    out = []
+    for a, b in zip(((1,) * len(sb) + sa)[-max(len(sa), len(sb)):],
+                    ((1,) * len(sa) + sb)[-max(len(sa), len(sb)):]):
+        if a != b and 1 not in (a, b):
+            return None
+        out.append(max(a, b))
+    return tuple(out)
 
 
 def _show(shape) -> str:

@@ -274,12 +274,13 @@ def expand_features(program: Program, max_terms: int = 2_000_000,
 
 
 def _gate_tables(program: Program, window_relations: bool = True) -> tuple[set, dict]:
-    """The gate variables, and for max-pool gates: variable -> (window, position, k)."""
+    """The gate variables, and for max-pool gates and one-hot inputs (``window``):
+    variable -> (window, position, k)."""
     dim = program.num_params
     gates: set[int] = set()
     windows: dict[int, tuple] = {}
     for info in program.data:
-        if info.kind != "gate":
+        if info.kind != "gate" and not info.window:
             continue
         for k in range(info.size):
             gates.add(dim + info.offset + k)

@@ -121,6 +121,7 @@ class Decl:
     name: str
     shape: tuple[int, ...]
     pos: Pos
+    onehot: bool = False   # input only: the last axis holds 0/1 entries that sum to 1
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,17 @@ class _ToAst(Transformer_NonRecursive):
 
     def input_stmt(self, meta, children):
         return InputStmt(tuple(children), _pos(meta))
+
+    def input_decl(self, meta, children):
+        decl, *flag = children
+        if flag and str(flag[0]) != "onehot":
+            raise ModelSyntaxError(f"unknown input option '{flag[0]}' (use onehot)",
+                                   line=flag[0].line, column=flag[0].column)
+        if flag and not decl.shape:
+            raise ModelSyntaxError(f"a onehot input needs a shape, e.g. {decl.name}[4,10] "
+                                   "onehot (rows along the last axis)",
+                                   line=flag[0].line, column=flag[0].column)
+        return Decl(decl.name, decl.shape, decl.pos, bool(flag))
 
     def let_stmt(self, meta, children):
         name, value = children

@@ -72,8 +72,8 @@ class TensorInfo:
     ``kind`` is 'param', or for data 'input', 'gate' (ReLU or max-pool) or 'generic'
     (the result of a smooth non-polynomial function). ``offset`` is the position of
     its first entry among the parameters (theta) or among the data symbols.
-    ``window`` (max-pool gates only) is the window size k: the last axis holds the k
-    selection gates of one window, which are 0/1 and sum to 1. ``coordinate`` (a
+    ``window`` (max-pool gates, and inputs declared ``onehot``) is the window size k:
+    the last axis holds the k selection gates of one window, which are 0/1 and sum to 1. ``coordinate`` (a
     parameter only) names the function f when the parameter's slot holds u = f(a)
     for a parameter ``a`` that enters the model only through f (a change of
     coordinates, DSL.md section 2); ``name`` is then ``a``.
@@ -357,7 +357,7 @@ class Program:
         return degrees
 
     def gates_enter_linearly(self) -> bool:
-        """True when no ReLU gate can appear squared in any carrier.
+        """True when no ReLU gate (nor a one-hot input) can appear squared in any carrier.
 
         Gates are idempotent (g^2 = g), so sampling them at values other than 0 and 1
         is only faithful when every gate enters each product at most once. This
@@ -368,7 +368,7 @@ class Program:
         for node in self.nodes:
             if node.op == "data":
                 info = self.data[node.attr]
-                exponents.append({node.attr: 1} if info.kind == "gate" else {})
+                exponents.append({node.attr: 1} if info.kind == "gate" or info.window else {})
             elif node.op in ("param", "const"):
                 exponents.append({})
             elif node.op in ("mul", "matmul"):
