@@ -147,10 +147,37 @@ def test_leaky_relu_gates_at_the_slope():
 
 
 @pytest.mark.parametrize("layer, function", [
-    (nn.Tanh(), "tanh"), (nn.Sigmoid(), "sigmoid"), (nn.GELU(), "generic"), (nn.SiLU(), "generic")])
+    (nn.Tanh(), "tanh"), (nn.Sigmoid(), "sigmoid"), (nn.GELU(), "gelu"), (nn.SiLU(), "silu")])
 def test_smooth_activations(layer, function):
     net = nn.Sequential(nn.Linear(2, 2, bias=False), layer, nn.Linear(2, 1, bias=False))
     _compare(net, (2,), f"input x[2]\nparam W1[2,2], W2[1,2]\noutput W2 @ {function}(W1 @ x)")
+
+
+def test_gelu_and_silu_of_one_argument_are_two_values():
+    # output a*G + b*S with G = gelu(w x), S = silu(w x): the fields at data x are
+    # (G, S, x (a G' + b S')) with G, S, G', S' free values, spanning R^3: N = 0.
+    # Were GELU and SiLU one symbol, the fields (G, G, x (a + b) G') would conserve a - b.
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Linear(1, 1, bias=False)
+            self.out = nn.Linear(2, 1, bias=False)
+
+        def forward(self, x):
+            h = self.w(x)
+            return self.out(torch.cat([F.gelu(h), F.silu(h)], dim=-1))
+
+    text = net_text(Two(), torch.zeros(1, 1))[0]
+    assert "gelu(" in text and "silu(" in text
+    assert ca.from_torch(Two(), torch.zeros(1, 1)).count_laws().laws == 0
+    assert ca.parse("param a, b, w\ninput x\noutput a * gelu(w * x) + b * gelu(w * x)"
+                    ).count_laws().laws == 1
+
+
+def test_gelu_with_the_tanh_approximation_is_refused_by_name():
+    net = nn.Sequential(nn.Linear(2, 2), nn.GELU(approximate="tanh"))
+    with pytest.raises(ca.UnsupportedError, match="GELU"):
+        ca.from_torch(net, torch.zeros(1, 2))
 
 
 def test_a_gated_mlp_with_functional_calls():
@@ -164,7 +191,7 @@ def test_a_gated_mlp_with_functional_calls():
             return self.down(operator.mul(F.silu(self.gate(x)), self.up(x)) * 0.5)
 
     by_hand = ("input x[2]\nparam W1[2,2], W2[2,2], W3[1,2]\n"
-               "output W3 @ (generic(W1 @ x) * (W2 @ x) * 1/2)")
+               "output W3 @ (silu(W1 @ x) * (W2 @ x) * 1/2)")
     _compare(Gated(), (2,), by_hand)
 
 

@@ -36,10 +36,10 @@ An operation across the batch axis of a one-sample model is refused.
 with stride, padding (zeros, the same on every axis and side), dilation, groups and
 bias; ``ReLU``; ``LeakyReLU`` as ``s*e + (1-s)*relu(e)`` (gate in {s, 1}, s the exact
 rational of the float slope); ``Tanh`` and ``Sigmoid`` as ``tanh``/``sigmoid``;
-``GELU`` and ``SiLU`` as ``generic(e)``: each is a smooth function of its argument e
-alone, and a generic function is exactly that (its value a free data symbol per
-distinct argument), so the laws are those of any such function (one caveat of "one
-call, one value": GELU and SiLU of the same argument would be one symbol);
+``GELU`` and ``SiLU`` as ``gelu``/``silu``: each is a smooth function of its argument e
+alone, which is all the laws depend on (its value a free data symbol per distinct
+argument, DSL.md section 2), and the two names keep GELU and SiLU of one argument
+two different values (``GELU(approximate="tanh")`` is refused);
 ``MaxPool1d/2d`` (``maxpool``, ``maxpool2d``), ``AvgPool1d/2d`` and adaptive average
 pooling whose output size divides the input's (``avgpool``, ``avgpool2d``: linear,
 coefficients 1/m); ``Flatten``, ``reshape``/``view``/``flatten``, ``permute``,
@@ -416,7 +416,11 @@ class _Importer:
 
     def module_smooth(self, node, layer) -> _Value:
         x = self.arg(node, node.args[0])
-        function = {"Tanh": "tanh", "Sigmoid": "sigmoid"}.get(type(layer).__name__, "generic")
+        kind = type(layer).__name__
+        if kind == "GELU" and getattr(layer, "approximate", "none") != "none":
+            self.refuse(node, "GELU(approximate='tanh') is another function than GELU; "
+                              "only the exact GELU is translated")
+        function = {"Tanh": "tanh", "Sigmoid": "sigmoid", "GELU": "gelu", "SiLU": "silu"}[kind]
         return _Value(f"{function}({x.text})", x.shape, True)
 
     def module_pool(self, node, layer) -> _Value:
@@ -588,9 +592,16 @@ class _Importer:
         x = self.arg(node, node.args[0])
         return _Value(f"sigmoid({x.text})", x.shape, True)
 
-    def function_generic(self, node) -> _Value:
+    def function_gelu(self, node) -> _Value:
+        if node.kwargs.get("approximate", "none") != "none":
+            self.refuse(node, "gelu(approximate='tanh') is another function than GELU; "
+                              "only the exact GELU is translated")
         x = self.arg(node, node.args[0])
-        return _Value(f"generic({x.text})", x.shape, True)
+        return _Value(f"gelu({x.text})", x.shape, True)
+
+    def function_silu(self, node) -> _Value:
+        x = self.arg(node, node.args[0])
+        return _Value(f"silu({x.text})", x.shape, True)
 
     def function_arithmetic(self, node) -> _Value:
         """+, -, * of tensors (NumPy broadcasting) or numbers; / by a number; -e.
@@ -728,8 +739,8 @@ _FUNCTIONS = {"operator.add": "arithmetic", "operator.iadd": "arithmetic",
               "operator.matmul": "matmul", "torch.matmul": "matmul", "operator.getitem": "getitem",
               "getattr": "getattr", "F.relu": "relu", "torch.relu": "relu",
               "F.leaky_relu": "leaky_relu", "torch.tanh": "tanh", "F.tanh": "tanh",
-              "torch.sigmoid": "sigmoid", "F.sigmoid": "sigmoid", "F.gelu": "generic",
-              "F.silu": "generic", "F.dropout": "identity", "torch.flatten": "reshape",
+              "torch.sigmoid": "sigmoid", "F.sigmoid": "sigmoid", "F.gelu": "gelu", "torch.gelu": "gelu",
+              "F.silu": "silu", "F.dropout": "identity", "torch.flatten": "reshape",
               "torch.reshape": "reshape", "torch.permute": "permute", "torch.transpose": "transpose",
               "torch.cat": "cat", "torch.concat": "cat", "torch.concatenate": "cat"}
 _METHODS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "flatten": "reshape",

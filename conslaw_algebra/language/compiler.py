@@ -42,7 +42,7 @@ from .canonical import ArgumentOracle, Undecided
 from .flowspec import FlowSpec
 from .program import Node, Program, TensorInfo
 
-GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
+GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh", "gelu", "silu")
 # f'(a)^2 in terms of u = f(a), for the smooth functions that can change a coordinate
 COORDINATE_METRICS = {"tanh": "(1 - u^2)^2", "sigmoid": "(u (1 - u))^2"}
 FUNCTIONS = ("relu", "sum", "maxpool", "conv1d", "conv2d", "attention", "maxpool2d", "avgpool",

@@ -25,10 +25,24 @@ array([10.,  6.])
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .interpreter import Arithmetic, Interpreter, depends_on_parameters
 from .program import Program
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _normal_cdf(value: np.ndarray) -> np.ndarray:
+    """Phi(v), the standard normal distribution function (GELU's gate).
+
+    >>> float(_normal_cdf(np.array([0.0]))[0])
+    0.5
+    """
+    return 0.5 * (1.0 + _erf(value / math.sqrt(2.0)).astype(float))
 
 
 def _softmax(value: np.ndarray, scalar: bool) -> np.ndarray:
@@ -120,6 +134,10 @@ class FloatModel:
             return 1.0 / (1.0 + np.exp(-value))
         if function == "softmax":
             return _softmax(value, not self.program.nodes[arg].shape)
+        if function == "gelu":
+            return value * _normal_cdf(value)
+        if function == "silu":
+            return value / (1.0 + np.exp(-value))
         return np.tanh(value)          # tanh, and generic (a fixed smooth function)
 
     def outputs(self, theta: np.ndarray, values: list | None = None) -> np.ndarray:
@@ -186,6 +204,12 @@ class FloatModel:
         elif function == "softmax":
             y = _softmax(value, not self.program.nodes[arg].shape)
             accumulate(arg, y * (g - (g * y).sum(axis=-1, keepdims=True)))
+        elif function == "gelu":       # Phi(v) + v phi(v)
+            accumulate(arg, g * (_normal_cdf(value) + value * np.exp(-value * value / 2)
+                                 / math.sqrt(2 * math.pi)))
+        elif function == "silu":       # s(v) (1 + v (1 - s(v)))
+            y = 1.0 / (1.0 + np.exp(-value))
+            accumulate(arg, g * y * (1 + value * (1 - y)))
         else:
             y = np.tanh(value)
             accumulate(arg, g * (1 - y * y))
