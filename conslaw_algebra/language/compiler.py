@@ -23,6 +23,8 @@ becomes fresh data symbols, and its argument becomes a feature carrier.
 """
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from math import prod
@@ -40,11 +42,16 @@ from .program import Node, Program, TensorInfo
 GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh")
 # f'(a)^2 in terms of u = f(a), for the smooth functions that can change a coordinate
 COORDINATE_METRICS = {"tanh": "(1 - u^2)^2", "sigmoid": "(u (1 - u))^2"}
-FUNCTIONS = ("relu", "sum", "maxpool", "conv1d", "conv2d", "attention") + GENERIC_FUNCTIONS
+NORMALIZATIONS = ("layernorm", "rmsnorm", "batchnorm")
+FUNCTIONS = (("relu", "sum", "maxpool", "conv1d", "conv2d", "attention") + GENERIC_FUNCTIONS
+             + NORMALIZATIONS)
 MAX_LOWERED_NODES = 2_000_000   # convolutions and max-pooling are lowered to scalar entries
 MAX_DEGREE = 2**31 - 2          # total degree of a node: beyond, exponents overflow int64 evaluators
 SIGNATURES = {"conv1d": (2, ()), "conv2d": (2, ()), "attention": (5, ("heads",)),
-              "maxpool": (1, ("size",))}   # function: (positional arguments, options)
+              "maxpool": (1, ("size",)), "layernorm": (1, ("eps", "axes")),
+              "rmsnorm": (1, ("eps", "axes")), "batchnorm": (1, ("eps",))}
+# function: (positional arguments, options); ``eps`` is a rational literal >= 0, every
+# other option a positive integer literal
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ class _Compiler:
         self._entries: dict[tuple[int, tuple], int] = {}
         self.mirror_options: list[dsl.FlowOption] = []
         self.generic_sites = 0
+        self.norm_sites = 0
         self.statements = program.statements
         # one call, one value (DSL.md section 2)
         self.choices = choices or {}          # region site -> chosen option
@@ -188,6 +196,12 @@ class _Compiler:
             self.metric(metric, flow)
         for index, function in self.coordinates.items():
             self.prog.metrics[index] = self.coordinate_metric(index, function)
+        if self.prog.normalizations and (flow.kind != "gradient" or flow.mirror
+                                         or self.prog.metrics):
+            function, line, column = next(iter(self.prog.normalizations.values()))
+            raise self.error(UnsupportedError, f"{function}(): normalization layers are "
+                             "supported under Euclidean gradient flow only (no momentum, "
+                             "mirror or metric)", dsl.Pos(line, column))
         return self.prog, ModelHeader(name, flow)
 
     def checked_coordinates(self, header: ModelHeader) -> dict:
@@ -452,7 +466,14 @@ class _Compiler:
         op = {"+": "add", "-": "sub", "*": "mul"}[e.op]
         if sa == sb or not sa or not sb:
             return self.prog.add(Node(op, (a, b), sa or sb))
-        raise self.error(ShapeError, f"'{e.op}' needs equal shapes or a scalar, got "
+        # a vector against the last axis of a larger tensor (an affine parameter of a
+        # normalization: g * layernorm(X @ W.T) + b), as numpy broadcasts it
+        if len(sa) == 1 and len(sb) > 1 and sb[-1] == sa[0]:
+            return self.prog.add(Node(op, (a, b), sb))
+        if len(sb) == 1 and len(sa) > 1 and sa[-1] == sb[0]:
+            return self.prog.add(Node(op, (a, b), sa))
+        raise self.error(ShapeError, f"'{e.op}' needs equal shapes, a scalar, or a vector "
+                         "as long as the other side's last axis, got "
                          f"{_show(sa)} and {_show(sb)}", e.pos)
 
     def matmul_shape(self, sa, sb, pos):
@@ -530,6 +551,11 @@ class _Compiler:
         for name, value in e.keywords:
             if name not in keywords:
                 raise self.error(ModelNameError, f"{e.function}() has no option '{name}'", e.pos)
+            if name == "eps":
+                if not isinstance(value, dsl.Number):
+                    raise self.error(UnsupportedError, f"{e.function}(): eps must be a rational "
+                                     "literal >= 0, as in eps=0 or eps=1/100000", e.pos)
+                continue
             if not isinstance(value, dsl.Number) or value.value.denominator != 1 or value.value < 1:
                 raise self.error(ShapeError, f"'{name}' must be a positive integer", e.pos)
         if e.function in ("conv1d", "conv2d", "attention"):
@@ -537,6 +563,9 @@ class _Compiler:
         return (e.argument,)
 
     def leave_Call(self, e: dsl.Call, args) -> int:
+        if e.function in NORMALIZATIONS:
+            options = {name: value.value for name, value in e.keywords}
+            return self.call_norm(e.function, args[0], options, e.pos)
         options = {name: int(value.value) for name, value in e.keywords}
         if e.function in ("conv1d", "conv2d", "attention"):
             return getattr(self, "call_" + e.function)(list(args), options, e.pos)
@@ -696,6 +725,105 @@ class _Compiler:
         scalars = [self.entry(*(symbol if symbol[0] != "new" else (values, (symbol[1],))))
                    for symbol in plan]
         return self.stack(scalars, shape) if shape else scalars[0]
+
+    def call_norm(self, function: str, arg: int, options: dict, pos) -> int:
+        """layernorm(e), rmsnorm(e), batchnorm(e) (README, *Normalization layers*): each
+        group of entries normalized together gets one scale s with s^2 * q = 1, q its
+        variance (rmsnorm: mean square) plus eps; the value is (e - mean) * s (rmsnorm:
+        e * s). One scale per distinct polynomial q (one call, one value): the same
+        variance wherever it is written is the same s. Lowered to scalar entries."""
+        shape = self.shape(arg)
+        eps = Fraction(options.get("eps", 0))
+        if eps < 0:
+            raise self.error(UnsupportedError, f"{function}(): eps must be a rational literal "
+                             f">= 0, got {eps}", pos)
+        if function == "batchnorm":
+            if len(shape) < 2:
+                raise self.error(ShapeError, "batchnorm(e) needs e of shape [B, C, ...] (the "
+                                 f"batch first, then the channels), got {_show(shape)}", pos)
+            reduced = [0] + list(range(2, len(shape)))
+        else:
+            axes = int(options.get("axes", 1))
+            if not shape or axes > len(shape):
+                raise self.error(ShapeError, f"{function}(e, axes={axes}) needs e with at least "
+                                 f"{axes} ax{'is' if axes == 1 else 'es'}, got {_show(shape)}", pos)
+            reduced = list(range(len(shape) - axes, len(shape)))
+        kept = [i for i in range(len(shape)) if i not in reduced]
+        groups_shape = tuple(shape[i] for i in kept)
+        size = prod(shape[i] for i in reduced)
+        if size == 1 and eps == 0 and function != "rmsnorm":
+            raise self.error(UnsupportedError, f"{function}() normalizes groups of one entry: "
+                             "their variance is identically 0 and the value is undefined", pos)
+        self.check_lowering(8 * prod(shape), function, pos)
+        inverse = self.prog.add(Node("const", (), (), Fraction(1, size)))
+        epsilon = self.prog.add(Node("const", (), (), eps)) if eps else None
+        centered: dict[tuple, int] = {}
+        variances, members_of = [], []
+        for group in itertools.product(*(range(n) for n in groups_shape)):
+            members = []
+            for inner in itertools.product(*(range(shape[i]) for i in reduced)):
+                index = [0] * len(shape)
+                for axis, value in zip(kept, group):
+                    index[axis] = value
+                for axis, value in zip(reduced, inner):
+                    index[axis] = value
+                members.append(tuple(index))
+            values = [self.entry(arg, index) for index in members]
+            if function != "rmsnorm":
+                mean = self.product(self.total(values), inverse)
+                values = [self.prog.add(Node("sub", (v, mean), ())) for v in values]
+            for index, value in zip(members, values):
+                centered[index] = value
+            square = self.total([self.prog.add(Node("pow", (v,), (), 2)) for v in values])
+            q = self.product(square, inverse)
+            if epsilon is not None:
+                q = self.prog.add(Node("add", (q, epsilon), ()))
+            variances.append(q)
+            members_of.append(members)
+        qs = self.stack(variances, (len(variances),))
+        facts = self.facts(qs, function, pos)
+        for flat, fact in enumerate(facts):
+            self.check_variance(qs, flat, fact, function, pos)
+        items = [(((qs, flat),), (fact.key,)) for flat, fact in enumerate(facts)]
+        plan, new = self.lookup("rsqrt", items, pos)
+        scales = None
+        if new:
+            source = qs if len(new) == len(facts) else self.stack([variances[u] for u in new],
+                                                                   (len(new),))
+            self.norm_sites += 1
+            scales = self.data_node(f"{function}{self.norm_sites}", (len(new),), "norm")
+            index = len(self.prog.data) - 1
+            self.prog.sources[index] = ("rsqrt", source, None)
+            self.prog.normalizations[index] = (function, pos.line, pos.column)
+        self.register("rsqrt", items, new, lambda j: (scales, (j,)))
+        out: dict[tuple, int] = {}
+        for symbol, members in zip(plan, members_of):
+            scale = self.entry(*(symbol if symbol[0] != "new" else (scales, (symbol[1],))))
+            for index in members:
+                out[index] = self.product(centered[index], scale)
+        return self.stack([out[index] for index in sorted(out)], shape)
+
+    def check_variance(self, qs: int, flat: int, fact, function: str, pos) -> None:
+        """Refuse a group whose q is identically 0 (the value is undefined), or a nonzero
+        constant that is not the square of a rational (s would be an irrational number)."""
+        polynomial = fact.polynomial
+        if polynomial is None and fact.key[1:] == (0, 0):   # zero at both random points
+            try:
+                polynomial = self.oracle._canonical(qs, flat)
+            except Undecided:
+                polynomial = None
+        if polynomial is not None and not polynomial:
+            raise self.error(UnsupportedError, f"{function}(): the variance of a normalized "
+                             "group is identically 0, so the value is undefined (give eps > 0, "
+                             "or normalize a value that varies)", pos)
+        if polynomial and all(not m for m in polynomial):
+            value = Fraction(polynomial[()])
+            if value < 0 or any(math.isqrt(n) ** 2 != n for n in (value.numerator,
+                                                                  value.denominator)):
+                raise self.error(UnsupportedError, f"{function}(): a normalized group is "
+                                 f"constant with variance {value}, whose square root is not "
+                                 "rational; the exact analysis needs a rational scale there",
+                                 pos)
 
     def new_values(self, function: str, shape, source, carrier: int, pos) -> int:
         """A tensor of fresh data symbols for a smooth function's values; the entries

@@ -23,13 +23,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
+from ..errors import UnsupportedError
 from ..exact import jets
-from ..exact.modp import prime, residue
-from .interpreter import Arithmetic, Interpreter, lift
+from ..exact.modp import is_square, power, prime, residue, square_root
+from .interpreter import Arithmetic, Interpreter, depends_on_parameters, lift
 from .program import Program
+
+MAX_REDRAWS = 4096   # rounds of redrawing a point or data until every variance is a square
+
+
+class OffVariety(Exception):
+    """A normalization's q is 0 or not a square modulo p at the point: no s there."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,10 @@ class Jets(Arithmetic):
         return value.reshape(value.shape[:2] + (-1,)).sum(-1) % prime()
 
     @staticmethod
+    def settle(value):
+        return value % prime()
+
+    @staticmethod
     def broadcast(scalars):
         """Scalars (width, batch) to one width and batch; a constant gets zero derivatives."""
         width = max(a.shape[0] for a in scalars)
@@ -108,6 +120,50 @@ class Jets(Arithmetic):
 
 
 JETS = Jets()
+
+
+def _binomial_half(k: int) -> int:
+    """binom(-1/2, k) modulo p: the coefficients of (1 + u)^(-1/2)."""
+    value = 1
+    for i in range(k):
+        value = value * residue(Fraction(-1 - 2 * i, 2 * (i + 1))) % prime()
+    return value
+
+
+def rsqrt_jet(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """s with s^2 * q = 1 on a jet q (shape (width, ...)), and which entries have one.
+
+    The constant part is s0 = 1/sqrt(q0) (the root in [0, p/2] of ``modp.square_root``);
+    writing q = q0 + N, N nilpotent (N^(K+1) = 0, K the sum of the jet's orders),
+    s = s0 (1 + N/q0)^(-1/2) = s0 sum_{k<=K} binom(-1/2, k) (N/q0)^k exactly: the
+    derivatives of s by its relation (ds = -s^3 dq / 2 and its higher forms).
+    Entries whose q0 is 0 or not a square get s = 0 and ``ok`` False.
+
+    >>> q = np.array([[4], [1]])                          # 4 + e
+    >>> s, ok = rsqrt_jet(q)
+    >>> s[0, 0] * 2 % prime(), s[1, 0] * 16 % prime() == prime() - 1, ok.tolist()   # 1/2 - e/16
+    (1, True, [True])
+    """
+    p = prime()
+    q0 = q[0] % p
+    ok = is_square(q0)
+    safe = np.where(ok, q0, 1)
+    s0 = power(square_root(safe), p - 2)
+    s0 = np.where(ok, s0, 0)
+    width = q.shape[0]
+    if width == 1:
+        return s0[None], ok
+    nilpotent = q.copy() % p
+    nilpotent[0] = 0
+    u = jets.multiply(nilpotent, power(safe, p - 2)[None])
+    order = sum(jets.structure(width))
+    term = np.zeros_like(u)
+    term[0] = 1
+    total = term.copy()
+    for k in range(1, order + 1):
+        term = jets.multiply(term, u)
+        total = (total + term * _binomial_half(k)) % p
+    return jets.multiply(total, s0[None]), ok
 
 
 def window_gates(values: np.ndarray, window: int) -> np.ndarray:
@@ -135,8 +191,23 @@ class Evaluator:
     def __init__(self, program: Program):
         self.program = program
         self.dim = program.num_params
-        self.interpreter = Interpreter(program, JETS)
+        self.norms = {k for k, d in enumerate(program.data) if d.kind == "norm"}
+        self.interpreter = Interpreter(program, JETS, depends_on_parameters(
+            program, lambda node, depends: node.attr in self.norms
+            and depends[program.sources[node.attr][1]]))
         self._consts_by_prime: dict[int, dict] = {}
+        # the scales whose q holds no data (through other scales too): they need the
+        # point itself to be drawn again, not the data
+        self.theta_only: set[int] = set()
+        free: list[bool] = []
+        for node in program.nodes:
+            if node.op == "data":
+                free.append(node.attr in self.norms
+                            and free[program.sources[node.attr][1]])
+                if free[-1]:
+                    self.theta_only.add(node.attr)
+            else:
+                free.append(all(free[a] for a in node.args))
 
     def _consts(self) -> dict:
         """The constants as residues modulo the working prime (made once per prime)."""
@@ -161,8 +232,14 @@ class Evaluator:
                                      dtype=np.int64) for c, _ in self.program.carriers)
         return Sample(data, weights)
 
-    def forward(self, point: np.ndarray, sample: Sample) -> list[np.ndarray]:
-        """Every node's value at the point(s) (shape (2^k, 1 or B, D)) and the sample."""
+    def forward(self, point: np.ndarray, sample: Sample, misses: dict | None = None
+                ) -> list[np.ndarray]:
+        """Every node's value at the point(s) (shape (2^k, 1 or B, D)) and the sample.
+
+        A normalization's scales are computed from their q (``rsqrt_jet``); where some
+        q0 is 0 or not a square, ``misses`` (when given) gets data index -> the samples
+        (bool per sample) without a root, else OffVariety is raised.
+        """
         consts, params = self._consts(), self.program.params
         width, points = point.shape[0], point.shape[1]
 
@@ -172,9 +249,59 @@ class Evaluator:
                 block = point[..., info.offset:info.offset + info.size]
                 return block.reshape((width, points) + node.shape)
             if node.op == "data":
+                if node.attr in self.norms:
+                    scales, ok = rsqrt_jet(values[self.program.sources[node.attr][1]])
+                    bad = ~ok.reshape(ok.shape[0], -1).all(axis=1)
+                    if bad.any():
+                        if misses is None:
+                            raise OffVariety(node.attr)
+                        misses[node.attr] = bad
+                    return scales
                 return sample.data[node.attr]
             return consts[i]
         return self.interpreter.forward(leaf)
+
+    def admissible_sample(self, rng: np.random.Generator, batch: int, point: np.ndarray
+                          ) -> Sample:
+        """``sample``, with the data of every sample drawn again until each normalization's
+        q is a nonzero square modulo p at ``point`` (shape (1, 1 or B, D)) and that data:
+        then (theta, data, s) is a point of the variety s^2 q = 1 (``normalized.py``)."""
+        sample = self.sample(rng, batch)
+        for _ in range(MAX_REDRAWS):
+            misses: dict = {}
+            self.forward(point[:1], sample, misses)
+            bad = np.zeros(batch, dtype=bool)
+            for mask in misses.values():
+                bad |= np.broadcast_to(mask, (batch,))
+            if not bad.any():
+                return sample
+            fresh = self.sample(rng, int(bad.sum()))
+            data = list(sample.data)
+            for k, values in enumerate(fresh.data):
+                data[k] = data[k].copy()
+                data[k][:, bad] = values
+            sample = Sample(tuple(data), sample.weights)
+        raise UnsupportedError(self._no_root_message("data"))
+
+    def admissible_point(self, rng: np.random.Generator, theta: np.ndarray) -> np.ndarray:
+        """``theta`` (D,), drawn again until every normalization whose q holds no data
+        has a nonzero square q modulo p there."""
+        if not self.theta_only:
+            return theta
+        for _ in range(MAX_REDRAWS):
+            misses: dict = {}
+            self.forward(theta.reshape(1, 1, -1), self.sample(np.random.default_rng(0), 1), misses)
+            if not any(k in self.theta_only for k in misses):
+                return theta
+            theta = rng.integers(0, prime(), self.dim, dtype=np.int64)
+        raise UnsupportedError(self._no_root_message("parameters"))
+
+    def _no_root_message(self, what: str) -> str:
+        function, line, column = next(iter(self.program.normalizations.values()))
+        return (f"{function}() at line {line}, col {column}: no {what} found in "
+                f"{MAX_REDRAWS} draws at which every normalized group's variance is a nonzero "
+                f"square modulo {prime()}; too many groups depend on the same values, or a "
+                "variance is a constant that is not a square")
 
     def gradient(self, point: np.ndarray, sample: Sample, metric: bool = False) -> np.ndarray:
         """grad_theta Phi at the point(s), one row per sample: shape (2^k, B, D).
@@ -186,7 +313,8 @@ class Evaluator:
         values = self.forward(point, sample)
         nodes = self.program.nodes
         adjoint = self.interpreter.backward(
-            values, zip((c for c, _ in self.program.carriers), sample.weights))
+            values, zip((c for c, _ in self.program.carriers), sample.weights),
+            self._scale_backward if self.norms else None)
         width = point.shape[0]
         batch = max(point.shape[1], sample.batch)
         out = np.zeros((width, batch, self.dim), dtype=np.int64)
@@ -205,6 +333,16 @@ class Evaluator:
                 block = out[..., info.offset:info.offset + info.size]
                 out[..., info.offset:info.offset + info.size] = jets.multiply(block, value)
         return out
+
+
+    def _scale_backward(self, i, node, g, values, accumulate):
+        """A normalization's adjoint passed on to its q: ds = -s^3 dq / 2."""
+        if node.attr not in self.norms:
+            return
+        s = values[i]
+        cube = jets.multiply(jets.multiply(s, s), s)
+        accumulate(self.program.sources[node.attr][1],
+                   jets.multiply(g, cube) * residue(Fraction(-1, 2)) % prime())
 
 
 def value_bounds(program: Program) -> tuple[list[float], list[int]]:
