@@ -147,7 +147,7 @@ class Model:
     def normalized(self) -> bool:
         """Has the model a normalization layer (``analyses/normalized.py``)?
 
-        >>> parse("param w[2]\noutput sum(rmsnorm(w))").normalized
+        >>> parse("param w[2]\\noutput sum(rmsnorm(w))").normalized
         True
         """
         return bool(self._program.normalizations)
@@ -254,10 +254,11 @@ class Model:
         from .analyses.normalized import call_place
         function, line, column = call_place(self._program)
         raise UnsupportedError(f"{function}(): the variances of the normalized groups could "
-                               "not be proved independent modulo squares (one is a constant "
-                               "times a square times others, as for layernorm(e) beside "
-                               "layernorm(2*e)); the scales are then not determined one per "
-                               "call: write the shared value once", file=self.ast.source_name,
+                               "not be proved independent modulo squares: a variance that "
+                               "is a square (a group of two entries a, b has ((a - b)/2)^2, "
+                               "and s = 2/|a - b| is piecewise: normalize at least three), "
+                               "or one that is a constant times a square times others "
+                               "(layernorm(e) beside layernorm(2*e): write the value once)", file=self.ast.source_name,
                                line=line, column=column)
 
     def count_laws(self, seed: int = 0, list_features: bool | None = None) -> CountResult:
@@ -344,6 +345,8 @@ class Model:
 
     def block_laws(self, degree: int = 2, seed: int = 0):
         """Laws of each block of interacting parameter tensors (``blocks.py``)."""
+        if self.normalized:
+            self._refuse_normalized("laws --by-block")
         from .analyses.blocks import block_laws
         return block_laws(self, degree, seed=seed)
 

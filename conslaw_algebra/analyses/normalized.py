@@ -30,8 +30,10 @@ irreducible V). *Independence* is certified exactly before a count
 the Legendre symbols' bits over S the same at every point (modulo any good p), so bit
 vectors whose differences span F_2^G, observed at random points, prove there is none;
 groups whose q holds other scales are tested level by level at points of the variety
-of the earlier levels. A model for which the test fails (``layernorm(e)`` beside
-``layernorm(2*e)``: s_2 = s_1/2, a reducible V) is refused: write the value once.
+of the earlier levels. A model for which the test fails is refused: ``layernorm(e)``
+beside ``layernorm(2*e)`` (s_2 = s_1/2: write the value once), or a variance that is
+itself a square, as over two entries a, b (((a - b)/2)^2: s = 2/|a - b| is piecewise,
+V has two components); both make V reducible.
 *Error bound* (the count too large in N): as in ``lie.py``, with two changes, each
 multiplying the point term (a). The point is uniform on the points of V(GF(p)) with
 q != 0; a nonzero F = sum_S A_S s^S on V vanishes only where its norm N(F) = prod over
@@ -143,8 +145,13 @@ def certify_independence(program: Program, seed: int = 0) -> bool:
     within its rounds (a dependence, such as layernorm(e) beside layernorm(2*e)).
 
     >>> from conslaw_algebra.api import parse
-    >>> certify_independence(parse("param W[2,2]\\ninput X[2,2]\\noutput layernorm(X @ W)").program)
+    >>> certify_independence(parse("param W[3,3]\\ninput X[2,3]\\noutput layernorm(X @ W)").program)
     True
+    >>> certify_independence(parse("param W[2,2]\\ninput X[2,2]\\noutput layernorm(X @ W)").program)
+    False
+
+    (The variance of two entries a, b is ((a - b)/2)^2, a square: s = 2/|a - b| is
+    piecewise, and V has two components.)
     >>> certify_independence(parse("param W[2,2]\\ninput x[2]\\n"
     ...                            "output layernorm(W @ x) + layernorm(2 * W @ x)").program)
     False
@@ -193,8 +200,8 @@ def normalized_degree(program: Program) -> int:
     scale tensors.
 
     >>> from conslaw_algebra.api import parse
-    >>> normalized_degree(parse("param w[2]\\noutput sum(rmsnorm(w))").program)
-    5
+    >>> normalized_degree(parse("param w[2]\\noutput sum(rmsnorm(w))").program)   # 2 (1 + 2 + 2)
+    10
     """
     degrees = program._degrees(lambda node: 1 if node.op in ("param", "data") else 0)
     carriers = max(degrees[c] for c, _ in program.carriers)
@@ -288,8 +295,9 @@ class ExactModel:
         the coefficients A_S of sum_S A_S s^S (times powers of the q), as one Terms.
 
         >>> from conslaw_algebra.api import parse
-        >>> model = ExactModel(parse("param w\\ninput x\\noutput rmsnorm(w * x)").program)
-        >>> s, (q_var, q) = 2, model.relations[0]       # s = variable 2, q = w^2 x^2
+        >>> model = ExactModel(parse("param w[1]\\ninput x[1]\\noutput rmsnorm(w * x)").program)
+        >>> model.relations                 # s is variable 2, q = w^2 x^2
+        [(2, {(0, 0, 1, 1): 1})]
         >>> model.reduce({(0, 0, 1, 1, 2, 2): fmpq(1), (): fmpq(-1)})   # s^2 w^2 x^2 - 1
         {}
         """

@@ -141,8 +141,10 @@ def rsqrt_jet(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     >>> q = np.array([[4], [1]])                          # 4 + e
     >>> s, ok = rsqrt_jet(q)
-    >>> s[0, 0] * 2 % prime(), s[1, 0] * 16 % prime() == prime() - 1, ok.tolist()   # 1/2 - e/16
-    (1, True, [True])
+    >>> int(s[0, 0] * 2 % prime()), int(s[1, 0] * 16 % prime()) == prime() - 1   # 1/2 - e/16
+    (1, True)
+    >>> ok.tolist()
+    [True]
     """
     p = prime()
     q0 = q[0] % p
