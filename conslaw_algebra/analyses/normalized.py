@@ -75,13 +75,13 @@ from math import comb
 import numpy as np
 from flint import fmpq, fmpq_mpoly_ctx, nmod_mat
 
-from ..errors import BudgetError, UnsupportedError
-from ..exact.modp import draw_prime, is_square, prime, using
+from ..errors import BudgetError
+from ..exact.modp import draw_prime, is_square, using
 from ..exact.render import render
 from ..exact.sparse import Terms, ring_polynomial, sparse_terms
 from ..language.expand import EXACT, entries, evaluate_node, reduce_gates, theta_ring
 from ..language.interpreter import apply_to
-from ..language.modular import MAX_REDRAWS, Evaluator
+from ..language.modular import Evaluator
 from ..language.program import Program
 from .laws import _derivative_rows, _law_key, _monomial_array, _order_key, _primitive, _rational
 
@@ -356,25 +356,6 @@ class ExactModel:
 
 
 # ------------------------------------------------------------------ sampled laws
-def _admissible_points(evaluator: Evaluator, rng, count: int) -> np.ndarray:
-    """``count`` random points (1, count, D) at which every scale without data exists."""
-    p = prime()
-    points = rng.integers(0, p, (1, count, evaluator.dim), dtype=np.int64)
-    if not evaluator.theta_only:
-        return points
-    for _ in range(MAX_REDRAWS):
-        misses: dict = {}
-        evaluator.forward(points, evaluator.sample(rng, count), misses)
-        bad = np.zeros(count, dtype=bool)
-        for k, mask in misses.items():
-            if k in evaluator.theta_only:
-                bad |= np.broadcast_to(mask, (count,))
-        if not bad.any():
-            return points
-        points[0, bad] = rng.integers(0, p, (int(bad.sum()), evaluator.dim), dtype=np.int64)
-    raise UnsupportedError(evaluator._no_root_message("parameters"))
-
-
 def normalized_laws(program: Program, degree: int, seed: int = 0, exact=None,
                     attempts: int = 3) -> tuple[list, int]:
     """A basis of the polynomial laws of degree 1..``degree`` of a model with
@@ -401,8 +382,7 @@ def normalized_laws(program: Program, degree: int, seed: int = 0, exact=None,
         with using(p):
             rng = np.random.default_rng([seed, _STREAM, 2, attempt])
             count = len(monomials) + _MARGIN
-            points = _admissible_points(evaluator, rng, count)
-            sample = evaluator.admissible_sample(rng, count, points)
+            points, sample = evaluator.admissible(rng, count)
             value = evaluator.gradient(points, sample)[0]
             theta = np.ones((count, dim + 1), dtype=np.int64)
             theta[:, :dim] = points[0]

@@ -196,9 +196,9 @@ class GradientFlow(_Base):
 
     def settle_point(self, rng: np.random.Generator, theta: np.ndarray) -> np.ndarray:
         """The point of a count: ``theta``, or with normalization layers a point drawn
-        again until the scales of the groups without data exist there; kept for the
-        data the generators draw."""
-        theta = self.evaluator.admissible_point(rng, theta)
+        from ``rng`` at which data can give every group its scale; kept for the data
+        the generators draw."""
+        theta = self.evaluator.admissible_point(rng)
         self.point = theta.reshape(1, 1, -1)
         return theta
 

@@ -782,14 +782,18 @@ class _Compiler:
             members_of.append(members)
         qs = self.stack(variances, (len(variances),))
         facts = self.facts(qs, function, pos)
+        constants = {}       # a constant q (a rational square): s is the constant 1/sqrt(q)
         for flat, fact in enumerate(facts):
-            self.check_variance(qs, flat, fact, function, pos)
-        items = [(((qs, flat),), (fact.key,)) for flat, fact in enumerate(facts)]
+            value = self.check_variance(qs, flat, fact, function, pos)
+            if value is not None:
+                constants[flat] = value
+        variable = [flat for flat in range(len(facts)) if flat not in constants]
+        items = [(((qs, flat),), (facts[flat].key,)) for flat in variable]
         plan, new = self.lookup("rsqrt", items, pos)
         scales = None
         if new:
-            source = qs if len(new) == len(facts) else self.stack([variances[u] for u in new],
-                                                                   (len(new),))
+            source = qs if len(new) == len(facts) else self.stack(
+                [variances[variable[u]] for u in new], (len(new),))
             self.norm_sites += 1
             scales = self.data_node(f"{function}{self.norm_sites}", (len(new),), "norm")
             index = len(self.prog.data) - 1
@@ -797,15 +801,23 @@ class _Compiler:
             self.prog.normalizations[index] = (function, pos.line, pos.column)
         self.register("rsqrt", items, new, lambda j: (scales, (j,)))
         out: dict[tuple, int] = {}
-        for symbol, members in zip(plan, members_of):
-            scale = self.entry(*(symbol if symbol[0] != "new" else (scales, (symbol[1],))))
+        symbols = dict(zip(variable, plan))
+        for flat, members in enumerate(members_of):
+            if flat in constants:
+                value = constants[flat]
+                scale = self.prog.add(Node("const", (), (), Fraction(
+                    math.isqrt(value.denominator), math.isqrt(value.numerator))))
+            else:
+                symbol = symbols[flat]
+                scale = self.entry(*(symbol if symbol[0] != "new" else (scales, (symbol[1],))))
             for index in members:
                 out[index] = self.product(centered[index], scale)
         return self.stack([out[index] for index in sorted(out)], shape)
 
-    def check_variance(self, qs: int, flat: int, fact, function: str, pos) -> None:
+    def check_variance(self, qs: int, flat: int, fact, function: str, pos) -> Fraction | None:
         """Refuse a group whose q is identically 0 (the value is undefined), or a nonzero
-        constant that is not the square of a rational (s would be an irrational number)."""
+        constant that is not the square of a rational (s would be an irrational number);
+        return the constant q of a group whose q is the square of a rational, else None."""
         polynomial = fact.polynomial
         if polynomial is None and fact.key[1:] == (0, 0):   # zero at both random points
             try:
@@ -817,13 +829,17 @@ class _Compiler:
                              "group is identically 0, so the value is undefined (give eps > 0, "
                              "or normalize a value that varies)", pos)
         if polynomial and all(not m for m in polynomial):
-            value = Fraction(polynomial[()])
+            constant = polynomial[()]
+            value = (Fraction(int(constant.p), int(constant.q)) if hasattr(constant, "q")
+                     else Fraction(constant))
             if value < 0 or any(math.isqrt(n) ** 2 != n for n in (value.numerator,
                                                                   value.denominator)):
                 raise self.error(UnsupportedError, f"{function}(): a normalized group is "
                                  f"constant with variance {value}, whose square root is not "
                                  "rational; the exact analysis needs a rational scale there",
                                  pos)
+            return value
+        return None
 
     def new_values(self, function: str, shape, source, carrier: int, pos) -> int:
         """A tensor of fresh data symbols for a smooth function's values; the entries

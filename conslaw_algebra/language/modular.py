@@ -198,18 +198,6 @@ class Evaluator:
             program, lambda node, depends: node.attr in self.norms
             and depends[program.sources[node.attr][1]]))
         self._consts_by_prime: dict[int, dict] = {}
-        # the scales whose q holds no data (through other scales too): they need the
-        # point itself to be drawn again, not the data
-        self.theta_only: set[int] = set()
-        free: list[bool] = []
-        for node in program.nodes:
-            if node.op == "data":
-                free.append(node.attr in self.norms
-                            and free[program.sources[node.attr][1]])
-                if free[-1]:
-                    self.theta_only.add(node.attr)
-            else:
-                free.append(all(free[a] for a in node.args))
 
     def _consts(self) -> dict:
         """The constants as residues modulo the working prime (made once per prime)."""
@@ -263,40 +251,52 @@ class Evaluator:
             return consts[i]
         return self.interpreter.forward(leaf)
 
-    def admissible_sample(self, rng: np.random.Generator, batch: int, point: np.ndarray
-                          ) -> Sample:
-        """``sample``, with the data of every sample drawn again until each normalization's
-        q is a nonzero square modulo p at ``point`` (shape (1, 1 or B, D)) and that data:
-        then (theta, data, s) is a point of the variety s^2 q = 1 (``normalized.py``)."""
+    def admissible(self, rng: np.random.Generator, batch: int,
+                   point: np.ndarray | None = None) -> tuple[np.ndarray, Sample]:
+        """Points and a sample at which every normalization's q is a nonzero square
+        modulo p, so that (theta, data, s) is a point of the variety s^2 q = 1
+        (``analyses/normalized.py``): with ``point`` (shape (1, 1 or B, D)) only the data
+        of a failing sample is drawn again; without, each sample has its own point
+        (shape (1, B, D)), drawn again with its data.
+
+        >>> from conslaw_algebra.api import parse
+        >>> evaluator = Evaluator(parse("param w[3]\\ninput x\\noutput sum(rmsnorm(w * x))").program)
+        >>> points, sample = evaluator.admissible(np.random.default_rng(0), 4)
+        >>> points.shape, len(evaluator.forward(points, sample)) > 0
+        ((1, 4, 3), True)
+        """
+        p = prime()
+        own = point is None
+        points = rng.integers(0, p, (1, batch, self.dim), dtype=np.int64) if own else point
         sample = self.sample(rng, batch)
         for _ in range(MAX_REDRAWS):
             misses: dict = {}
-            self.forward(point[:1], sample, misses)
+            self.forward(points[:1], sample, misses)
             bad = np.zeros(batch, dtype=bool)
             for mask in misses.values():
                 bad |= np.broadcast_to(mask, (batch,))
             if not bad.any():
-                return sample
+                return points, sample
             fresh = self.sample(rng, int(bad.sum()))
             data = list(sample.data)
             for k, values in enumerate(fresh.data):
                 data[k] = data[k].copy()
                 data[k][:, bad] = values
             sample = Sample(tuple(data), sample.weights)
-        raise UnsupportedError(self._no_root_message("data"))
+            if own:
+                points = points.copy()
+                points[0, bad] = rng.integers(0, p, (int(bad.sum()), self.dim), dtype=np.int64)
+        raise UnsupportedError(self._no_root_message("point and data" if own else "data"))
 
-    def admissible_point(self, rng: np.random.Generator, theta: np.ndarray) -> np.ndarray:
-        """``theta`` (D,), drawn again until every normalization whose q holds no data
-        has a nonzero square q modulo p there."""
-        if not self.theta_only:
-            return theta
-        for _ in range(MAX_REDRAWS):
-            misses: dict = {}
-            self.forward(theta.reshape(1, 1, -1), self.sample(np.random.default_rng(0), 1), misses)
-            if not any(k in self.theta_only for k in misses):
-                return theta
-            theta = rng.integers(0, prime(), self.dim, dtype=np.int64)
-        raise UnsupportedError(self._no_root_message("parameters"))
+    def admissible_sample(self, rng: np.random.Generator, batch: int, point: np.ndarray
+                          ) -> Sample:
+        """``sample`` at a fixed point (``admissible``)."""
+        return self.admissible(rng, batch, point)[1]
+
+    def admissible_point(self, rng: np.random.Generator) -> np.ndarray:
+        """A random point (D,) at which some data gives every normalization a scale
+        (the point of a count; the scales of groups without data exist there)."""
+        return self.admissible(rng, 1)[0].reshape(-1)
 
     def _no_root_message(self, what: str) -> str:
         function, line, column = next(iter(self.program.normalizations.values()))
