@@ -143,9 +143,35 @@ class Model:
                 f"{escape(self.flow.describe())}</caption><tr><th>parameter</th><th>shape</th>"
                 f"<th>entries</th></tr>{rows}</table>")
 
+    @property
+    def normalized(self) -> bool:
+        """Has the model a normalization layer (``analyses/normalized.py``)?
+
+        >>> parse("param w[2]\\noutput sum(rmsnorm(w))").normalized
+        True
+        """
+        return bool(self._program.normalizations)
+
+    def _refuse_normalized(self, what: str):
+        from .analyses.normalized import call_place
+        function, line, column = call_place(self._program)
+        raise UnsupportedError(f"{function}(): {what} is not available for a model with a "
+                               "normalization layer (its outputs are algebraic, not polynomial, "
+                               "in the parameters, so it has no features); count, laws and "
+                               "check are", file=self.ast.source_name, line=line, column=column)
+
+    @cached_property
+    def exact_normalized(self):
+        """The outputs as exact polynomials in (theta, x, s) (``normalized.ExactModel``)."""
+        from .analyses.normalized import ExactModel
+        return ExactModel(self.program)
+
     @cached_property
     def expansion(self) -> Expansion:
         """All features, expanded exactly (lists every path of a ReLU net)."""
+        if self.normalized:
+            self._refuse_normalized("listing the features (paths, --by-block, the syzygy "
+                                    "engine, exports of the fields)")
         size = estimate_size(self.program)
         guards.require(guards.expansion_bytes(self.program, size),
                        f"listing the features (about {size.carrier_terms:,} terms of degree up to "
@@ -157,7 +183,7 @@ class Model:
 
     def _lists_features(self) -> bool:
         """Is the expansion small enough to list along with a count or info?"""
-        return guards.lists_features(self.program, self.memory_budget)
+        return not self.normalized and guards.lists_features(self.program, self.memory_budget)
 
     @property
     def features(self) -> list:
@@ -207,7 +233,33 @@ class Model:
         guards.require_time(guards.count_seconds(n, n >= SHORT_PRIME_DIM),
                             f"the Lie count (an exact rank of {n + 1:,} x {n:,} samples)",
                             "find the laws block by block (conslaw laws --by-block)")
+        if self.normalized:
+            from .analyses.normalized import normalized_degree
+            if not self._independent(seed):
+                self._refuse_normalized_dependence()
+            system = self.system
+            system.point_factor = 4 ** system.scales
+            system.field_degree = max(system.field_degree, normalized_degree(self.program))
         return count_laws(self.system, seed=seed)
+
+    def _independent(self, seed: int) -> bool:
+        from .analyses.normalized import certify_independence
+        cache = self.__dict__.setdefault("_independence", {})
+        if seed not in cache:
+            report("certifying the normalized groups")
+            cache[seed] = certify_independence(self.program, seed)
+        return cache[seed]
+
+    def _refuse_normalized_dependence(self):
+        from .analyses.normalized import call_place
+        function, line, column = call_place(self._program)
+        raise UnsupportedError(f"{function}(): the variances of the normalized groups could "
+                               "not be proved independent modulo squares: a variance that "
+                               "is a square (a group of two entries a, b has ((a - b)/2)^2, "
+                               "and s = 2/|a - b| is piecewise: normalize at least three), "
+                               "or one that is a constant times a square times others "
+                               "(layernorm(e) beside layernorm(2*e): write the value once)", file=self.ast.source_name,
+                               line=line, column=column)
 
     def count_laws(self, seed: int = 0, list_features: bool | None = None) -> CountResult:
         """N = D - dim Lie(W)(theta) at a random point chosen by ``seed``.
@@ -246,6 +298,8 @@ class Model:
                        "unknown coefficients)",
                        "use a lower --degree, or --by-block", self.memory_budget)
         ring = self.state_ring
+        if self.normalized:
+            return self._normalized_laws(degree, seed, engine)
         if engine == "syzygy":
             from .analyses.syzygy_laws import syzygy_laws   # loads Singular only when asked
             laws = syzygy_laws(self.polynomial_fields, ring, degree)
@@ -256,6 +310,22 @@ class Model:
                 raise AssertionError(f"internal error: law {h} failed verification")
         lie = self.lie_count(seed)
         independent = independent_count(laws, ring.nvars(), seed, lie.prime)
+        return LawsResult(self.name, degree, tuple(laws), self.state_names,
+                          self.state_identifiers, independent, lie,
+                          self.flow.time_note(self.variables), self.sympy_symbols,
+                          self.variables.renamed, engine, self)
+
+    def _normalized_laws(self, degree: int, seed: int, engine: str) -> LawsResult:
+        """Laws sampled on the variety s^2 q = 1 and verified exactly (``normalized.py``)."""
+        from .analyses.normalized import normalized_laws
+        if engine != "linear":
+            self._refuse_normalized("the syzygy engine")
+        report(f"sampling the degree-{degree} law system on the variety")
+        laws, failed = normalized_laws(self.program, degree, seed, self.exact_normalized)
+        if failed:
+            report(f"{failed} candidate laws failed the exact check and are left out")
+        lie = self.lie_count(seed)
+        independent = independent_count(laws, self.state_ring.nvars(), seed, lie.prime)
         return LawsResult(self.name, degree, tuple(laws), self.state_names,
                           self.state_identifiers, independent, lie,
                           self.flow.time_note(self.variables), self.sympy_symbols,
@@ -275,6 +345,8 @@ class Model:
 
     def block_laws(self, degree: int = 2, seed: int = 0):
         """Laws of each block of interacting parameter tensors (``blocks.py``)."""
+        if self.normalized:
+            self._refuse_normalized("laws --by-block")
         from .analyses.blocks import block_laws
         return block_laws(self, degree, seed=seed)
 
@@ -312,6 +384,18 @@ class Model:
         if not isinstance(expression, str):
             expression = expression_text(expression, self)
         h = self.to_state(self.parse_polynomial(expression))
+        if self.normalized:      # exact: derivatives reduced by s^2 q = 1
+            if not self._independent(0):
+                self._refuse_normalized_dependence()
+            found = self.exact_normalized.violation(h)
+            if found is None:
+                return CheckResult(expression, True)
+            where, value = found
+            text = self.exact_normalized.render(value, self.names)
+            if len(text) > 400:
+                text = text[:400] + f" ... ({len(value)} terms)"
+            return CheckResult(expression, False, where + " (reduced by s^2 q = 1)", text,
+                               "(a normalized model: no features)")
         found = first_violation(h, self.polynomial_fields)
         if found is None:
             return CheckResult(expression, True)

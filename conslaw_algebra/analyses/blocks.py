@@ -433,6 +433,8 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     >>> result.complete          # the third law, a*d - b*c, joins the two blocks
     False
     """
+    if getattr(model, "normalized", False):   # a normalization layer: no features to split
+        model._refuse_normalized("laws --by-block")
     if model.flow.momentum:
         raise UnsupportedError("laws by block are computed for gradient flows")
     program = _mirror_as_metric(model.program, model.flow.mirror)

@@ -182,6 +182,8 @@ def _count(system, seed: int, skipped: tuple[int, ...], bits: int) -> LieCount:
     rng = np.random.default_rng(seed)
     dim = system.dim
     theta = rng.integers(0, p, dim, dtype=np.int64)
+    if getattr(system, "normalized", False):    # a point of the variety s^2 q = 1
+        theta = system.settle_point(rng, theta)
     point = theta.reshape(1, 1, dim)
 
     report("sampling the generators")
@@ -261,7 +263,8 @@ def _count(system, seed: int, skipped: tuple[int, ...], bits: int) -> LieCount:
         return LieCount(dim, generator_rank, span.rank, seed, p, 0.0, adopted, tests, 0.0,
                         None if forced else 0.0, skipped, forced)
     degree = top_level * (system.field_degree + system.sample_degree + 1)
-    point_bound = min(1.0, (1 + decisions) * (span.rank + 1) * degree / p)
+    point_bound = min(1.0, (1 + decisions) * (span.rank + 1) * degree / p
+                      * getattr(system, "point_factor", 1))
     final_tests = [(generator_rank + 1) * system.generator_bits]
     final_tests += [row_bits + bits for bits in final_bits[-_CONFIRMING_ROUNDS:]]
     bad_primes = sum(max(0, math.ceil(b / (bits - 1)) - 1) for b in final_tests)

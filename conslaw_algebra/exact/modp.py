@@ -263,6 +263,75 @@ def inverse(x: int) -> int:
     return pow(int(x), p - 2, p)
 
 
+def power(base: np.ndarray, exponent: int) -> np.ndarray:
+    """base^exponent entrywise modulo p (int64 arrays of residues; products < 2^62).
+
+    >>> power(np.array([3, 0]), 4).tolist()
+    [81, 0]
+    """
+    p = prime()
+    result = np.ones_like(base)
+    square = base % p
+    while exponent:
+        if exponent & 1:
+            result = result * square % p
+        exponent >>= 1
+        if exponent:
+            square = square * square % p
+    return result
+
+
+def is_square(values: np.ndarray) -> np.ndarray:
+    """Which entries are nonzero squares modulo p (Euler's criterion).
+
+    >>> is_square(np.array([4, 0, 1])).tolist()
+    [True, False, True]
+    """
+    values = np.asarray(values, dtype=np.int64) % prime()
+    return (values != 0) & (power(values, (prime() - 1) // 2) == 1)
+
+
+def square_root(values: np.ndarray) -> np.ndarray:
+    """A square root of every entry modulo p, vectorised Tonelli-Shanks; each entry
+    must be a square (``is_square``, or 0). The root returned is the one in [0, p/2].
+
+    >>> with using(13):
+    ...     square_root(np.array([4, 10, 0])).tolist()     # 2^2 = 4, 6^2 = 36 = 10
+    [2, 6, 0]
+    """
+    p = prime()
+    values = np.asarray(values, dtype=np.int64) % p
+    odd, twos = p - 1, 0
+    while odd % 2 == 0:
+        odd, twos = odd // 2, twos + 1
+    z = 2
+    while pow(z, (p - 1) // 2, p) != p - 1:
+        z += 1
+    root = power(values, (odd + 1) // 2)
+    t = power(values, odd)
+    c = np.full_like(values, pow(z, odd, p))
+    m = np.full_like(values, twos)
+    for _ in range(twos):
+        open_ = (t != 1) & (values != 0)
+        if not open_.any():
+            break
+        # the least i with t^(2^i) = 1, per entry
+        i = np.zeros_like(values)
+        probe = t.copy()
+        for step in range(1, twos):
+            probe = probe * probe % p
+            i = np.where((i == 0) & (probe == 1), step, i)
+        b = c.copy()
+        for step in range(twos):
+            more = open_ & (step < m - i - 1)
+            b = np.where(more, b * b % p, b)
+        root = np.where(open_, root * b % p, root)
+        c = np.where(open_, b * b % p, c)
+        t = np.where(open_, t * c % p, t)
+        m = np.where(open_, i, m)
+    return np.minimum(root, (p - root) % p)
+
+
 def residue(value) -> int:
     """A rational number (Fraction, fmpq, int) as a residue modulo p.
 

@@ -56,6 +56,10 @@ class _Base:
         self.program = program
         self.spec = spec
         self.evaluator = Evaluator(program)
+        # normalization layers (``analyses/normalized.py``): the scales s, s^2 q = 1
+        self.normalized = bool(program.normalizations)
+        self.scales = sum(program.data[k].size for k in program.normalizations)
+        self.point = None
         self.params = program.num_params
         self.mirror = _mirror_mask(program, spec)
         theta = program.theta_degrees()
@@ -184,8 +188,20 @@ class GradientFlow(_Base):
                                   + self.gradient_constants * self.log_denominator)
 
     def generators(self, rng: np.random.Generator, batch: int) -> Field:
-        """A batch of random generators, each a genuine element of W."""
+        """A batch of random generators, each a genuine element of W (with normalization
+        layers: at data for which every scale exists at the point, ``settle_point``)."""
+        if self.normalized:
+            return _GradientSamples(self, self.evaluator.admissible_sample(rng, batch,
+                                                                          self.point))
         return _GradientSamples(self, self.evaluator.sample(rng, batch))
+
+    def settle_point(self, rng: np.random.Generator, theta: np.ndarray) -> np.ndarray:
+        """The point of a count: ``theta``, or with normalization layers a point drawn
+        from ``rng`` at which data can give every group its scale; kept for the data
+        the generators draw."""
+        theta = self.evaluator.admissible_point(rng)
+        self.point = theta.reshape(1, 1, -1)
+        return theta
 
 
 class MomentumFlow(_Base):

@@ -28,6 +28,8 @@ operations; the price is one node per entry moved or product formed, bounded by
 """
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from math import prod
@@ -45,18 +47,21 @@ from .program import Node, Program, TensorInfo
 GENERIC_FUNCTIONS = ("generic", "softmax", "sigmoid", "tanh", "gelu", "silu")
 # f'(a)^2 in terms of u = f(a), for the smooth functions that can change a coordinate
 COORDINATE_METRICS = {"tanh": "(1 - u^2)^2", "sigmoid": "(u (1 - u))^2"}
-FUNCTIONS = ("relu", "sum", "maxpool", "conv1d", "conv2d", "attention", "maxpool2d", "avgpool",
-             "avgpool2d", "reshape", "permute", "cat") + GENERIC_FUNCTIONS
+NORMALIZATIONS = ("layernorm", "rmsnorm", "batchnorm")
+FUNCTIONS = (("relu", "sum", "maxpool", "conv1d", "conv2d", "attention", "maxpool2d", "avgpool",
+              "avgpool2d", "reshape", "permute", "cat") + GENERIC_FUNCTIONS + NORMALIZATIONS)
 MAX_LOWERED_NODES = 2_000_000   # convolutions and max-pooling are lowered to scalar entries
 MAX_DEGREE = 2**31 - 2          # total degree of a node: beyond, exponents overflow int64 evaluators
 _CONV = ("stride", "padding", "dilation", "groups")
 _POOL = ("size", "stride")
 # function: (positional arguments, options); None: one tensor then integer literals
-# (reshape, permute) or two or more tensors (cat)
+# (reshape, permute) or two or more tensors (cat). ``eps`` is a rational literal >= 0,
+# every other option an integer literal
 SIGNATURES = {"conv1d": (2, _CONV), "conv2d": (2, _CONV), "attention": (5, ("heads",)),
               "maxpool": (1, _POOL), "maxpool2d": (1, _POOL), "avgpool": (1, _POOL),
               "avgpool2d": (1, _POOL), "reshape": (None, ()), "permute": (None, ()),
-              "cat": (None, ("axis",))}
+              "cat": (None, ("axis",)), "layernorm": (1, ("eps", "axes")),
+              "rmsnorm": (1, ("eps", "axes")), "batchnorm": (1, ("eps",))}
 ZERO_ALLOWED = ("padding", "axis")   # options that may be 0 (the others are positive)
 TENSOR_CALLS = ("conv1d", "conv2d", "attention", "cat")   # every positional argument a tensor
 
@@ -116,6 +121,7 @@ class _Compiler:
         self._entries: dict[tuple[int, tuple], int] = {}
         self.mirror_options: list[dsl.FlowOption] = []
         self.generic_sites = 0
+        self.norm_sites = 0
         self.statements = program.statements
         # one call, one value (DSL.md section 2)
         self.choices = choices or {}          # region site -> chosen option
@@ -202,6 +208,12 @@ class _Compiler:
             self.metric(metric, flow)
         for index, function in self.coordinates.items():
             self.prog.metrics[index] = self.coordinate_metric(index, function)
+        if self.prog.normalizations and (flow.kind != "gradient" or flow.mirror
+                                         or self.prog.metrics):
+            function, line, column = next(iter(self.prog.normalizations.values()))
+            raise self.error(UnsupportedError, f"{function}(): normalization layers are "
+                             "supported under Euclidean gradient flow only (no momentum, "
+                             "mirror or metric)", dsl.Pos(line, column))
         return self.prog, ModelHeader(name, flow)
 
     def checked_coordinates(self, header: ModelHeader) -> dict:
@@ -565,6 +577,11 @@ class _Compiler:
         for name, value in e.keywords:
             if name not in keywords:
                 raise self.error(ModelNameError, f"{e.function}() has no option '{name}'", e.pos)
+            if name == "eps":
+                if not isinstance(value, dsl.Number):
+                    raise self.error(UnsupportedError, f"{e.function}(): eps must be a rational "
+                                     "literal >= 0, as in eps=0 or eps=1/100000", e.pos)
+                continue
             least = 0 if name in ZERO_ALLOWED else 1
             if not isinstance(value, dsl.Number) or value.value.denominator != 1 or value.value < least:
                 raise self.error(ShapeError, f"'{name}' must be a "
@@ -588,6 +605,9 @@ class _Compiler:
                              e.pos)
 
     def leave_Call(self, e: dsl.Call, args) -> int:
+        if e.function in NORMALIZATIONS:
+            options = {name: value.value for name, value in e.keywords}
+            return self.call_norm(e.function, args[0], options, e.pos)
         options = {name: int(value.value) for name, value in e.keywords}
         if e.function in ("conv1d", "conv2d"):
             return self.call_conv(list(args), options, e.pos, 1 if e.function == "conv1d" else 2)
@@ -757,6 +777,121 @@ class _Compiler:
         scalars = [self.entry(*(symbol if symbol[0] != "new" else (values, (symbol[1],))))
                    for symbol in plan]
         return self.stack(scalars, shape) if shape else scalars[0]
+
+    def call_norm(self, function: str, arg: int, options: dict, pos) -> int:
+        """layernorm(e), rmsnorm(e), batchnorm(e) (README, *Normalization layers*): each
+        group of entries normalized together gets one scale s with s^2 * q = 1, q its
+        variance (rmsnorm: mean square) plus eps; the value is (e - mean) * s (rmsnorm:
+        e * s). One scale per distinct polynomial q (one call, one value): the same
+        variance wherever it is written is the same s. Lowered to scalar entries."""
+        shape = self.shape(arg)
+        eps = Fraction(options.get("eps", 0))
+        if eps < 0:
+            raise self.error(UnsupportedError, f"{function}(): eps must be a rational literal "
+                             f">= 0, got {eps}", pos)
+        if function == "batchnorm":
+            if len(shape) < 2:
+                raise self.error(ShapeError, "batchnorm(e) needs e of shape [B, C, ...] (the "
+                                 f"batch first, then the channels), got {_show(shape)}", pos)
+            reduced = [0] + list(range(2, len(shape)))
+        else:
+            axes = int(options.get("axes", 1))
+            if not shape or axes > len(shape):
+                raise self.error(ShapeError, f"{function}(e, axes={axes}) needs e with at least "
+                                 f"{axes} ax{'is' if axes == 1 else 'es'}, got {_show(shape)}", pos)
+            reduced = list(range(len(shape) - axes, len(shape)))
+        kept = [i for i in range(len(shape)) if i not in reduced]
+        groups_shape = tuple(shape[i] for i in kept)
+        size = prod(shape[i] for i in reduced)
+        if size == 1 and eps == 0 and function != "rmsnorm":
+            raise self.error(UnsupportedError, f"{function}() normalizes groups of one entry: "
+                             "their variance is identically 0 and the value is undefined", pos)
+        self.check_lowering(8 * prod(shape), function, pos)
+        inverse = self.prog.add(Node("const", (), (), Fraction(1, size)))
+        epsilon = self.prog.add(Node("const", (), (), eps)) if eps else None
+        centered: dict[tuple, int] = {}
+        variances, members_of = [], []
+        for group in itertools.product(*(range(n) for n in groups_shape)):
+            members = []
+            for inner in itertools.product(*(range(shape[i]) for i in reduced)):
+                index = [0] * len(shape)
+                for axis, value in zip(kept, group):
+                    index[axis] = value
+                for axis, value in zip(reduced, inner):
+                    index[axis] = value
+                members.append(tuple(index))
+            values = [self.entry(arg, index) for index in members]
+            if function != "rmsnorm":
+                mean = self.product(self.total(values), inverse)
+                values = [self.prog.add(Node("sub", (v, mean), ())) for v in values]
+            for index, value in zip(members, values):
+                centered[index] = value
+            square = self.total([self.prog.add(Node("pow", (v,), (), 2)) for v in values])
+            q = self.product(square, inverse)
+            if epsilon is not None:
+                q = self.prog.add(Node("add", (q, epsilon), ()))
+            variances.append(q)
+            members_of.append(members)
+        qs = self.stack(variances, (len(variances),))
+        facts = self.facts(qs, function, pos)
+        constants = {}       # a constant q (a rational square): s is the constant 1/sqrt(q)
+        for flat, fact in enumerate(facts):
+            value = self.check_variance(qs, flat, fact, function, pos)
+            if value is not None:
+                constants[flat] = value
+        variable = [flat for flat in range(len(facts)) if flat not in constants]
+        items = [(((qs, flat),), (facts[flat].key,)) for flat in variable]
+        plan, new = self.lookup("rsqrt", items, pos)
+        scales = None
+        if new:
+            source = qs if len(new) == len(facts) else self.stack(
+                [variances[variable[u]] for u in new], (len(new),))
+            self.norm_sites += 1
+            scales = self.data_node(f"{function}{self.norm_sites}", (len(new),), "norm")
+            index = len(self.prog.data) - 1
+            self.prog.sources[index] = ("rsqrt", source, None)
+            self.prog.normalizations[index] = (function, pos.line, pos.column)
+        self.register("rsqrt", items, new, lambda j: (scales, (j,)))
+        out: dict[tuple, int] = {}
+        symbols = dict(zip(variable, plan))
+        for flat, members in enumerate(members_of):
+            if flat in constants:
+                value = constants[flat]
+                scale = self.prog.add(Node("const", (), (), Fraction(
+                    math.isqrt(value.denominator), math.isqrt(value.numerator))))
+            else:
+                symbol = symbols[flat]
+                scale = self.entry(*(symbol if symbol[0] != "new" else (scales, (symbol[1],))))
+            for index in members:
+                out[index] = self.product(centered[index], scale)
+        return self.stack([out[index] for index in sorted(out)], shape)
+
+    def check_variance(self, qs: int, flat: int, fact, function: str, pos) -> Fraction | None:
+        """Refuse a group whose q is identically 0 (the value is undefined), or a nonzero
+        constant that is not the square of a rational (s would be an irrational number);
+        return the constant q of a group whose q is the square of a rational, else None."""
+        polynomial = fact.polynomial
+        if polynomial is None and fact.key[1:] == (0, 0):   # zero at both random points
+            try:
+                polynomial = self.oracle._canonical(qs, flat)
+            except Undecided:
+                polynomial = None
+        if polynomial is not None and not polynomial:
+            raise self.error(UnsupportedError, f"{function}(): the variance of a normalized "
+                             "group is identically 0, so the value is undefined (give eps > 0, "
+                             "or normalize a value that varies)", pos)
+        if polynomial and all(not m for m in polynomial):
+            constant = polynomial[()]
+            value = (Fraction(int(constant.p), int(constant.q)) if hasattr(constant, "q")
+                     else Fraction(constant))
+            if value < 0 or any(math.isqrt(n) ** 2 != n for n in (value.numerator,
+                                                                  value.denominator)):
+                raise self.error(UnsupportedError, f"{function}(): a normalized group is "
+                                 f"constant with variance {value}, whose square root is not "
+                                 "rational; the exact analysis needs a rational scale there",
+                                 pos)
+            return value
+        return None
 
     def new_values(self, function: str, shape, source, carrier: int, pos) -> int:
         """A tensor of fresh data symbols for a smooth function's values; the entries

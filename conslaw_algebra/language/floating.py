@@ -8,7 +8,7 @@ back-propagates the loss derivative (one backward pass per gradient). The symbol
 treat as data get their real values from ``Program.sources``: a ReLU gate is
 1[argument > 0], a max-pool gate selects the largest entry of its window, and the
 smooth functions are computed: ``tanh``, ``sigmoid``, ``softmax`` (over the last
-axis) and ``generic`` (taken to be tanh). Gates are piecewise constant, so no
+axis) and ``generic`` (taken to be tanh); a normalization's scales are 1/sqrt(q). Gates are piecewise constant, so no
 gradient flows through them; the smooth functions pass theirs on.
 Where it stops winning: it is a plain interpreter over small arrays, fine for the
 models a researcher writes by hand; a real training framework would be faster on
@@ -130,6 +130,8 @@ class FloatModel:
             value = value.reshape(value.shape[0], -1)[:, np.array(entries)]
         if function == "relu":
             return (value > 0).astype(float)
+        if function == "rsqrt":        # a normalization's scales: s = 1 / sqrt(q)
+            return 1.0 / np.sqrt(value)
         if function == "sigmoid":
             return 1.0 / (1.0 + np.exp(-value))
         if function == "softmax":
@@ -198,7 +200,9 @@ class FloatModel:
                 full = np.zeros(shape)
                 np.add.at(full, (slice(None), index), np.broadcast_to(part, shape[:1] + index.shape))
                 inner(i, full.reshape((shape[0],) + self.program.nodes[arg].shape))
-        if function == "sigmoid":
+        if function == "rsqrt":        # ds = -s^3 dq / 2
+            accumulate(arg, g * (-0.5) * value ** -1.5)
+        elif function == "sigmoid":
             y = 1.0 / (1.0 + np.exp(-value))
             accumulate(arg, g * y * (1 - y))
         elif function == "softmax":

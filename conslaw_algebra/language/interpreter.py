@@ -63,6 +63,11 @@ class Arithmetic:
     power = staticmethod(np.power)
 
     @staticmethod
+    def settle(value):
+        """A value after a plain numpy sum (the modular arithmetic reduces it)."""
+        return value
+
+    @staticmethod
     def broadcast(scalars):
         """Scalars (batch,) to one batch size."""
         batch = max(a.shape[0] for a in scalars)
@@ -76,6 +81,38 @@ def lift(value: np.ndarray, rank: int) -> np.ndarray:
     (2, 3, 1, 1)
     """
     return value.reshape(value.shape + (1,) * rank) if rank else value
+
+
+def align(value: np.ndarray, rank: int, target: int) -> np.ndarray:
+    """An operand of ``+ - *`` of tensor rank ``rank`` made to broadcast against a result
+    of rank ``target``: a scalar gets trailing unit axes, a vector (matched against the
+    result's last axis) unit axes before its own.
+
+    >>> align(np.zeros((2, 3)), 1, 2).shape, align(np.zeros((2,)), 0, 2).shape
+    ((2, 1, 3), (2, 1, 1))
+    """
+    if rank == 0:
+        return lift(value, target)
+    if rank == target:
+        return value
+    return value.reshape(value.shape[:-rank] + (1,) * (target - rank) + value.shape[-rank:])
+
+
+def collapse(arithmetic, part: np.ndarray, rank: int, target: int) -> np.ndarray:
+    """The adjoint of an operand of rank ``rank`` broadcast to rank ``target`` (``align``):
+    the result's adjoint summed over the axes the operand was repeated along.
+
+    >>> from conslaw_algebra.language.floating import Floats
+    >>> collapse(Floats(), np.ones((1, 2, 3)), 1, 2).tolist()
+    [[2.0, 2.0, 2.0]]
+    """
+    if rank == 0:
+        return arithmetic.total(part, target)
+    if rank == target:
+        return part
+    inner = part.shape[len(part.shape) - rank:]
+    return arithmetic.settle(part.reshape(part.shape[:len(part.shape) - target] + (-1,) + inner)
+                             .sum(axis=-(rank + 1)))
 
 
 def promote(value: np.ndarray, rank: int, side: str) -> np.ndarray:
@@ -119,7 +156,7 @@ def _apply(arithmetic, node, args: list, ranks: tuple) -> np.ndarray:
     op, shape = node.op, node.shape
     if op in ("add", "sub", "mul"):
         rank = len(shape)
-        a, b = (lift(v, rank) if r == 0 else v for v, r in zip(args, ranks))
+        a, b = (align(v, r, rank) for v, r in zip(args, ranks))
         if op == "add":
             return arithmetic.add(a, b)
         if op == "sub":
@@ -248,17 +285,17 @@ class Interpreter:
         if op in ("add", "sub"):
             for position, (a, r) in enumerate(zip(node.args, arg_ranks)):
                 part = g if (op == "add" or position == 0) else arithmetic.negate(g)
-                accumulate(a, arithmetic.total(part, rank) if r == 0 else part)
+                accumulate(a, collapse(arithmetic, part, r, rank))
         elif op == "neg":
             accumulate(node.args[0], arithmetic.negate(g))
         elif op == "mul":
             a, b = node.args
-            va = lift(values[a], rank) if arg_ranks[0] == 0 else values[a]
-            vb = lift(values[b], rank) if arg_ranks[1] == 0 else values[b]
+            va = align(values[a], arg_ranks[0], rank)
+            vb = align(values[b], arg_ranks[1], rank)
             for target, other, r in ((a, vb, arg_ranks[0]), (b, va, arg_ranks[1])):
                 if depends[target]:
                     part = arithmetic.multiply(g, other)
-                    accumulate(target, arithmetic.total(part, rank) if r == 0 else part)
+                    accumulate(target, collapse(arithmetic, part, r, rank))
         elif op == "matmul":
             a, b = node.args
             ra, rb = arg_ranks

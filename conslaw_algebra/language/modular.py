@@ -23,13 +23,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
+from ..errors import UnsupportedError
 from ..exact import jets
-from ..exact.modp import prime, residue
-from .interpreter import Arithmetic, Interpreter, lift
+from ..exact.modp import is_square, power, prime, residue, square_root
+from .interpreter import Arithmetic, Interpreter, depends_on_parameters, lift
 from .program import Program
+
+MAX_REDRAWS = 4096   # rounds of redrawing a point or data until every variance is a square
+
+
+class OffVariety(Exception):
+    """A normalization's q is 0 or not a square modulo p at the point: no s there."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,10 @@ class Jets(Arithmetic):
         return value.reshape(value.shape[:2] + (-1,)).sum(-1) % prime()
 
     @staticmethod
+    def settle(value):
+        return value % prime()
+
+    @staticmethod
     def broadcast(scalars):
         """Scalars (width, batch) to one width and batch; a constant gets zero derivatives."""
         width = max(a.shape[0] for a in scalars)
@@ -108,6 +120,52 @@ class Jets(Arithmetic):
 
 
 JETS = Jets()
+
+
+def _binomial_half(k: int) -> int:
+    """binom(-1/2, k) modulo p: the coefficients of (1 + u)^(-1/2)."""
+    value = 1
+    for i in range(k):
+        value = value * residue(Fraction(-1 - 2 * i, 2 * (i + 1))) % prime()
+    return value
+
+
+def rsqrt_jet(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """s with s^2 * q = 1 on a jet q (shape (width, ...)), and which entries have one.
+
+    The constant part is s0 = 1/sqrt(q0) (the root in [0, p/2] of ``modp.square_root``);
+    writing q = q0 + N, N nilpotent (N^(K+1) = 0, K the sum of the jet's orders),
+    s = s0 (1 + N/q0)^(-1/2) = s0 sum_{k<=K} binom(-1/2, k) (N/q0)^k exactly: the
+    derivatives of s by its relation (ds = -s^3 dq / 2 and its higher forms).
+    Entries whose q0 is 0 or not a square get s = 0 and ``ok`` False.
+
+    >>> q = np.array([[4], [1]])                          # 4 + e
+    >>> s, ok = rsqrt_jet(q)
+    >>> int(s[0, 0] * 2 % prime()), int(s[1, 0] * 16 % prime()) == prime() - 1   # 1/2 - e/16
+    (1, True)
+    >>> ok.tolist()
+    [True]
+    """
+    p = prime()
+    q0 = q[0] % p
+    ok = is_square(q0)
+    safe = np.where(ok, q0, 1)
+    s0 = power(square_root(safe), p - 2)
+    s0 = np.where(ok, s0, 0)
+    width = q.shape[0]
+    if width == 1:
+        return s0[None], ok
+    nilpotent = q.copy() % p
+    nilpotent[0] = 0
+    u = jets.multiply(nilpotent, power(safe, p - 2)[None])
+    order = sum(jets.structure(width))
+    term = np.zeros_like(u)
+    term[0] = 1
+    total = term.copy()
+    for k in range(1, order + 1):
+        term = jets.multiply(term, u)
+        total = (total + term * _binomial_half(k)) % p
+    return jets.multiply(total, s0[None]), ok
 
 
 def window_gates(values: np.ndarray, window: int) -> np.ndarray:
@@ -135,7 +193,10 @@ class Evaluator:
     def __init__(self, program: Program):
         self.program = program
         self.dim = program.num_params
-        self.interpreter = Interpreter(program, JETS)
+        self.norms = {k for k, d in enumerate(program.data) if d.kind == "norm"}
+        self.interpreter = Interpreter(program, JETS, depends_on_parameters(
+            program, lambda node, depends: node.attr in self.norms
+            and depends[program.sources[node.attr][1]]))
         self._consts_by_prime: dict[int, dict] = {}
 
     def _consts(self) -> dict:
@@ -161,8 +222,14 @@ class Evaluator:
                                      dtype=np.int64) for c, _ in self.program.carriers)
         return Sample(data, weights)
 
-    def forward(self, point: np.ndarray, sample: Sample) -> list[np.ndarray]:
-        """Every node's value at the point(s) (shape (2^k, 1 or B, D)) and the sample."""
+    def forward(self, point: np.ndarray, sample: Sample, misses: dict | None = None
+                ) -> list[np.ndarray]:
+        """Every node's value at the point(s) (shape (2^k, 1 or B, D)) and the sample.
+
+        A normalization's scales are computed from their q (``rsqrt_jet``); where some
+        q0 is 0 or not a square, ``misses`` (when given) gets data index -> the samples
+        (bool per sample) without a root, else OffVariety is raised.
+        """
         consts, params = self._consts(), self.program.params
         width, points = point.shape[0], point.shape[1]
 
@@ -172,9 +239,71 @@ class Evaluator:
                 block = point[..., info.offset:info.offset + info.size]
                 return block.reshape((width, points) + node.shape)
             if node.op == "data":
+                if node.attr in self.norms:
+                    scales, ok = rsqrt_jet(values[self.program.sources[node.attr][1]])
+                    bad = ~ok.reshape(ok.shape[0], -1).all(axis=1)
+                    if bad.any():
+                        if misses is None:
+                            raise OffVariety(node.attr)
+                        misses[node.attr] = bad
+                    return scales
                 return sample.data[node.attr]
             return consts[i]
         return self.interpreter.forward(leaf)
+
+    def admissible(self, rng: np.random.Generator, batch: int,
+                   point: np.ndarray | None = None) -> tuple[np.ndarray, Sample]:
+        """Points and a sample at which every normalization's q is a nonzero square
+        modulo p, so that (theta, data, s) is a point of the variety s^2 q = 1
+        (``analyses/normalized.py``): with ``point`` (shape (1, 1 or B, D)) only the data
+        of a failing sample is drawn again; without, each sample has its own point
+        (shape (1, B, D)), drawn again with its data.
+
+        >>> from conslaw_algebra.api import parse
+        >>> evaluator = Evaluator(parse("param w[3]\\ninput x\\noutput sum(rmsnorm(w * x))").program)
+        >>> points, sample = evaluator.admissible(np.random.default_rng(0), 4)
+        >>> points.shape, len(evaluator.forward(points, sample)) > 0
+        ((1, 4, 3), True)
+        """
+        p = prime()
+        own = point is None
+        points = rng.integers(0, p, (1, batch, self.dim), dtype=np.int64) if own else point
+        sample = self.sample(rng, batch)
+        for _ in range(MAX_REDRAWS):
+            misses: dict = {}
+            self.forward(points[:1], sample, misses)
+            bad = np.zeros(batch, dtype=bool)
+            for mask in misses.values():
+                bad |= np.broadcast_to(mask, (batch,))
+            if not bad.any():
+                return points, sample
+            fresh = self.sample(rng, int(bad.sum()))
+            data = list(sample.data)
+            for k, values in enumerate(fresh.data):
+                data[k] = data[k].copy()
+                data[k][:, bad] = values
+            sample = Sample(tuple(data), sample.weights)
+            if own:
+                points = points.copy()
+                points[0, bad] = rng.integers(0, p, (int(bad.sum()), self.dim), dtype=np.int64)
+        raise UnsupportedError(self._no_root_message("point and data" if own else "data"))
+
+    def admissible_sample(self, rng: np.random.Generator, batch: int, point: np.ndarray
+                          ) -> Sample:
+        """``sample`` at a fixed point (``admissible``)."""
+        return self.admissible(rng, batch, point)[1]
+
+    def admissible_point(self, rng: np.random.Generator) -> np.ndarray:
+        """A random point (D,) at which some data gives every normalization a scale
+        (the point of a count; the scales of groups without data exist there)."""
+        return self.admissible(rng, 1)[0].reshape(-1)
+
+    def _no_root_message(self, what: str) -> str:
+        function, line, column = next(iter(self.program.normalizations.values()))
+        return (f"{function}() at line {line}, col {column}: no {what} found in "
+                f"{MAX_REDRAWS} draws at which every normalized group's variance is a nonzero "
+                f"square modulo {prime()}; too many groups depend on the same values, or a "
+                "variance is a constant that is not a square")
 
     def gradient(self, point: np.ndarray, sample: Sample, metric: bool = False) -> np.ndarray:
         """grad_theta Phi at the point(s), one row per sample: shape (2^k, B, D).
@@ -186,7 +315,8 @@ class Evaluator:
         values = self.forward(point, sample)
         nodes = self.program.nodes
         adjoint = self.interpreter.backward(
-            values, zip((c for c, _ in self.program.carriers), sample.weights))
+            values, zip((c for c, _ in self.program.carriers), sample.weights),
+            self._scale_backward if self.norms else None)
         width = point.shape[0]
         batch = max(point.shape[1], sample.batch)
         out = np.zeros((width, batch, self.dim), dtype=np.int64)
@@ -205,6 +335,16 @@ class Evaluator:
                 block = out[..., info.offset:info.offset + info.size]
                 out[..., info.offset:info.offset + info.size] = jets.multiply(block, value)
         return out
+
+
+    def _scale_backward(self, i, node, g, values, accumulate):
+        """A normalization's adjoint passed on to its q: ds = -s^3 dq / 2."""
+        if node.attr not in self.norms:
+            return
+        s = values[i]
+        cube = jets.multiply(jets.multiply(s, s), s)
+        accumulate(self.program.sources[node.attr][1],
+                   jets.multiply(g, cube) * residue(Fraction(-1, 2)) % prime())
 
 
 def value_bounds(program: Program) -> tuple[list[float], list[int]]:

@@ -69,8 +69,10 @@ class Node:
 class TensorInfo:
     """A named tensor of the model: a parameter or a data tensor.
 
-    ``kind`` is 'param', or for data 'input', 'gate' (ReLU or max-pool) or 'generic'
-    (the result of a smooth non-polynomial function). ``offset`` is the position of
+    ``kind`` is 'param', or for data 'input', 'gate' (ReLU or max-pool), 'generic'
+    (the result of a smooth non-polynomial function) or 'norm' (the scales s of a
+    normalization layer, s^2 * q = 1 for the argument q its source names: algebraic
+    functions of theta and the data, never free data). ``offset`` is the position of
     its first entry among the parameters (theta) or among the data symbols.
     ``window`` (max-pool gates, and inputs declared ``onehot``) is the window size k:
     the last axis holds the k selection gates of one window, which are 0/1 and sum to 1. ``coordinate`` (a
@@ -300,6 +302,9 @@ class Program:
     # data index of a gate or generic tensor -> (function, argument node, size option):
     # what the symbol stands for, for evaluators that run the model on real numbers
     sources: dict[int, tuple[str, int, int | None]] = field(default_factory=dict)
+    # data index of a normalization's scales s (kind 'norm', source ('rsqrt', q node,
+    # None): s^2 * q = 1 entrywise) -> (function, line, column) of its first call
+    normalizations: dict[int, tuple[str, int, int]] = field(default_factory=dict)
     _index: dict = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, node: Node) -> int:

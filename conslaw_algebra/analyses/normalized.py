@@ -1,0 +1,417 @@
+"""Models with normalization layers: counts on a variety, laws checked by reduction.
+
+A normalization call (``layernorm``, ``rmsnorm``, ``batchnorm``) gives each group of
+entries a scale s with s^2 q = 1, q the group's variance (or mean square) plus eps: an
+algebraic function of theta and the data, so the outputs are polynomials in theta, the
+data x and the scales s, restricted to the variety V = {s_g^2 q_g = 1 for every g}.
+There are no features (the outputs are not polynomial in theta), so everything is
+done on points of V, and every claim is checked exactly by reduction with the relations.
+
+**Counting** (``lie.py`` with ``modular.Evaluator``): the point theta and the data are
+drawn uniformly modulo p and drawn again until every q_g is a nonzero square there
+(the point again for groups without data, the data of each sample for the others);
+s_g = 1/sqrt(q_g) modulo p, and its derivatives come from the relation
+(ds = -s^3 dq / 2; on jets s = s0 (1 + N/q0)^(-1/2), a finite series). Every sampled
+generator is then the value at a point of V(GF(p)) of a genuine generator, a polynomial
+field in (theta, x, s) with the chain rule through s.
+*Why the upper bound N <= D - rank stays certain.* Let P be a minor of the rows, a
+polynomial in (theta, x, s) with rational coefficients whose denominators are prime to
+p. Multiplying P by powers of the q_g (latest group first, since a q may hold earlier
+scales) and using s_g^2 q_g = 1 writes Q P = sum_S A_S prod_{g in S} s_g on V, with
+integer polynomials A_S in (theta, x) and Q a product of powers of the q_g: an identity
+that holds on V over QQ and on V(GF(p)) alike. If the q_g are independent modulo
+squares (below), the products prod_S s_g are linearly independent over QQ(theta, x)
+(Kummer theory: the field of the s has degree 2^G), so V is irreducible and P = 0 on V
+forces every A_S = 0, hence Q P = 0 at every point of V(GF(p)), where Q != 0. So a
+nonzero minor at our point proves that P is not 0 on V: rank <= the generic rank on V,
+which is the rank of the real model (its points with s > 0 are Zariski-dense in the
+irreducible V). *Independence* is certified exactly before a count
+(``certify_independence``): a relation prod_{g in S} q_g = c r^2 would make the sum of
+the Legendre symbols' bits over S the same at every point (modulo any good p), so bit
+vectors whose differences span F_2^G, observed at random points, prove there is none;
+groups whose q holds other scales are tested level by level at points of the variety
+of the earlier levels. A model for which the test fails is refused: ``layernorm(e)``
+beside ``layernorm(2*e)`` (s_2 = s_1/2: write the value once), or a variance that is
+itself a square, as over two entries a, b (((a - b)/2)^2: s = 2/|a - b| is piecewise,
+V has two components); both make V reducible.
+*Error bound* (the count too large in N): as in ``lie.py``, with two changes, each
+multiplying the point term (a). The point is uniform on the points of V(GF(p)) with
+q != 0; a nonzero F = sum_S A_S s^S on V vanishes only where its norm N(F) = prod over
+the 2^G sign changes of the s does, a polynomial in (theta, x) of degree at most 2^G deg F;
+and the points (theta, x) at which all G variances are squares are about a 2^-G share
+(Weil's bound on character sums: up to O(G deg q / sqrt(p)), which we do not add), so
+conditioning on them multiplies a probability by at most about 2^G. Hence the factor
+4^G (``point_factor``) and a field degree in (theta, x, s) that counts the chain rule
+(``normalized_degree``). What is assumed: that share; the bad-prime term (b) uses the
+generators' l1 bounds with s counted as a data symbol of norm 1, not a bound on the
+reduction by the relations. The error bound is therefore weaker, and for G beyond
+about 10 it is 1: the certain upper bound is the part to rely on.
+
+**Laws** of degree <= k (``normalized_laws``): the linear system <grad h, v> = 0 for
+h = sum_m a_m theta^m is sampled at points of V modulo p (one random point, data and
+carrier weights per row, as the count draws them), solved modulo p, lifted to QQ by
+rational reconstruction, and each lifted law is **verified exactly**
+(``violation``): for every carrier entry y_c, the derivative along grad h,
+D y_c = sum_j h_j dy_c/dtheta_j with ds = -s^3 Dq / 2, is expanded as a polynomial in
+(theta, x, s), gates reduced (g^2 = g), then reduced by each relation
+(s^2 q = 1, multiplying by powers of q, latest group first) to sum_S A_S s^S; it is a
+law exactly when every A_S is 0. That direction needs no independence, so a law
+reported is conserved, with certainty; a lifted law that fails is never reported.
+Every true law satisfies the sampled rows (the reduction identity holds modulo p), so
+the kernel modulo p holds them all; when every lifted law passes, they are all of them.
+Where it stops winning: the unknowns are all C(D + k, k) - 1 monomials in one block
+(no features, hence no grading), and the exact check expands the outputs in
+(theta, x, s): small models (D up to a few dozen at degree 2).
+
+>>> from conslaw_algebra.api import parse
+>>> model = parse("param W[2,2], v[2]\\ninput x[2]\\noutput v @ rmsnorm(W @ x)")
+>>> [str(h) for h in normalized_laws(model.program, 2, seed=0)[0]]
+['t0^2 + t1^2 + t2^2 + t3^2']
+"""
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+from flint import fmpq, fmpq_mpoly_ctx, nmod_mat
+
+from ..errors import BudgetError
+from ..exact.modp import draw_prime, is_square, using
+from ..exact.render import render
+from ..exact.sparse import Terms, ring_polynomial, sparse_terms
+from ..language.expand import EXACT, entries, evaluate_node, reduce_gates, theta_ring
+from ..language.interpreter import apply_to
+from ..language.modular import Evaluator
+from ..language.program import Program
+from .laws import _derivative_rows, _law_key, _monomial_array, _order_key, _primitive, _rational
+
+MAX_UNKNOWNS = 20_000      # monomials of the sampled law system (one dense block)
+_MARGIN = 16               # rows beyond the unknowns
+_CERTIFY_BATCH = 64
+_CERTIFY_ROUNDS = 64
+_STREAM = 0x6E6F726D       # the seed's stream for these computations
+
+
+def call_place(program: Program) -> tuple[str, int, int]:
+    """(function, line, column) of the first normalization call of the model.
+
+    >>> from conslaw_algebra.api import parse
+    >>> call_place(parse("param w[3]\\noutput sum(layernorm(w))").program)
+    ('layernorm', 2, 12)
+    """
+    return next(iter(program.normalizations.values()))
+
+
+def _denominators(program: Program) -> list[int]:
+    return sorted({n.attr.denominator for n in program.nodes
+                   if n.op == "const" and n.attr.denominator > 1})
+
+
+def _levels(program: Program) -> dict[int, int]:
+    """Data index of each scale tensor -> its nesting level (1 + the deepest scale its q
+    holds; 0 for none)."""
+    depth: list[int] = []
+    levels = {}
+    for node in program.nodes:
+        if node.op == "data" and node.attr in program.normalizations:
+            levels[node.attr] = depth[program.sources[node.attr][1]]
+            depth.append(levels[node.attr] + 1)
+        else:
+            depth.append(max((depth[a] for a in node.args), default=0))
+    return levels
+
+
+def _f2_rank(rows: list[int]) -> int:
+    """Rank over F_2 of bit vectors given as integers.
+
+    >>> _f2_rank([0b011, 0b101, 0b110])
+    2
+    """
+    pivots: dict[int, int] = {}
+    for row in rows:
+        while row:
+            top = row.bit_length() - 1
+            if top not in pivots:
+                pivots[top] = row
+                break
+            row ^= pivots[top]
+    return len(pivots)
+
+
+def certify_independence(program: Program, seed: int = 0) -> bool:
+    """True when the groups' q are proved independent modulo squares (times constants),
+    level by level: the differences of the Legendre bit vectors observed at random
+    points span F_2^G (see the module's header). False when the test did not succeed
+    within its rounds (a dependence, such as layernorm(e) beside layernorm(2*e)).
+
+    >>> from conslaw_algebra.api import parse
+    >>> certify_independence(parse("param W[3,3]\\ninput X[2,3]\\noutput layernorm(X @ W)").program)
+    True
+    >>> certify_independence(parse("param W[2,2]\\ninput X[2,2]\\noutput layernorm(X @ W)").program)
+    False
+
+    (The variance of two entries a, b is ((a - b)/2)^2, a square: s = 2/|a - b| is
+    piecewise, and V has two components.)
+    >>> certify_independence(parse("param W[2,2]\\ninput x[2]\\n"
+    ...                            "output layernorm(W @ x) + layernorm(2 * W @ x)").program)
+    False
+    """
+    levels = _levels(program)
+    evaluator = Evaluator(program)
+    p, _ = draw_prime(seed, _denominators(program))
+    with using(p):
+        rng = np.random.default_rng([seed, _STREAM, 1])
+        rows: dict[int, list[int]] = {level: [] for level in set(levels.values())}
+        sizes = {level: sum(program.data[k].size for k, l in levels.items() if l == level)
+                 for level in rows}
+        for _ in range(_CERTIFY_ROUNDS):
+            batch = _CERTIFY_BATCH
+            theta = rng.integers(0, p, (1, batch, program.num_params), dtype=np.int64)
+            values = evaluator.forward(theta, evaluator.sample(rng, batch), misses={})
+            square, nonzero = {}, {}
+            for k in levels:
+                q0 = np.broadcast_to(values[program.sources[k][1]][0],
+                                     (batch, program.data[k].size))
+                square[k], nonzero[k] = is_square(q0), q0 % p != 0
+            for level in rows:
+                valid = np.ones(batch, dtype=bool)
+                for k, l in levels.items():
+                    if l < level:
+                        valid &= square[k].all(axis=1)
+                    elif l == level:
+                        valid &= nonzero[k].all(axis=1)
+                bits = np.concatenate([~square[k] for k in sorted(levels) if levels[k] == level],
+                                      axis=1)[valid]
+                rows[level] += [int("".join("1" if b else "0" for b in row) or "0", 2)
+                                for row in bits]
+            done = True
+            for level, found in rows.items():
+                if not found or _f2_rank([r ^ found[0] for r in found[1:]]) < sizes[level]:
+                    done = False
+            if done:
+                return True
+    return False
+
+
+def normalized_degree(program: Program) -> int:
+    """A bound on the degree of a generator field in (theta, x, s) after the chain rule
+    through the scales (ds = -s^3 dq / 2 raises a degree by at most deg q + 2 per
+    scale met on the way): the largest carrier degree times 1 + sum (deg q + 2) over the
+    scale tensors.
+
+    >>> from conslaw_algebra.api import parse
+    >>> normalized_degree(parse("param w[2]\\noutput sum(rmsnorm(w))").program)   # 2 (1 + 2 + 2)
+    10
+    """
+    degrees = program._degrees(lambda node: 1 if node.op in ("param", "data") else 0)
+    carriers = max(degrees[c] for c, _ in program.carriers)
+    extra = sum(degrees[program.sources[k][1]] + 2 for k in program.normalizations)
+    return max(1, carriers * (1 + extra))
+
+
+# ------------------------------------------------------------------ exact check
+def _zeros_like(value: np.ndarray) -> np.ndarray:
+    out = np.empty(value.shape, dtype=object)
+    for k in range(out.size):
+        out.reshape(-1)[k] = Terms()
+    return out
+
+
+class ExactModel:
+    """The model's values as exact polynomials in (theta, x, s), once, and the derivative
+    of every carrier along a direction u(theta), reduced by the relations.
+
+    Variables: theta 0..D-1, then the data symbols (inputs, gates, smooth values and the
+    scales s) from D on, as ``expand.Exact`` numbers them.
+
+    >>> from conslaw_algebra.api import parse
+    >>> model = ExactModel(parse("param w[2]\\noutput sum(rmsnorm(w))").program)
+    >>> len(model.relations)
+    1
+    """
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.dim = program.num_params
+        self.values: list[np.ndarray] = []
+        for index in range(len(program.nodes)):
+            self.values.append(evaluate_node(program, index, self.values))
+        self.relations = []            # (variable of s, its q as reduced Terms), latest first
+        for k in program.normalizations:
+            info = program.data[k]
+            qs = entries(self.values[program.sources[k][1]])
+            for j in range(info.size):
+                self.relations.append((self.dim + info.offset + j,
+                                       Terms(reduce_gates(program, qs[j]))))
+        self.relations.sort(key=lambda r: -r[0])
+
+    def tangents(self, direction: list) -> list:
+        """D(node) for every node along ``direction`` (D Terms, one per parameter), with
+        ds = -s^3 Dq / 2: forward-mode differentiation on exact values (None = 0)."""
+        program, values = self.program, self.values
+        out: list = []
+        half = fmpq(-1, 2)
+        for i, node in enumerate(program.nodes):
+            op = node.op
+            if op == "param":
+                info = program.params[node.attr]
+                value = np.empty((1,) + node.shape, dtype=object)
+                flat = value.reshape(-1)
+                for k in range(info.size):
+                    flat[k] = direction[info.offset + k]
+                out.append(value)
+            elif op == "const":
+                out.append(None)
+            elif op == "data":
+                if node.attr in program.normalizations:
+                    dq = out[program.sources[node.attr][1]]
+                    s = values[i]
+                    out.append(None if dq is None else EXACT.times(EXACT.multiply(
+                        EXACT.multiply(EXACT.multiply(s, s), s), dq), half))
+                else:
+                    out.append(None)
+            elif all(out[a] is None for a in node.args):
+                out.append(None)
+            elif op in ("mul", "matmul"):
+                a, b = node.args
+                parts = []
+                if out[a] is not None:
+                    parts.append(apply_to(EXACT, program, node, [out[a], values[b]]))
+                if out[b] is not None:
+                    parts.append(apply_to(EXACT, program, node, [values[a], out[b]]))
+                out.append(parts[0] if len(parts) == 1 else EXACT.add(parts[0], parts[1]))
+            elif op == "pow":
+                k, a = node.attr, node.args[0]
+                out.append(None if k == 0 else EXACT.multiply(
+                    EXACT.times(EXACT.power(values[a], k - 1), k), out[a]))
+            else:                       # linear: add, sub, neg, transpose, index, sum, stack
+                args = [out[a] if out[a] is not None else _zeros_like(values[a])
+                        for a in node.args]
+                out.append(apply_to(EXACT, program, node, args))
+        return out
+
+    def reduce(self, entry: dict) -> Terms:
+        """``entry`` reduced by the gates' relations and by s^2 q = 1 for every scale:
+        the coefficients A_S of sum_S A_S s^S (times powers of the q), as one Terms.
+
+        >>> from conslaw_algebra.api import parse
+        >>> model = ExactModel(parse("param w[1]\\ninput x[1]\\noutput rmsnorm(w * x)").program)
+        >>> model.relations                 # s is variable 2, q = w^2 x^2
+        [(2, {(0, 0, 1, 1): 1})]
+        >>> model.reduce({(0, 0, 1, 1, 2, 2): fmpq(1), (): fmpq(-1)})   # s^2 w^2 x^2 - 1
+        {}
+        """
+        out = Terms(reduce_gates(self.program, entry))
+        for var, q in self.relations:
+            top = max((m.count(var) for m in out), default=0) // 2
+            if not top:
+                continue
+            powers = [Terms({(): fmpq(1)})]
+            for _ in range(top):
+                powers.append(powers[-1] * q)
+            reduced = Terms()
+            for monomial, coeff in out.items():
+                half, odd = divmod(monomial.count(var), 2)
+                rest = tuple(sorted([v for v in monomial if v != var] + [var] * odd))
+                reduced.accumulate({rest: coeff}, powers[top - half])
+            out = Terms(reduce_gates(self.program, reduced))
+        return out
+
+    def violation(self, h) -> tuple[str, Terms] | None:
+        """(carrier entry, its reduced derivative) for the first carrier entry whose
+        derivative along grad h is not 0 on the variety, or None: h is a law, exactly.
+
+        >>> from conslaw_algebra.api import parse
+        >>> program = parse("param W[2,2], v[2]\\ninput x[2]\\noutput v @ rmsnorm(W @ x)").program
+        >>> model, ring = ExactModel(program), theta_ring(6)
+        >>> t = ring.gens()
+        >>> model.violation(t[0]**2 + t[1]**2 + t[2]**2 + t[3]**2) is None
+        True
+        >>> model.violation(t[0]**2)[0]
+        'output 1'
+        """
+        direction = [Terms(dict(sparse_terms(h.derivative(j)))) if d else Terms()
+                     for j, d in enumerate(h.degrees())]
+        tangents = self.tangents(direction)
+        for carrier, label in self.program.carriers:
+            value = tangents[carrier]
+            if value is None:
+                continue
+            shape = self.program.nodes[carrier].shape
+            for flat, entry in enumerate(entries(value)):
+                reduced = self.reduce(entry)
+                if reduced:
+                    where = label + ("[" + ",".join(map(str, np.unravel_index(flat, shape)))
+                                     + "]" if shape else "")
+                    return where, reduced
+        return None
+
+    def render(self, terms: Terms, names) -> str:
+        """Reduced terms as text, with the parameters' and data symbols' names."""
+        data = []
+        for info in self.program.data:
+            data += info.entry_names()
+        ring = fmpq_mpoly_ctx.get(("v", self.dim + len(data)), "degrevlex")
+        return render(ring_polynomial(ring, terms), list(names) + data)
+
+
+# ------------------------------------------------------------------ sampled laws
+def normalized_laws(program: Program, degree: int, seed: int = 0, exact=None,
+                    attempts: int = 3) -> tuple[list, int]:
+    """A basis of the polynomial laws of degree 1..``degree`` of a model with
+    normalization layers, each verified exactly (module header); and how many lifted
+    candidates failed the exact check (0 when the basis is complete for the degree).
+
+    ``exact``: an ``ExactModel`` of the program (made here when not given).
+    """
+    dim = program.num_params
+    unknowns_count = comb(dim + degree, degree) - 1
+    if unknowns_count > MAX_UNKNOWNS:
+        raise BudgetError(f"the degree-{degree} law system of a model with normalization "
+                          f"layers has {unknowns_count:,} unknowns, sampled in one block "
+                          f"(limit {MAX_UNKNOWNS:,}); use a lower --degree")
+    exact = exact or ExactModel(program)
+    ring = theta_ring(dim)
+    evaluator = Evaluator(program)
+    monomials = _monomial_array(dim, degree)
+    unknowns = {i: tuple(int(v) for v in monomials[i] if v < dim) for i in range(len(monomials))}
+    order = sorted(range(len(monomials)), key=lambda c: _order_key(unknowns[c]))
+    failed = 0
+    for attempt in range(attempts):
+        p, _ = draw_prime(seed + attempt, _denominators(program))
+        with using(p):
+            rng = np.random.default_rng([seed, _STREAM, 2, attempt])
+            count = len(monomials) + _MARGIN
+            points, sample = evaluator.admissible(rng, count)
+            value = evaluator.gradient(points, sample)[0]
+            theta = np.ones((count, dim + 1), dtype=np.int64)
+            theta[:, :dim] = points[0]
+            moved = np.zeros((count, dim + 1), dtype=np.int64)
+            moved[:, :dim] = value
+            rows = _derivative_rows(monomials[order], theta, moved)
+            basis, nullity = nmod_mat(rows.shape[0], rows.shape[1], rows.ravel().tolist(),
+                                      p).nullspace()
+            if nullity == 0:
+                return [], 0
+            kernel = np.array(basis.tolist(), dtype=np.int64)[:, :nullity].T
+            reduced, rank_ = nmod_mat(nullity, len(order), kernel.ravel().tolist(), p).rref()
+            reduced = np.array(reduced.tolist(), dtype=np.int64)[:rank_]
+        laws, failed = [], 0
+        for row in reduced:
+            vector = {}
+            for k in np.flatnonzero(row):
+                lifted = _rational(int(row[k]), p)
+                if lifted is None:
+                    break
+                vector[order[k]] = lifted
+            else:
+                law = _primitive(vector, unknowns)
+                h = ring_polynomial(ring, {unknowns[c]: v for c, v in law.items()})
+                if exact.violation(h) is None:
+                    laws.append(law)
+                    continue
+            failed += 1
+        if not failed:
+            break
+    laws.sort(key=lambda law: _law_key(law, unknowns))
+    return [ring_polynomial(ring, {unknowns[c]: v for c, v in law.items()}) for law in laws], failed

@@ -1,0 +1,280 @@
+"""Normalization layers: layernorm, rmsnorm, batchnorm (README, *Normalization layers*).
+
+The expected laws are derived by hand in each test; the counts of small models are
+compared with an independent SymPy computation (``_sympy_lie_rank``): symbols for theta
+and the scales s, the relation s^2 q = 1, the generator fields differentiated with the
+chain rule ds = -s^3 dq / 2, brackets, and the rank at a rational point where every q
+is a rational square (so that s is rational and the rank exact).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import conslaw_algebra as ca
+from conslaw_algebra.errors import ConslawError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _laws(text: str, degree: int = 2):
+    return ca.parse(text, name="m").laws(degree)
+
+
+# ------------------------------------------------------------ known consequences
+def test_layernorm_conserves_the_whole_squared_norm():
+    # v @ layernorm(W x): layernorm(c W x) = layernorm(W x) for c > 0 (eps = 0), so the
+    # gradient is orthogonal to W: d/dt ||W||_F^2 = 2 <W, grad_W E> = 0.
+    model = ca.parse("param W[3,2], v[3]\ninput x[2]\noutput v @ layernorm(W @ x)")
+    assert model.check("sum(W * W)").conserved
+    # not each row alone: scaling one row changes the normalized vector
+    assert not model.check("W[0,0]^2 + W[0,1]^2").conserved
+    # the mean is removed: W + 1 c^T changes nothing, so the column sums are conserved;
+    # the output sums to 0, so v + a 1 changes nothing: sum(v) is conserved
+    assert model.check("W[0,0] + W[1,0] + W[2,0]").conserved
+    assert model.check("v[0] + v[1] + v[2]").conserved
+    result = model.laws(2)
+    assert result.complete and result.certified
+    assert result.lie.laws == 4          # the two column sums, sum(v), ||W||^2
+
+
+def test_rmsnorm_conserves_the_whole_squared_norm():
+    # rmsnorm(c W x) = rmsnorm(W x): ||W||^2 and nothing else (no mean removed)
+    result = _laws("param W[2,2], v[2]\ninput x[2]\noutput v @ rmsnorm(W @ x)")
+    assert result.strings() == ["W[0,0]^2 + W[0,1]^2 + W[1,0]^2 + W[1,1]^2"]
+    assert result.certified and result.lie.laws == 1
+
+
+def test_batchnorm_conserves_each_row_norm():
+    # batchnorm(X W^T): column j of X W^T is X W[j,:]^T, normalized over the batch on its
+    # own, so scaling row j of W changes nothing: ||W[j,:]||^2 for each j
+    result = _laws("param W[2,3]\ninput X[4,3]\noutput batchnorm(X @ W.T)")
+    assert sorted(result.strings()) == ["W[0,0]^2 + W[0,1]^2 + W[0,2]^2",
+                                        "W[1,0]^2 + W[1,1]^2 + W[1,2]^2"]
+    assert result.certified
+
+
+def test_with_eps_the_scale_law_is_not_reported():
+    # s^2 (var + eps) = 1 with eps > 0 is no longer scale invariant
+    text = "param W[3,2], v[3]\ninput x[2]\noutput v @ layernorm(W @ x, eps=1/10)"
+    model = ca.parse(text)
+    assert not model.check("sum(W * W)").conserved
+    laws = model.laws(2).strings()
+    assert "W[0,0]^2 + W[0,1]^2 + W[1,0]^2 + W[1,1]^2 + W[2,0]^2 + W[2,1]^2" not in laws
+    assert "W[0,0] + W[1,0] + W[2,0]" in laws         # the translation survives eps
+    assert model.laws(2).lie.laws == 3
+
+
+def test_affine_parameters_broadcast_over_rows():
+    # g * layernorm(X W^T) + b: g and b ([3]) against the last axis of a [4,3] matrix
+    model = ca.parse("param W[3,2], g[3], b[3]\ninput X[4,2]\n"
+                     "output sum(g * layernorm(X @ W.T) + b)")
+    assert model.check("sum(W * W)").conserved
+    with pytest.raises(ConslawError, match="last axis"):
+        ca.parse("param W[3,2], g[2]\ninput X[4,2]\noutput sum(g * layernorm(X @ W.T))")
+
+
+def test_one_call_one_value_shares_the_scale():
+    # layernorm(-e) has the variance of layernorm(e): one scale for both
+    model = ca.parse("param W[3,2]\ninput X[4,2]\n"
+                     "output sum(layernorm(X @ W.T) + layernorm(-(X @ W.T)))")
+    assert [d.size for d in model.program.data if d.kind == "norm"] == [4]
+
+
+# ----------------------------------------------------------------- hostile input
+@pytest.mark.parametrize("text, message", [
+    ("param W[3,2]\ninput x[2]\noutput layernorm(W @ x, eps=-1)", "eps must be"),
+    ("param W[3,2], a\ninput x[2]\noutput layernorm(W @ x, eps=a)", "eps must be"),
+    ("param W[1,2]\ninput x[2]\noutput layernorm(W @ x)", "identically 0"),
+    ("param W[3,2]\ninput x[2]\noutput layernorm(W @ x, axes=3)", "at least 3 axes"),
+    ("param W[3,2]\ninput x[2]\noutput batchnorm(W @ x)", "batch first"),
+    ("param W[3,2]\ninput x[2]\noutput layernorm(W @ x)\nflow momentum", "gradient flow only"),
+    ("param w[3]\noutput sum(layernorm(w - w))", "identically 0"),
+    ("param w[3]\noutput sum(rmsnorm(w - w + 1, eps=1))", "not rational"),
+])
+def test_bad_normalizations_are_refused_with_a_position(text, message):
+    with pytest.raises(ConslawError, match=message) as caught:
+        ca.parse(text, name="bad.net").count_laws()
+    assert caught.value.line == 3 or caught.value.line == 2
+
+
+def test_dependent_variances_are_refused():
+    # var(2 e) = 4 var(e): s_2 = s_1 / 2, two roots chosen independently would not be
+    # the model (a reducible variety)
+    model = ca.parse("param W[3,2]\ninput x[2]\noutput layernorm(W @ x) + layernorm(2 * W @ x)")
+    with pytest.raises(ConslawError, match="independent modulo squares"):
+        model.count_laws()
+
+
+def test_commands_without_features_refuse_with_one_line(tmp_path):
+    path = tmp_path / "ln.net"
+    path.write_text("param W[3,2], v[3]\ninput x[2]\noutput v @ layernorm(W @ x)\n")
+    for command in (["paths"], ["laws", "--by-block"], ["laws", "--engine", "syzygy"]):
+        run = subprocess.run([sys.executable, "-m", "conslaw_algebra.views.cli", *command,
+                              str(path)], capture_output=True, text=True, cwd=ROOT,
+                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+        assert run.returncode == 2, command
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{path}:3:12: layernorm()" in lines[0], run.stderr
+
+
+def test_a_constant_group_has_a_constant_scale():
+    # rmsnorm of the constant vector (2, 2, 2): mean square 4, s = 1/2, no scale symbol;
+    # the output is w0 + w1 + w2, whose gradient (1, 1, 1) conserves the differences
+    model = ca.parse("param w[3]\noutput sum(w * rmsnorm(w - w + 2))")
+    assert not model.normalized
+    assert model.laws(1).strings() == ["w[0] - w[2]", "w[1] - w[2]"]
+
+
+def test_data_only_and_nested_normalizations():
+    # no parameter under the norm: s is a function of the data, fine
+    model = ca.parse("param v[3]\ninput x[3]\noutput v @ layernorm(x)")
+    assert model.check("v[0] + v[1] + v[2]").conserved     # layernorm(x) sums to 0
+    assert model.count_laws().laws == 1
+    nested = ca.parse("param W1[3,3], W2[3,3]\ninput x[3]\n"
+                      "output sum(layernorm(W2 @ layernorm(W1 @ x)))")
+    assert nested.check("sum(W1 * W1)").conserved and nested.check("sum(W2 * W2)").conserved
+
+
+def test_simulation_keeps_the_scale_law():
+    from conslaw_algebra.tools.simulate import simulate
+    model = ca.parse("param W[2,2], v[2]\ninput x[2]\noutput v @ rmsnorm(W @ x)")
+    run = simulate(model, seed=0, horizon=1.0, etas=(0.1,))
+    assert "h1" in run.to_text() and "conserved along the flow" in run.to_text()
+
+
+# ------------------------------------------------- the independent SymPy count
+def _total_derivative(f, j, theta, scales):
+    """d f / d theta_j with every s a function of theta: ds = -s^3 dq / 2."""
+    out = sp.diff(f, theta[j])
+    for s, q in scales:
+        out += sp.diff(f, s) * (-s**3 / 2) * sp.diff(q, theta[j])
+    return out
+
+
+def _sympy_lie_rank(theta, outputs, scales, point, levels=3):
+    """Rank at ``point`` (theta and s values) of the fields grad_theta of each output
+    (one per data point) and their brackets up to ``levels`` deep."""
+    d = len(theta)
+    fields = [[_total_derivative(y, j, theta, scales) for j in range(d)] for y in outputs]
+    level, everything = fields, list(fields)
+    for _ in range(levels - 1):
+        new = []
+        for x in fields:
+            for y in level:
+                new.append([sum(_total_derivative(y[i], j, theta, scales) * x[j]
+                                - _total_derivative(x[i], j, theta, scales) * y[j]
+                                for j in range(d)) for i in range(d)])
+        level = new
+        everything += new
+    matrix = sp.Matrix([[sp.nsimplify(c.subs(point)) for c in row] for row in everything])
+    return matrix.rank()
+
+
+def _square_variance(rng, n, centered):
+    """An integer vector of length n whose variance (or mean square) is a nonzero
+    rational square."""
+    while True:
+        v = [int(a) for a in rng.integers(-9, 10, n)]
+        mean = Fraction(sum(v), n) if centered else 0
+        q = sum((Fraction(a) - mean) ** 2 for a in v) / n
+        if q and all(int(sp.sqrt(t)) ** 2 == t for t in (q.numerator, q.denominator)):
+            return v
+
+
+def test_count_of_rmsnorm_model_matches_sympy():
+    # v @ rmsnorm(W x), W 2x2: data x chosen so that W0 x has a square mean square
+    rng = np.random.default_rng(5)
+    theta = sp.symbols("w0:4 v0:2")
+    w = sp.Matrix(2, 2, theta[:4])
+    v = sp.Matrix(theta[4:])
+    w0 = sp.Matrix(2, 2, [3, 1, -2, 5])
+    point = dict(zip(theta, [3, 1, -2, 5, 2, -7]))
+    outputs, scales = [], []
+    for k in range(4):
+        target = sp.Matrix(_square_variance(rng, 2, centered=False))
+        x = w0.inv() * target
+        s = sp.Symbol(f"s{k}")
+        y = w * x
+        q = (y[0] ** 2 + y[1] ** 2) / 2
+        scales.append((s, q))
+        outputs.append((v.T * y)[0] * s)
+        point[s] = 1 / sp.sqrt(q.subs(point))
+    rank = _sympy_lie_rank(theta, outputs, scales, point)
+    count = ca.parse("param W[2,2], v[2]\ninput x[2]\noutput v @ rmsnorm(W @ x)").count_laws()
+    assert count.lie.trace_rank == rank and count.laws == 6 - rank
+
+
+def test_count_of_weight_normalized_model_matches_sympy():
+    # (v * layernorm(w)) @ x, w of 4 entries: s depends on theta only
+    rng = np.random.default_rng(7)
+    theta = sp.symbols("w0:4 v0:4")
+    w, v = sp.Matrix(theta[:4]), sp.Matrix(theta[4:])
+    w0 = _square_variance(rng, 4, centered=True)
+    point = dict(zip(theta, w0 + [1, -3, 2, 5]))
+    s = sp.Symbol("s")
+    centered = w - sp.ones(4, 1) * (sum(w) / 4)
+    q = sum(c ** 2 for c in centered) / 4
+    point[s] = 1 / sp.sqrt(q.subs(point))
+    outputs = []
+    for k in range(6):
+        x = sp.Matrix([int(a) for a in rng.integers(-5, 6, 4)])
+        outputs.append(sum(v[i] * centered[i] * s * x[i] for i in range(4)))
+    rank = _sympy_lie_rank(theta, outputs, [(s, q)], point, levels=2)
+    count = ca.parse("param w[4], v[4]\ninput x[4]\noutput (v * layernorm(w)) @ x").count_laws()
+    assert count.lie.trace_rank == rank and count.laws == 8 - rank
+
+
+def test_count_of_batchnorm_model_matches_sympy():
+    # batchnorm(X W^T) @ u, W 2x2, X [4,2]: each channel's column has a square variance
+    rng = np.random.default_rng(11)
+    theta = sp.symbols("w0:4 u0:2")
+    w, u = sp.Matrix(2, 2, theta[:4]), sp.Matrix(theta[4:])
+    w0 = sp.Matrix(2, 2, [2, -1, 1, 3])
+    point = dict(zip(theta, [2, -1, 1, 3, 4, -1]))
+    outputs, scales = [], []
+    for k in range(3):
+        target = sp.Matrix([_square_variance(rng, 4, centered=True),
+                            _square_variance(rng, 4, centered=True)]).T      # [4, 2]
+        x = target * w0.T.inv()                        # X W0^T = target
+        y = x * w.T
+        total = 0
+        weights = [int(a) for a in rng.integers(1, 6, 4)]
+        for j in range(2):
+            s = sp.Symbol(f"s{k}_{j}")
+            column = y[:, j]
+            mean = sum(column) / 4
+            q = sum((c - mean) ** 2 for c in column) / 4
+            scales.append((s, q))
+            point[s] = 1 / sp.sqrt(q.subs(point))
+            total += sum(weights[b] * (column[b] - mean) * s * u[j] for b in range(4))
+        outputs.append(total)
+    rank = _sympy_lie_rank(theta, outputs, scales, point, levels=2)
+    count = ca.parse("param W[2,2], u[2]\ninput X[4,2]\noutput batchnorm(X @ W.T) @ u").count_laws()
+    assert count.lie.trace_rank == rank and count.laws == 6 - rank
+
+
+# ------------------------------------------------------- every law passes exactly
+MODELS = [
+    "param W[3,2], v[3]\ninput x[2]\noutput v @ layernorm(W @ x{eps})",
+    "param W[2,2], v[2]\ninput x[2]\noutput v @ rmsnorm(W @ x{eps})",
+    "param W[2,3]\ninput X[4,3]\noutput batchnorm(X @ W.T{eps})",
+    "param W[3,3], g[3]\ninput x[3]\noutput sum(g * layernorm(relu(W @ x){eps}))",
+]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(MODELS), st.sampled_from(["", ", eps=1/7", ", eps=2"]),
+       st.integers(0, 3))
+def test_every_reported_law_passes_the_exact_reduction(template, eps, seed):
+    model = ca.parse(template.format(eps=eps))
+    exact = model.exact_normalized
+    for h in model.laws(2, seed=seed).laws:
+        assert exact.violation(h) is None
