@@ -31,6 +31,8 @@ from .language.expand import (Expansion, ancestors, estimate_size, estimate_term
                               expand_features, feature_program, parameter_polynomial,
                               theta_ring)
 
+# the count of a model with normalization layers (``analyses/normalized.py``)
+NO_FEATURES = "its outputs are algebraic in theta through the normalization scales"
 
 
 class Model:
@@ -267,6 +269,9 @@ class Model:
         ``list_features`` (default: when the expansion is small) also reports the
         number of features.
         """
+        if self.normalized:
+            return CountResult(self.name, self.flow.describe(), self.dim, None, 0,
+                               self.lie_count(seed), NO_FEATURES)
         estimate = estimate_terms(self.program)
         if list_features is None:
             list_features = self._lists_features()
@@ -389,13 +394,13 @@ class Model:
                 self._refuse_normalized_dependence()
             found = self.exact_normalized.violation(h)
             if found is None:
-                return CheckResult(expression, True)
+                return CheckResult(expression, True, proof="<grad h, grad y> = 0 exactly for "
+                                   "every output entry y, reduced by s^2 q = 1")
             where, value = found
             text = self.exact_normalized.render(value, self.names)
             if len(text) > 400:
                 text = text[:400] + f" ... ({len(value)} terms)"
-            return CheckResult(expression, False, where + " (reduced by s^2 q = 1)", text,
-                               "(a normalized model: no features)")
+            return CheckResult(expression, False, where + " (reduced by s^2 q = 1)", text)
         found = first_violation(h, self.polynomial_fields)
         if found is None:
             return CheckResult(expression, True)

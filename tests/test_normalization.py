@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
+from sympy.polys.domains import QQ
+from sympy.polys.rings import ring
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import conslaw_algebra as ca
@@ -151,31 +153,46 @@ def test_simulation_keeps_the_scale_law():
 
 
 # ------------------------------------------------- the independent SymPy count
-def _total_derivative(f, j, theta, scales):
-    """d f / d theta_j with every s a function of theta: ds = -s^3 dq / 2."""
-    out = sp.diff(f, theta[j])
-    for s, q in scales:
-        out += sp.diff(f, s) * (-s**3 / 2) * sp.diff(q, theta[j])
-    return out
-
-
 def _sympy_lie_rank(theta, outputs, scales, point, levels=3):
     """Rank at ``point`` (theta and s values) of the fields grad_theta of each output
-    (one per data point) and their brackets up to ``levels`` deep."""
+    (one per data point) and their brackets up to ``levels`` deep, stopping at the first
+    level that adds nothing to the rank at the point. Outputs, fields and brackets are
+    polynomials in theta and the s over QQ (SymPy's sparse polynomial ring); the
+    derivative in theta_j counts every s as a function of theta: ds = -s^3 dq / 2."""
     d = len(theta)
-    fields = [[_total_derivative(y, j, theta, scales) for j in range(d)] for y in outputs]
-    level, everything = fields, list(fields)
+    symbols = list(theta) + [s for s, _ in scales]
+    R, *_ = ring(symbols, QQ)
+    ts = R.gens[:d]
+    chain = [(R(s), R(q)) for s, q in scales]
+
+    def derivative(f, j):
+        out = f.diff(ts[j])
+        for s, q in chain:
+            out += f.diff(s) * (-s**3 / 2) * q.diff(ts[j])
+        return out
+
+    at = [point[v] for v in symbols]
+
+    def value(field):
+        return [sp.Rational(c.evaluate(list(zip(R.gens, at)))) if c else 0 for c in field]
+
+    fields = [[derivative(R(y), j) for j in range(d)] for y in outputs]
+    level, rows = fields, [value(f) for f in fields]
+    rank = sp.Matrix(rows).rank()
     for _ in range(levels - 1):
+        if rank == d:
+            break
         new = []
         for x in fields:
             for y in level:
-                new.append([sum(_total_derivative(y[i], j, theta, scales) * x[j]
-                                - _total_derivative(x[i], j, theta, scales) * y[j]
-                                for j in range(d)) for i in range(d)])
-        level = new
-        everything += new
-    matrix = sp.Matrix([[sp.nsimplify(c.subs(point)) for c in row] for row in everything])
-    return matrix.rank()
+                new.append([sum((derivative(y[i], j) * x[j] - derivative(x[i], j) * y[j]
+                                 for j in range(d)), R.zero) for i in range(d)])
+        rows += [value(f) for f in new]
+        grown = sp.Matrix(rows).rank()
+        if grown == rank:
+            break
+        level, rank = new, grown
+    return rank
 
 
 def _square_variance(rng, n, centered):

@@ -120,6 +120,12 @@ SHORT_PRIME_DIM = 8192     # from this D on, a prime below 2^26: two-limb produc
 _CLOSURE_SAMPLES = 2       # random elements of W bracketed in each closure round
 
 
+# A count on the variety of normalization scales (``normalized.py``): its error bound
+# rests on the share of points where every variance is a square (not proved)
+NORMALIZED_ASSUMPTION = ("an estimate: it assumes the variances are squares modulo p at "
+                         "about half the points each (analyses/normalized.py)")
+
+
 @dataclass(frozen=True)
 class LieCount:
     """The outcome of a count, with everything needed to reproduce and trust it.
@@ -140,6 +146,7 @@ class LieCount:
     prime_bound: float | None = 0.0         # (b): a bad prime; None when the prime is forced
     skipped_primes: tuple[int, ...] = ()    # drawn first, but dividing a denominator
     prime_forced: bool = False              # set by CONSLAW_PRIME
+    bound_assumes: str | None = None        # what an error bound rests on beyond proof
 
     @property
     def laws(self) -> int:
@@ -273,8 +280,9 @@ def _count(system, seed: int, skipped: tuple[int, ...], bits: int) -> LieCount:
     else:
         prime_bound = min(1.0, bad_primes * prime_probability(system.denominators, bits))
         bound = min(1.0, point_bound + prime_bound)
+    assumes = NORMALIZED_ASSUMPTION if getattr(system, "normalized", False) else None
     return LieCount(dim, generator_rank, span.rank, seed, p, bound, adopted, tests, point_bound,
-                    prime_bound, skipped, forced)
+                    prime_bound, skipped, forced, assumes)
 
 
 def _bracket_with(x: Field, family: Field, point: np.ndarray) -> np.ndarray:

@@ -85,6 +85,7 @@ class CountResult(Shown):
     features: int | None
     features_estimate: int
     lie: LieCount
+    no_features: str | None = None    # why a model has no features (normalization scales)
 
     @property
     def laws(self) -> int:
@@ -233,3 +234,4 @@ class CheckResult(Shown):
     feature: str | None = None        # e.g. "output 1[0], coefficient of x[1]*gate1[0]"
     derivative: str | None = None     # <grad h, grad psi> for that feature
     feature_poly: str | None = None
+    proof: str | None = None          # what "conserved" was checked against, when not features

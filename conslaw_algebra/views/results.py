@@ -69,7 +69,7 @@ def _count_json(result) -> dict:
         "laws_at_most": lie.laws, "seed": lie.seed, "prime": lie.prime,
         "prime_forced": lie.prime_forced, "primes_skipped": list(lie.skipped_primes),
         "error_bound": lie.error_bound, "error_bound_point": lie.point_bound,
-        "error_bound_prime": lie.prime_bound,
+        "error_bound_prime": lie.prime_bound, "error_bound_assumes": lie.bound_assumes,
         "adopted_brackets": {str(k): v for k, v in lie.adopted.items()},
     }
 
@@ -78,6 +78,7 @@ def _count_json(result) -> dict:
 def _count_text(result) -> str:
     lie = result.lie
     features = (str(result.features) if result.features is not None
+                else f"none ({result.no_features})" if result.no_features
                 else f"not listed (expansion would have about {result.features_estimate:,} terms)")
     adopted = ", ".join(f"level {k}: {v}" for k, v in lie.adopted.items()) or "none needed"
     lines = [
@@ -96,6 +97,8 @@ def _count_text(result) -> str:
         lines.append(f"           N <= {lie.laws} with certainty; N = {lie.laws} with error "
                      f"probability <= {_bound(lie.error_bound)}")
         lines.append("           " + _bound_parts(lie))
+        if lie.bound_assumes:
+            lines.append(f"           (that error probability is {lie.bound_assumes})")
     lines.append(f"           seed {lie.seed}, exact arithmetic modulo {_prime_text(lie)}")
     return "\n".join(lines)
 
@@ -131,7 +134,8 @@ def _laws_verdict(result) -> str:
                 f"N >= {result.independent}, the Lie trace gives N <= {lie.laws}, both with certainty)")
     return (f"not complete at degree {result.degree}: {result.independent} independent; "
             f"{result.independent} <= N <= {lie.laws} with certainty "
-            f"(N = {lie.laws} with error probability <= {_bound(lie.error_bound)})")
+            f"(N = {lie.laws} with error probability <= {_bound(lie.error_bound)}"
+            + (f", {lie.bound_assumes})" if lie.bound_assumes else ")"))
 
 
 @renders(LawsResult, "text")
@@ -171,11 +175,14 @@ def _check_json(result) -> dict:
 def _check_text(result) -> str:
     if result.conserved:
         return (f"conserved: {result.expression}\n"
-                "  <grad h, grad psi> = 0 exactly for every feature psi")
+                f"  {result.proof or '<grad h, grad psi> = 0 exactly for every feature psi'}")
     return (f"not conserved: {result.expression}\n"
             f"  broken by the generator grad psi, psi = {result.feature_poly}\n"
             f"  ({result.feature})\n"
-            f"  <grad h, grad psi> = {result.derivative}")
+            f"  <grad h, grad psi> = {result.derivative}") if result.feature_poly is not None else (
+        f"not conserved: {result.expression}\n"
+        f"  broken along the output entry y = {result.feature}\n"
+        f"  <grad h, grad y> = {result.derivative}")
 
 
 @renders(CheckResult, "html")
