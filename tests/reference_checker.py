@@ -335,7 +335,7 @@ class _Model:
     def maxpool(self, x, units):
         """Each unit sum_i s_i e_i over its window (s_i 0/1, summing to 1); windows of
         the same entries share their selections; a window without data is decided
-        (constants: the largest) or a region choice."""
+        (constants: the largest; one polynomial repeated: it) or a region choice."""
         out = np.empty(units.shape, dtype=object)
         for index in np.ndindex(units.shape):
             window = [x[i] for i in units[index]]
@@ -346,8 +346,10 @@ class _Model:
             elif all(not any(p.terms.keys() - {()}) for p in window):
                 values = [p.terms.get((), 0) for p in window]
                 out[index] = window[values.index(max(values))]
-            elif all(p.data_free() for p in window):
-                out[index] = window[self.choose(site, range(k))]
+            elif all(p.data_free() for p in window):   # equal entries are one candidate
+                distinct = list({p.key(): p for p in window}.values())
+                out[index] = (distinct[self.choose(site, range(len(distinct)))]
+                              if len(distinct) > 1 else distinct[0])
             else:   # selections s_0..s_{k-2}, and s_{k-1} = 1 - their sum
                 w = self.symbol(site, "s")[1]
                 s = [Poly.var(("s", ("maxpool", w), i)) for i in range(k - 1)]

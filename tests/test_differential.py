@@ -870,3 +870,35 @@ def test_a_coefficient_that_is_the_inverse_of_the_prime():
         ("*", ("*", ("*", num(Fraction(1, 2147483647)), P("a")), P("b")), I("x"))])
     assert regions(program)[0].N == 1
     check_program(program, 0, expect="counted")
+
+
+def test_a_window_of_one_repeated_parameter_entry_is_no_region():
+    """sum(maxpool(cat(a, a), size=2)) b x, a [1]: the window (a0, a0) has the maximum
+    a0 whatever the signs, so the model is a0 b x everywhere: no sign regions, one
+    feature a0 b, N = 2 - 1 = 1 (the law a0^2 - b^2). Choosing 'which of two equal
+    entries is larger' would give regions with the condition 0 > 0, empty."""
+    program = Program(params=[("a", (1,)), ("b", ())], inputs=[("x", ())], outputs=[
+        ("*", ("*", ("sum", ("maxpool", ("cat", 0, P("a"), P("a")), 2)), P("b")), I("x"))])
+    [reference] = regions(program)
+    assert reference.N == 1 and not reference.choices
+    assert reference.conserved(reference.law({(2, 0): 1, (0, 2): -1}))
+    check_program(program, 0, expect="counted")
+
+
+def test_padded_border_entries_share_one_sign_site():
+    """relu(conv1d(W, x, padding=1) + b) with W [1,1,1], x [1,2]: the entries are
+    relu(b), relu(W x0 + b), relu(W x1 + b), relu(b); the two borders hold no data and
+    are one site, b > 0 or b < 0: two regions, each described by one condition. Then
+    maxpool2d over the zero-padded border windows (b, b, b, b) is b (no further region)."""
+    conv = ("+", ("conv1d", P("W"), I("x"), (("padding", 1),)), P("b"))
+    program = Program(params=[("W", (1, 1, 1)), ("b", (1, 1)), ("c", ())], inputs=[("x", (1, 2))],
+                      outputs=[("*", P("c"), ("sum", ("fn", "relu", conv)))])
+    assert len(regions(program)) == 2
+    check_program(program, 0, expect="regions")
+    for region in ca.parse(text(program)).sign_regions:
+        assert region.description.count(">") == 1, region.description
+    pooled = Program(params=[("W", (1, 2, 1, 1)), ("b", (1, 1, 1))], inputs=[("X", (2, 2, 1))],
+                     outputs=[("maxpool2d", ("fn", "relu", ("+", ("conv2d", P("W"), I("X"), (
+                         ("padding", 2),)), P("b"))), 2, 1)])
+    assert len(regions(pooled)) == 2
+    check_program(pooled, 0, expect="regions")
