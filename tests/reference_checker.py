@@ -5,6 +5,19 @@ to be fast. Programs are small syntax trees built by the tests (which render the
 text for the engine: nothing is parsed here), evaluated into dictionaries of monomials with the
 gate rules of DSL.md section 2 applied at every product; the features are the nonzero
 theta-coefficients of the outputs and of the data-dependent smooth-function arguments.
+
+What it covers, each construct from its definition: + - * (broadcast by NumPy itself,
+on object arrays), @, .T, ^, indexing, sum; relu (a gate g per distinct data-dependent
+entry, g^2 = g; a parameter-only entry is a sign choice); max-pool windows (selections
+s_i with s_i s_j = 0, s^2 = s, the last 1 - the others; a window without data is a
+choice among its distinct entries); one-hot inputs (each row the same relations as a
+max-pool window); avgpool as the mean of its window; conv1d/conv2d as the explicit sum
+over a zero-padded input with torch's index formula (stride, padding, dilation, groups,
+a batch axis); reshape/permute/cat by index arithmetic; generic, tanh, sigmoid, softmax,
+gelu, silu as fresh symbols keyed by (function, argument entry); tanh/sigmoid of a lone
+scalar parameter as a change of coordinates; attention; momentum, mirror and metric
+flows. Where it stops: no parsing (the tests render the same tree as text), no bounds on
+sizes, and "one call, one value" is decided by exact equality of expanded entries.
 The fields are exact SymPy polynomials over QQ, and the Lie algebra is closed at a
 random rational point by exact brackets [X, Y] = DX Y - DY X until a whole level adds
 nothing (the frame is then involutive at the point: Frobenius), at two points, keeping

@@ -7,7 +7,16 @@ let, products of a gate with itself, maxpool of sizes 1, 2, 3, conv1d, small att
 generic/tanh/sigmoid of data-dependent arguments, tanh/sigmoid of a lone scalar
 parameter (a change of coordinates), ReLU and maxpool of parameter-only arguments (sign
 regions), momentum (tau 0 or 1, Nesterov), mirror flows and ``metric`` lines, and
-parameter-only smooth arguments that must be refused. Each program is built as a
+parameter-only smooth arguments that must be refused (gelu/silu of a lone parameter
+too: only tanh and sigmoid change coordinates). The grown language has five families,
+judged on whatever the reference finds (counted, sign regions, refused): ``conv``
+(conv1d/conv2d with stride, padding, dilation, groups, a batch axis, a bias [Co, 1]
+broadcast over positions, padding that leaves border entries without data or empty),
+``pool`` (maxpool/maxpool2d/avgpool/avgpool2d, sizes 1-3, strides that overlap),
+``shapes`` (reshape, permute, cat, cat of a tensor with itself, broadcasting of rows,
+columns and outer products), ``onehot`` (``input t[T, V] onehot``: embeddings, a one-hot
+tensor in two products, under relu, max-pool, gelu/silu, a row sum that is 1) and
+``gelu`` (gelu and silu of one argument are two values). Each program is built as a
 syntax tree: the reference evaluates the tree, the engine reads its `.net` text.
 
 For every program: the engine's N (``count_laws(seed)``) equals the reference's; every
@@ -19,7 +28,7 @@ matched to a reference region with the same N whose check all its laws pass, and
 ``count_laws`` on the whole model raises UnsupportedError. Refused programs raise a
 ConslawError.
 
-CI runs about 330 programs (30 per family, derandomized, no database, no shrinking);
+CI runs 480 programs (30 per family, derandomized, no database, no shrinking);
 the long run is ``CONSLAW_DIFF_EXAMPLES=5000 python -m pytest -q tests/test_differential.py``
 (the number is the total over the families; ``CONSLAW_DIFF_SHRINK=1`` also shrinks a
 failing program).
@@ -595,8 +604,15 @@ def fam_shapes(g):
             h = ("reshape", h, shape)
             if len(shape) == 1:
                 h, shape = ("reshape", h, (shape[0], 1)), (shape[0], 1)
-        elif kind == "permute":
+        elif kind == "permute" and g.coin():
             h, shape = ("permute", h, (1, 0)), shape[::-1]
+        elif kind == "permute":   # through three axes, and back to two
+            order = g.choice([(0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)])
+            cube = (1,) + shape
+            h = ("permute", ("reshape", h, cube), order)
+            shape = tuple(cube[i] for i in order if cube[i] > 1) or (1,)
+            shape = shape if len(shape) == 2 else (prod(shape), 1)
+            h = ("reshape", h, shape)
         elif kind == "self":
             axis = g.choice([0, 1])
             h = ("cat", axis, h, h)
@@ -622,7 +638,8 @@ def fam_onehot(g):
     emb = ("@", t, g.param((V, d)))                 # [T, d]
     terms = []
     for _ in range(g.size(1, 2)):
-        kind = g.choice(["linear", "two", "gram", "relu", "smooth", "pool", "mixed", "sum"])
+        kind = g.choice(["linear", "two", "gram", "relu", "smooth", "pool", "mixed", "sum",
+                         "rowsum"])
         if kind == "linear":
             value = ("@", emb, g.param((d, 1)))
         elif kind == "two":
@@ -637,9 +654,13 @@ def fam_onehot(g):
             value = ("reshape", ("maxpool", ("@", t, g.param((V, 2))), 2), (T, 1))
         elif kind == "mixed":
             value = ("*", ("@", emb, g.param((d, 1))), g.input((T, 1)))
-        else:   # a row of t sums to 1
+        elif kind == "sum":   # t @ (a x): a x_j picked by each row
             value = ("*", ("reshape", ("@", t, ("*", g.param(()), g.input((V,)))), (T, 1)),
                      ("@", emb, g.param((d, 1))))
+        else:   # t @ (a, ..., a) = a: a row of t sums to 1, so relu's argument holds no data
+            column = g.param((1, 1), fresh=True)
+            column = ("cat", 0, *(column,) * V) if V > 1 else column
+            value = ("*", ("fn", "relu", ("@", t, column)), ("*", g.param(()), g.input((T, 1))))
         terms.append(value)
     return g.program([_sum(terms)])
 
