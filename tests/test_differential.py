@@ -501,6 +501,16 @@ def fam_refused(g):
     return g.program([("*", ("*", value, b), x)], flow, metrics)
 
 
+def _some_flow(g):
+    """Now and then, when D is small, heavy-ball momentum (tau 0 or 1) or a mirror flow
+    on one parameter: the new constructs under the other flows."""
+    if g.D <= 6 and g.coin(12):
+        return Flow("momentum", g.choice([Fraction(0), Fraction(1)]))
+    if g.coin(8):
+        return Flow(mirror=(g.choice(list(g.params)),))
+    return Flow()
+
+
 def _readout(g, out, shape):
     """The end of a model: the tensor itself, its sum, or a parameter matrix applied to it
     (flattened by reshape when it has more than one axis)."""
@@ -542,7 +552,7 @@ def fam_conv(g):
         pool = g.choice(["maxpool", "avgpool"]) + ("2d" if dims == 2 else "")
         out = (pool, out, 2, None if all(n % 2 == 0 for n in sizes) and g.coin() else 1)
         shape = shape[:-dims] + tuple(n // 2 if out[3] is None else n - 1 for n in sizes)
-    return g.program([_readout(g, out, shape)])
+    return g.program([_readout(g, out, shape)], _some_flow(g))
 
 
 def fam_pool(g):
@@ -581,7 +591,7 @@ def fam_pool(g):
         if g.coin(25):
             use = ("*", use, use)
         terms.append(_readout(g, use, shape))   # shapes that broadcast together
-    return g.program([_sum(terms)])
+    return g.program([_sum(terms)], _some_flow(g))
 
 
 def fam_shapes(g):
@@ -627,7 +637,7 @@ def fam_shapes(g):
             h = ("fn", "relu", h)
         if prod(shape) > 12:
             break
-    return g.program([_readout(g, h, shape)])
+    return g.program([_readout(g, h, shape)], _some_flow(g))
 
 
 def fam_onehot(g):
@@ -662,7 +672,7 @@ def fam_onehot(g):
             column = ("cat", 0, *(column,) * V) if V > 1 else column
             value = ("*", ("fn", "relu", ("@", t, column)), ("*", g.param(()), g.input((T, 1))))
         terms.append(value)
-    return g.program([_sum(terms)])
+    return g.program([_sum(terms)], _some_flow(g))
 
 
 def fam_gelu(g):
@@ -684,7 +694,7 @@ def fam_gelu(g):
         if kind == "nested":
             value = ("fn", f2, ("@", g.param((h, h)), ("let", "act")))
         terms.append(("@", g.param((m, h)), value))
-    return g.program([_sum(terms)])
+    return g.program([_sum(terms)], _some_flow(g))
 
 
 BUILDERS = {name: globals()["fam_" + name] for name in FAMILIES}
