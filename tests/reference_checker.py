@@ -5,6 +5,19 @@ to be fast. Programs are small syntax trees built by the tests (which render the
 text for the engine: nothing is parsed here), evaluated into dictionaries of monomials with the
 gate rules of DSL.md section 2 applied at every product; the features are the nonzero
 theta-coefficients of the outputs and of the data-dependent smooth-function arguments.
+
+What it covers, each construct from its definition: + - * (broadcast by NumPy itself,
+on object arrays), @, .T, ^, indexing, sum; relu (a gate g per distinct data-dependent
+entry, g^2 = g; a parameter-only entry is a sign choice); max-pool windows (selections
+s_i with s_i s_j = 0, s^2 = s, the last 1 - the others; a window without data is a
+choice among its distinct entries); one-hot inputs (each row the same relations as a
+max-pool window); avgpool as the mean of its window; conv1d/conv2d as the explicit sum
+over a zero-padded input with torch's index formula (stride, padding, dilation, groups,
+a batch axis); reshape/permute/cat by index arithmetic; generic, tanh, sigmoid, softmax,
+gelu, silu as fresh symbols keyed by (function, argument entry); tanh/sigmoid of a lone
+scalar parameter as a change of coordinates; attention; momentum, mirror and metric
+flows. Where it stops: no parsing (the tests render the same tree as text), no bounds on
+sizes, and "one call, one value" is decided by exact equality of expanded entries.
 The fields are exact SymPy polynomials over QQ, and the Lie algebra is closed at a
 random rational point by exact brackets [X, Y] = DX Y - DY X until a whole level adds
 nothing (the frame is then involutive at the point: Frobenius), at two points, keeping
@@ -145,14 +158,18 @@ class Program:
     """Declarations (name, shape), let-bindings and outputs as syntax trees (tuples:
     ('param'|'input'|'let', name), ('num', q), (op, a, b) for + - * @, ('neg', a),
     ('^', a, k), ('T', a), ('[]', a, index), ('sum', a), ('fn', name, a),
-    ('maxpool', a, k), ('conv1d', W, x), ('attention', X, Q, K, V, O, heads)), metric
-    lines (name, tree) and the flow."""
+    ('maxpool' | 'maxpool2d' | 'avgpool' | 'avgpool2d', a, size[, stride]),
+    ('conv1d' | 'conv2d', W, x[, options]) with options a tuple of (name, value) pairs
+    (stride, padding, dilation, groups), ('reshape', a, shape), ('permute', a, order),
+    ('cat', axis, a1, a2, ...), ('attention', X, Q, K, V, O, heads)), metric lines
+    (name, tree), the flow, and the names of the inputs declared one-hot."""
     params: list = field(default_factory=list)
     inputs: list = field(default_factory=list)
     lets: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
     metrics: list = field(default_factory=list)
     flow: Flow = field(default_factory=Flow)
+    onehot: tuple = ()
 
 
 def _wrap(x):
@@ -243,6 +260,8 @@ class _Model:
         if op == "param":
             return self.tensor("t", self.offsets[a], self.shapes[a])
         if op == "input":
+            if a in self.program.onehot:
+                return self.onehot(a, self.shapes[a])
             return self.tensor("x", self.input_offsets[a], self.shapes[a])
         if op == "let":
             if a not in self.let_values:
@@ -252,14 +271,13 @@ class _Model:
             return _wrap(Poly.of(Fraction(a)))
         if op == "fn":
             return self.call(a, e[2])
-        if op == "conv1d":
-            w, x = self.ev(a), self.ev(e[2])
-            out, _, k = w.shape
-            return np.array([[sum((w[o, c, j] * x[c, t + j] for c in range(x.shape[0])
-                                   for j in range(k)), Poly()) for t in range(x.shape[1] - k + 1)]
-                             for o in range(out)], dtype=object)
+        if op in ("conv1d", "conv2d"):
+            return convolution(self.ev(a), self.ev(e[2]), dict(e[3]) if len(e) > 3 else {},
+                               1 if op == "conv1d" else 2)
         if op == "attention":
             return self.attention(*[self.ev(t) for t in e[1:6]], e[6])
+        if op == "cat":
+            return concatenate([self.ev(t) for t in e[2:]], a)
         x = self.ev(a)
         if op in ("+", "-", "*", "@"):
             y = self.ev(e[2])
@@ -274,8 +292,17 @@ class _Model:
             return _wrap(x[tuple(e[2])])
         if op == "sum":
             return _wrap(sum(x.flat, Poly()))
-        if op == "maxpool":
-            return self.maxpool(x, e[2])
+        if op in ("maxpool", "maxpool2d", "avgpool", "avgpool2d"):
+            dims = 2 if op.endswith("2d") else 1
+            units = pool_windows(x.shape, e[2], e[3] if len(e) > 3 else None, dims)
+            if op.startswith("avg"):
+                return _map(lambda window: Fraction(1, len(window)) * sum(
+                    (x[i] for i in window), Poly()), units)
+            return self.maxpool(x, units)
+        if op == "reshape":
+            return reshape(x, e[2])
+        if op == "permute":
+            return permute(x, e[2])
         raise ValueError(op)
 
     def call(self, function, arg):
@@ -307,18 +334,38 @@ class _Model:
             return Poly.of(max(p.terms.get((), 0), 0))
         return p if self.choose(("relu", p.key()), (True, False)) else Poly()
 
-    def maxpool(self, x, k):
-        if k == 1:
-            return x
-        out = np.empty(x.shape[:-1] + (x.shape[-1] // k,), dtype=object)
-        for index in np.ndindex(out.shape):
-            window = [x[index[:-1] + (index[-1] * k + i,)] for i in range(k)]
+    def onehot(self, name, shape):
+        """Each row along the last axis: selections s_0..s_{V-2} of one window (0/1,
+        s_i s_j = 0) and, last, 1 minus their sum: the relations of a max-pool window."""
+        out = np.empty(shape, dtype=object)
+        for row in np.ndindex(shape[:-1]):
+            s = [Poly.var(("s", ("onehot", name, row), i)) for i in range(shape[-1] - 1)]
+            for i, si in enumerate(s):
+                out[row + (i,)] = si
+            out[row + (shape[-1] - 1,)] = 1 - sum(s, Poly())
+        return out
+
+    def maxpool(self, x, units):
+        """Each unit sum_i s_i e_i over its window (s_i 0/1, summing to 1); windows of
+        the same entries share their selections; a window without data is decided
+        (constants: the largest; one polynomial repeated: it) or a region choice."""
+        out = np.empty(units.shape, dtype=object)
+        for index in np.ndindex(units.shape):
+            window = [x[i] for i in units[index]]
             site = ("maxpool", tuple(p.key() for p in window))
-            if all(p.data_free() for p in window):
-                out[index] = window[self.choose(site, range(k))]
+            k = len(window)
+            if k == 1:
+                out[index] = window[0]
+            elif all(not any(p.terms.keys() - {()}) for p in window):
+                values = [p.terms.get((), 0) for p in window]
+                out[index] = window[values.index(max(values))]
+            elif all(p.data_free() for p in window):   # equal entries are one candidate
+                distinct = list({p.key(): p for p in window}.values())
+                out[index] = (distinct[self.choose(site, range(len(distinct)))]
+                              if len(distinct) > 1 else distinct[0])
             else:   # selections s_0..s_{k-2}, and s_{k-1} = 1 - their sum
                 w = self.symbol(site, "s")[1]
-                s = [Poly.var(("s", w, i)) for i in range(k - 1)]
+                s = [Poly.var(("s", ("maxpool", w), i)) for i in range(k - 1)]
                 out[index] = (sum((si * p for si, p in zip(s, window)), Poly())
                               + (1 - sum(s, Poly())) * window[-1])
         return out
@@ -336,6 +383,116 @@ class _Model:
             total = total + np.dot(np.dot(np.dot(self.tensor("f" + str(n), 0, scores.shape), X),
                                           vi), oi.T)
         return total
+
+
+def convolution(w, x, options, dims):
+    """PyTorch's conv1d/conv2d (a cross-correlation) as its explicit sum: with x padded
+    by zeros on both sides of each spatial axis, out[b, o, p] = sum over the input
+    channels c of o's group and the kernel offsets j of W[o, c, j] x[b, g Cg + c,
+    p stride + j dilation] (g = o // (Co / groups), Cg = Ci / groups); x is [Ci, n...]
+    or [B, Ci, n...] (the output keeps the batch axis).
+
+    >>> w = _map(Poly.of, np.array([[[1, 2]]], dtype=object))
+    >>> x = _map(Poly.of, np.array([[10, 20, 30]], dtype=object))
+    >>> [p.terms[()] for p in convolution(w, x, {"padding": 1, "stride": 2}, 1).flat]
+    [Fraction(20, 1), Fraction(80, 1)]
+    """
+    stride, padding = options.get("stride", 1), options.get("padding", 0)
+    dilation, groups = options.get("dilation", 1), options.get("groups", 1)
+    batched = x.ndim == dims + 2
+    if not batched:
+        x = x[None]
+    padded = np.empty(x.shape[:2] + tuple(n + 2 * padding for n in x.shape[2:]), dtype=object)
+    for index in np.ndindex(padded.shape):
+        inner = tuple(i - padding for i in index[2:])
+        inside = all(0 <= i < n for i, n in zip(inner, x.shape[2:]))
+        padded[index] = x[index[:2] + inner] if inside else Poly()
+    out_channels, per_group, kernel = w.shape[0], w.shape[1], w.shape[2:]
+    sizes = tuple((n + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+                  for n, k in zip(x.shape[2:], kernel))
+    out = np.empty((x.shape[0], out_channels) + sizes, dtype=object)
+    for b, o, *place in np.ndindex(out.shape):
+        group = o // (out_channels // groups)
+        total = Poly()
+        for c in range(per_group):
+            for j in np.ndindex(kernel):
+                at = tuple(p * stride + jj * dilation for p, jj in zip(place, j))
+                total = total + w[(o, c) + j] * padded[(b, group * per_group + c) + at]
+        out[(b, o, *place)] = total
+    return out if batched else out[0]
+
+
+def pool_windows(shape, size, stride, dims):
+    """For each pooling unit, the indices of its window's entries: windows of size^dims
+    over the last dims axes starting every ``stride`` entries (default: size), (n - size)
+    // stride + 1 units per axis (PyTorch's).
+
+    >>> pool_windows((5,), 2, 3, 1).tolist()
+    [[(0,), (1,)], [(3,), (4,)]]
+    """
+    stride = stride or size
+    lead, axes = shape[:-dims], shape[-dims:]
+    counts = tuple((n - size) // stride + 1 for n in axes)
+    units = np.empty(lead + counts, dtype=object)
+    for index in np.ndindex(units.shape):
+        front, place = index[:len(lead)], index[len(lead):]
+        units[index] = [front + tuple(p * stride + j for p, j in zip(place, offset))
+                        for offset in np.ndindex((size,) * dims)]
+    return units
+
+
+def _row_major(index, shape):
+    """The position of ``index`` among the entries of ``shape`` read row by row."""
+    flat = 0
+    for i, n in zip(index, shape):
+        flat = flat * n + i
+    return flat
+
+
+def reshape(x, shape):
+    """The entries of x, read row by row, laid out row by row in ``shape``.
+
+    >>> reshape(np.array([[1, 2, 3], [4, 5, 6]], dtype=object), (3, 2)).tolist()
+    [[1, 2], [3, 4], [5, 6]]
+    """
+    entries = [x[index] for index in np.ndindex(x.shape)]
+    out = np.empty(tuple(shape), dtype=object)
+    for index in np.ndindex(out.shape):
+        out[index] = entries[_row_major(index, out.shape)]
+    return out
+
+
+def permute(x, order):
+    """Axis j of the result is axis order[j] of x: out[i] = x[s] with s[order[j]] = i[j].
+
+    >>> permute(np.array([[1, 2, 3], [4, 5, 6]], dtype=object), (1, 0)).tolist()
+    [[1, 4], [2, 5], [3, 6]]
+    """
+    out = np.empty(tuple(x.shape[i] for i in order), dtype=object)
+    for index in np.ndindex(out.shape):
+        source = [0] * x.ndim
+        for j, i in enumerate(order):
+            source[i] = index[j]
+        out[index] = x[tuple(source)]
+    return out
+
+
+def concatenate(parts, axis):
+    """The tensors side by side along ``axis``: entry i of the result along that axis is
+    entry i - (sizes of the parts before) of the part it falls in.
+
+    >>> concatenate([np.array([[1], [2]], dtype=object)] * 2, 1).tolist()
+    [[1, 1], [2, 2]]
+    """
+    shape = list(parts[0].shape)
+    shape[axis] = sum(p.shape[axis] for p in parts)
+    out = np.empty(tuple(shape), dtype=object)
+    for index in np.ndindex(out.shape):
+        i, part = index[axis], 0
+        while i >= parts[part].shape[axis]:
+            i, part = i - parts[part].shape[axis], part + 1
+        out[index] = parts[part][index[:axis] + (i,) + index[axis + 1:]]
+    return out
 
 
 def _names(program: Program) -> list[str]:

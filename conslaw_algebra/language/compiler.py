@@ -129,6 +129,7 @@ class _Compiler:
         self.discover = discover              # first pass: choose freely, collect candidates
         self.candidates: dict[int, list] = {}  # param index -> [(function, pos)]
         self.conditions: list[tuple] = []     # the sign conditions of the chosen region
+        self.conditioned: set = set()         # the sites whose conditions are listed
         self.open_choices = False             # a choice was made freely (discovery only)
         self.calls: dict[tuple, list] = {}    # (function, keys) -> [(origins, symbol)]
         self._oracle = None
@@ -691,7 +692,9 @@ class _Compiler:
             self.open_choices = True
             return 0
         choice = self.choices[key]
-        self.conditions.extend(options[choice])
+        if key not in self.conditioned:   # a site met again adds no condition twice
+            self.conditioned.add(key)
+            self.conditions.extend(options[choice])
         return choice
 
     def place(self, pos) -> str:
@@ -1123,15 +1126,21 @@ class _Compiler:
 
     def window_choice(self, polynomials: list, pos) -> int:
         """Which entry a window without data selects: decided when the entries are
-        constants, else by the sign region of their differences."""
+        constants or all one polynomial, else by the sign region of the differences of
+        its distinct entries (equal entries tie: the first stands for them, so no
+        condition 0 > 0, which no point satisfies, arises)."""
         if all(all(not m for m in p) for p in polynomials):
             values = [p.get((), 0) for p in polynomials]
             return values.index(max(values))
-        key = ("maxpool", tuple(_terms_key(p) for p in polynomials))
+        keys = [_terms_key(p) for p in polynomials]
+        distinct = [i for i, k in enumerate(keys) if k not in keys[:i]]
+        if len(distinct) == 1:
+            return 0
+        key = ("maxpool", tuple(keys))
         where = f"maxpool at {self.place(pos)}"
-        options = [[(Terms(polynomials[i]) - polynomials[j], where)
-                    for j in range(len(polynomials)) if j != i] for i in range(len(polynomials))]
-        return self.choose(key, options, pos)
+        options = [[(Terms(polynomials[i]) - polynomials[j], where) for j in distinct if j != i]
+                   for i in distinct]
+        return distinct[self.choose(key, options, pos)]
 
     def columns(self, node: int, start: int, stop: int) -> int:
         rows = self.shape(node)[0]
