@@ -44,12 +44,14 @@ of more than ``BLOCK_LIMIT`` laws keeps its echelon rows; the result says which
 
 >>> from flint import fmpq_mpoly_ctx
 >>> a, b, c = fmpq_mpoly_ctx.get(("t", 3), "degrevlex").gens()
->>> natural_basis([a**2 + b**2 - 2*c**2, b**2 - c**2]).laws     # two laws: a^2 - c^2, b^2 - c^2
+>>> natural_basis([a**2 + b**2 - 2*c**2, b**2 - c**2]).laws
 (t0^2 - t2^2, t1^2 - t2^2)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from flint import fmpq
 
 from ..exact.rational import Span, primitive
 from ..exact.sparse import ring_polynomial, sparse_terms
@@ -157,7 +159,7 @@ def sparsify(rows) -> list[dict]:
     >>> sparsify([{0: 1, 1: 1, 2: 1, 3: 1}, {0: 1, 1: 1, 2: 1}])
     [{3: 1}, {0: 1, 1: 1, 2: 1}]
     """
-    rows = [dict(row) for row in rows]
+    rows = [{m: fmpq(v) for m, v in row.items()} for row in rows]
     where: dict = {}                  # monomial -> the rows that have it
     for i, row in enumerate(rows):
         for m in row:
@@ -198,12 +200,12 @@ def parallel_order(rows) -> list:
     private monomials), then by column.
 
     >>> parallel_order([{0: 1, 2: 1, 3: 1}, {1: 1, 2: -1, 4: 1}])
-    [0, 3, 1, 4, 2]
+    [0, 1, 3, 4, 2]
     """
     entries: dict = {}
     for i, row in enumerate(rows):
         for column, value in row.items():
-            entries.setdefault(column, []).append((i, value))
+            entries.setdefault(column, []).append((i, fmpq(value)))
     direction = {column: tuple((i, value / pairs[0][1]) for i, value in pairs)
                  for column, pairs in entries.items()}
     size: dict = {}
@@ -247,11 +249,12 @@ def natural_basis(laws, limit: int = BLOCK_LIMIT) -> NaturalBasis:
     ``limit``: blocks of more laws keep their reduced echelon rows.
 
     >>> from flint import fmpq_mpoly_ctx
-    >>> x, y, z = fmpq_mpoly_ctx.get(("t", 3), "degrevlex").gens()
-    >>> found = natural_basis([x**2 + y**2 - z**2 + x*y, z**2 - y**2, x*y])
-    >>> found.laws, found.blocks
-    ((t0*t1, t0^2 - t2^2, t1^2 - t2^2), (2, 1))
-    >>> natural_basis([x**2 + y**2 - z**2 + x*y, z**2 - y**2, x*y], limit=1).echelon_blocks
+    >>> a, b, c, d, e, f = fmpq_mpoly_ctx.get(("t", 6), "degrevlex").gens()
+    >>> laws = [a**2 + b**2 + d**2 - e**2, c**2 + d**2 - e**2, a*f]     # reduced echelon
+    >>> found = natural_basis(laws)
+    >>> found.laws, found.blocks        # (a^2 + b^2 - c^2, c^2 + d^2 - e^2) and (a*f)
+    ((t0^2 + t1^2 - t2^2, t0*t5, t2^2 + t3^2 - t4^2), (2, 1))
+    >>> natural_basis(laws, limit=1).echelon_blocks
     (2,)
     """
     laws = list(laws)
