@@ -21,7 +21,7 @@ from html import escape
 
 from ..analyses.lie import LieCount
 from ..analyses.matrix_form import matrix_laws
-from ..analyses.natural_basis import BLOCK_LIMIT
+from ..analyses import natural_basis
 from ..analyses.results import CheckResult, CountResult, LawsResult, renders
 from ..exact.render import render
 from ..language.program import renamed_lines
@@ -160,7 +160,7 @@ def _laws_text(result, matrix_form: bool | None = None) -> str:
                      "lists them one by one)")
     if result.echelon_blocks:
         lines.append(f"  (blocks of {', '.join(map(str, result.echelon_blocks))} laws are in "
-                     f"reduced echelon form: a block of more than {BLOCK_LIMIT} laws is not "
+                     f"reduced echelon form: a block of more than {natural_basis.BLOCK_LIMIT} laws is not "
                      "made sparse)")
     origin = ("forced by CONSLAW_PRIME" if result.lie.prime_forced
               else f"drawn from seed {result.lie.seed}")
