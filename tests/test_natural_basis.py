@@ -220,6 +220,20 @@ def test_linear_3layer_echelon_basis_is_the_previous_output(capsys):
     assert not any("C1" in line for line in lines)
 
 
+def test_matrix_equations_then_the_remaining_laws():
+    # a linear hidden layer (whole Gram difference W1 W1^T - W2^T W2, 3x3) followed by a
+    # ReLU layer (only the diagonal: one balance law per neuron, THEORY.md E.1)
+    model = ca.parse("layers 2 -> 3 -> 3 relu -> 2", "mixed")
+    lines = model.laws(2).to_text().splitlines()
+    assert lines[0].endswith(": 9")
+    assert lines[1] == "  W1 W1^T - W2^T W2 = C1   (symmetric 3x3: 6 laws)"
+    expected = [" + ".join(f"W2[{i},{k}]^2" for k in range(3)) + " - "
+                + " - ".join(f"W3[{o},{i}]^2" for o in range(2)) for i in range(3)]
+    assert lines[2:5] == [f"  h{i + 1} = {law}" for i, law in enumerate(expected)]
+    assert lines[5] == ("  (C1: a constant symmetric matrix, a law per entry; --entries "
+                        "lists them one by one)")
+
+
 # ---------------------------------------------------------------- exports and REPL
 def test_exports_use_the_natural_basis(capsys):
     path = str(EXAMPLES / "relu_bias_3layer.net")

@@ -156,8 +156,8 @@ def _laws_text(result, matrix_form: bool | None = None) -> str:
         lines.append(f"  h{k:<{width}} = {render(h, list(result.names))}")
     if matrices:
         names = ", ".join(f"C{k}" for k in range(1, len(matrices) + 1))
-        lines.append(f"  ({names}: constant symmetric matrices, a law per entry; --entries "
-                     "lists them one by one)")
+        what = "constant symmetric matrices" if len(matrices) > 1 else "a constant symmetric matrix"
+        lines.append(f"  ({names}: {what}, a law per entry; --entries lists them one by one)")
     if result.echelon_blocks:
         lines.append(f"  (blocks of {', '.join(map(str, result.echelon_blocks))} laws are in "
                      f"reduced echelon form: a block of more than {natural_basis.BLOCK_LIMIT} laws is not "
