@@ -255,8 +255,8 @@ class GeneratorsResult(Shown):
 
     >>> from conslaw_algebra.api import parse
     >>> result = generators(parse("param a, b, c\\noutput a*b + b*c"), 2)
-    >>> result.basis_count, result.generators   # -b^2 + 2ac = (a^2 - b^2 + c^2) - (a - c)^2
-    (3, ('a - c', 'a^2 - b^2 + c^2'))
+    >>> result.basis_count, result.generators   # b^2 - 2ac = (a - c)^2 - (a^2 - b^2 + c^2)
+    (3, ('a - c', 'b^2 - 2*a*c'))
     """
 
     model: str
