@@ -260,7 +260,8 @@ def test_repl_laws_takes_the_basis_and_entries_options():
     assert run_repl(None, io.StringIO("\n".join(lines) + "\n"), out) == 0
     text = out.getvalue()
     assert "W1 W1^T - W2^T W2 = C1   (symmetric 5x5: 15 laws)" in text
-    assert "  h21 = W2[2,0]^2 + W2[2,1]^2 + W2[2,2]^2 + W2[2,3]^2 + W2[2,4]^2 - W3[0,2]^2 - W3[1,2]^2" in text
+    assert ("  h21 = W2[2,0]^2 + W2[2,1]^2 + W2[2,2]^2 + W2[2,3]^2 + W2[2,4]^2 - W3[0,2]^2"
+            " - W3[1,2]^2") in text
     assert "  h1  = W1[0,0]^2 + W1[0,1]^2 + W1[0,2]^2 + W1[0,3]^2 + W2[0,1]^2" in text   # echelon
     assert "--basis needs natural or echelon" in text
 

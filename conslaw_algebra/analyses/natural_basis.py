@@ -114,7 +114,9 @@ def echelon_rows(vectors) -> list[dict]:
     span = Span()
     for vector in vectors:
         span.add(vector)
-    return [row for _, row in sorted(span.rows, key=lambda pair: pair[0])]
+    # keys sorted: the rows' own order (which later ties follow) is that of the space
+    return [{c: row[c] for c in sorted(row)}
+            for _, row in sorted(span.rows, key=lambda pair: pair[0])]
 
 
 def support_blocks(rows) -> list[list[int]]:
@@ -144,7 +146,8 @@ def support_blocks(rows) -> list[list[int]]:
     groups: dict = {}
     for index, row in enumerate(rows):
         groups.setdefault(find(next(iter(row))), []).append(index)
-    return [groups[root] for root in sorted(groups, key=lambda r: min(min(rows[i]) for i in groups[r]))]
+    return [groups[root] for root in
+            sorted(groups, key=lambda r: min(min(rows[i]) for i in groups[r]))]
 
 
 def _best_step(u: dict, v: dict):

@@ -168,7 +168,7 @@ class Session:
         self.file_lines = 0                # how many of the lines come from the loaded file
         self._model = None
         self._model_lines = None
-        self._laws: dict[tuple, object] = {}   # ((source, lines), degree, basis) -> a finished result
+        self._laws: dict[tuple, object] = {}   # ((source, lines), degree, basis) -> result
 
     # ------------------------------------------------------------ the model
     def model(self) -> api.Model:

@@ -159,9 +159,9 @@ def _laws_text(result, matrix_form: bool | None = None) -> str:
         what = "constant symmetric matrices" if len(matrices) > 1 else "a constant symmetric matrix"
         lines.append(f"  ({names}: {what}, a law per entry; --entries lists them one by one)")
     if result.echelon_blocks:
-        lines.append(f"  (blocks of {', '.join(map(str, result.echelon_blocks))} laws are in "
-                     f"reduced echelon form: a block of more than {natural_basis.BLOCK_LIMIT} laws is not "
-                     "made sparse)")
+        sizes = ", ".join(map(str, result.echelon_blocks))
+        lines.append(f"  (blocks of {sizes} laws are in reduced echelon form: a block of more "
+                     f"than {natural_basis.BLOCK_LIMIT} laws is not made sparse)")
     origin = ("forced by CONSLAW_PRIME" if result.lie.prime_forced
               else f"drawn from seed {result.lie.seed}")
     lines.append(f"independent: {result.independent} of N = {result.lie.laws} (ranks modulo "
