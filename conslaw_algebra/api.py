@@ -24,6 +24,7 @@ from .flows.system import exact_fields, flow_system
 from .analyses.laws import (degree_hint, field_polynomials, first_violation, independent_count,
                             polynomial_laws)
 from .analyses.lie import SHORT_PRIME_DIM, LieCount, count_laws
+from .analyses.natural_basis import BASES, natural_basis
 from .exact.render import render
 from .analyses.results import CheckResult, CountResult, LawsResult
 from .language.program import variable_names
@@ -279,20 +280,32 @@ class Model:
         return CountResult(self.name, self.flow.describe(), self.dim, features, estimate,
                            self.lie_count(seed))
 
-    def laws(self, degree: int = 2, seed: int = 0, engine: str = "linear") -> LawsResult:
+    def laws(self, degree: int = 2, seed: int = 0, engine: str = "linear",
+             basis: str = "natural") -> LawsResult:
         """A basis of the polynomial laws of degree <= ``degree``, exact and verified.
 
         ``engine``: 'linear', the linear ansatz solved block by block (``laws.py``), or
         'syzygy', syzygies then curl-free vectors (``syzygy_laws.py``, needs Singular): two
         algorithms, one normal form, so the same basis.
+        ``basis``: 'natural' (default), the space split by monomial support and each
+        block made sparse (``analyses/natural_basis.py``: per-neuron balance laws, the
+        entries of Gram differences), or 'echelon', the engines' reduced echelon form.
+        Both span the same space.
 
         >>> parse("param a, b\\noutput a*b").laws(2, engine="syzygy").strings()
         ['a^2 - b^2']
+        >>> model = parse("layers 1 -> 1 relu bias -> 1 relu bias -> 1")
+        >>> model.laws(2).strings()       # one balance law per neuron
+        ['W1[0,0]^2 + b1[0]^2 - W2[0,0]^2', 'W2[0,0]^2 + b2[0]^2 - W3[0,0]^2']
+        >>> model.laws(2, basis="echelon").strings()[0]     # their sum: the echelon form
+        'W1[0,0]^2 + b1[0]^2 + b2[0]^2 - W3[0,0]^2'
         """
         if degree < 1:
             raise ValueError("degree must be at least 1")
         if engine not in ("linear", "syzygy"):
             raise ValueError(f"unknown law engine '{engine}' (linear or syzygy)")
+        if basis not in BASES:
+            raise ValueError(f"unknown basis '{basis}' ({' or '.join(BASES)})")
         momentum = self.flow.momentum
         n = self.flow.state_dim(self.dim)
         estimate = guards.laws_bytes(self.program, degree, momentum)
@@ -310,6 +323,11 @@ class Model:
             laws = syzygy_laws(self.polynomial_fields, ring, degree)
         else:
             laws = polynomial_laws(self.fields, ring, degree, seed=seed)
+        echelon_blocks: tuple[int, ...] = ()
+        if basis == "natural":
+            report("making the basis sparse")
+            natural = natural_basis(laws)
+            laws, echelon_blocks = list(natural.laws), natural.echelon_blocks
         for h in laws:
             if first_violation(h, self.polynomial_fields) is not None:  # exact re-verification
                 raise AssertionError(f"internal error: law {h} failed verification")
@@ -318,7 +336,7 @@ class Model:
         return LawsResult(self.name, degree, tuple(laws), self.state_names,
                           self.state_identifiers, independent, lie,
                           self.flow.time_note(self.variables), self.sympy_symbols,
-                          self.variables.renamed, engine, self)
+                          self.variables.renamed, engine, self, basis, echelon_blocks)
 
     def _normalized_laws(self, degree: int, seed: int, engine: str) -> LawsResult:
         """Laws sampled on the variety s^2 q = 1 and verified exactly (``normalized.py``)."""

@@ -229,8 +229,12 @@ def test_minimal_generators_drop_products_of_lower_degree_laws():
     assert result.basis_count == 3
     assert result.generators[0] == "a - c"
     assert len(result.generators) == 2
-    # grad(a*b + b*c) = (b, a + c, b): a^2 - b^2 + c^2 pairs to 2ab - 2b(a + c) + 2cb = 0
-    assert result.generators[1] == "a^2 - b^2 + c^2"
+    # grad(a*b + b*c) = (b, a + c, b): a^2 - b^2 + c^2 pairs to 2ab - 2b(a + c) + 2cb = 0.
+    # The natural basis (the default) lists the sparsest laws of the quadratic block:
+    # (a - c)^2 = a^2 - 2ac + c^2 and (a - c)^2 - (a^2 - b^2 + c^2) = b^2 - 2ac, whose
+    # gradient (-2c, 2b, -2a) pairs to -2cb + 2b(a + c) - 2ab = 0; (a - c)^2 is a product
+    # of the first generator, so the second one kept is b^2 - 2ac
+    assert result.generators[1] == "b^2 - 2*a*c"
 
 
 def test_minimal_generators_of_linear_net_are_the_gram_entries(tmp_path, capsys):

@@ -104,6 +104,7 @@ LAWS_SCHEMA = {   # README "JSON": key -> type
     "model": str, "degree": int, "laws": list, "count": int, "independent": int,
     "lie_laws": int, "complete": bool, "certified": bool, "seed": int, "prime": int,
     "error_bound": float, "variables": list, "identifiers": list, "renamed": list,
+    "basis": str, "echelon_blocks": list, "matrices": list,
 }
 
 

@@ -2,7 +2,8 @@
 
 When the degree-2 laws contain every entry of a Gram difference such as
 W1 W1^T - W2^T W2 (optionally + b b^T for a bias), the whole matrix is a law, and the
-views print one matrix equation instead of its entries (``views/exports.latex_laws``).
+views print one matrix equation instead of its entries (``views/exports.latex_laws``, and
+the text of the natural basis: ``views/exports.matrix_lines``).
 Candidates are built from the parameter tensors' shapes alone (every pair of matrices,
 every pair of sides of equal size, with or without a vector of that size), and a
 candidate is accepted when each of its entries lies in the exact QQ span of the laws

@@ -111,8 +111,8 @@ class RelationsResult(Shown):
 
     >>> from conslaw_algebra.api import parse
     >>> result = relations(parse("param a, b, c\\noutput a*b + b*c"), degree=2)
-    >>> result.laws_text, result.relations      # (a - c)^2 - (a^2 - b^2 + c^2) + (2ac - b^2) = 0
-    (('a - c', 'a^2 - b^2 + c^2', '-b^2 + 2*a*c'), (y0^2 - y1 + y2,))
+    >>> result.laws_text, result.relations      # (a - c)^2 - (a^2 - 2ac + c^2) = 0
+    (('a - c', 'a^2 - 2*a*c + c^2', 'b^2 - 2*a*c'), (y0^2 - y1,))
     """
 
     model: str
@@ -255,8 +255,8 @@ class GeneratorsResult(Shown):
 
     >>> from conslaw_algebra.api import parse
     >>> result = generators(parse("param a, b, c\\noutput a*b + b*c"), 2)
-    >>> result.basis_count, result.generators   # -b^2 + 2ac = (a^2 - b^2 + c^2) - (a - c)^2
-    (3, ('a - c', 'a^2 - b^2 + c^2'))
+    >>> result.basis_count, result.generators   # b^2 - 2ac = (a - c)^2 - (a^2 - b^2 + c^2)
+    (3, ('a - c', 'b^2 - 2*a*c'))
     """
 
     model: str
@@ -270,7 +270,7 @@ def generators(model, degree: int = 2, backend: str | None = None) -> Generators
 
     >>> from conslaw_algebra.api import parse
     >>> generators(parse("param a, b, c\\noutput a*b + b*c"), 2).generators
-    ('a - c', 'a^2 - b^2 + c^2')
+    ('a - c', 'b^2 - 2*a*c')
     """
     if degree < 1:
         raise ValueError("degree must be at least 1")

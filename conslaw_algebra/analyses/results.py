@@ -113,6 +113,8 @@ class LawsResult(Shown):
     renamed: tuple = ()         # names changed from the usual scheme (``VariableNames``)
     engine: str = "linear"      # 'linear' (``laws.py``) or 'syzygy' (``syzygy_laws.py``)
     source: object = field(default=None, repr=False, compare=False)   # the Model, for to_sage
+    basis: str = "echelon"      # 'natural' (``natural_basis.py``) or 'echelon' (the engines')
+    echelon_blocks: tuple = ()  # natural basis: sizes of blocks too large, left in echelon form
 
     @property
     def count(self) -> int:
@@ -138,6 +140,16 @@ class LawsResult(Shown):
         """
         names = self.identifiers if style in ("sage", "ident") else self.names
         return [render(h, list(names), "latex" if style == "latex" else "text") for h in self.laws]
+
+    def to_text(self, matrix_form: bool | None = None) -> str:
+        """The laws as text; ``matrix_form``: Gram differences whose entries are all laws as
+        matrix equations (default: for the natural basis), else every law on its own line.
+
+        >>> from conslaw_algebra.api import parse
+        >>> print(parse("layers 2 -> 2 -> 2", "m").laws(2).to_text().splitlines()[1])
+          W1 W1^T - W2^T W2 = C1   (symmetric 2x2: 3 laws)
+        """
+        return self._show("text", matrix_form)
 
     def to_latex(self, matrix_form: bool = True) -> str:
         """An ``aligned`` block; Gram-difference laws as matrix equations (``views/exports.py``)."""

@@ -131,18 +131,21 @@ def cmd_laws(args) -> int:
         raise ConslawError(f"a model with sign regions prints laws as text or json, not "
                            f"{args.format}", file="<arguments>")
 
+    matrix_form = False if args.entries else None     # None: matrices for the natural basis
+
     def answer(m):
         with progress.when(show, task="finding the laws"):
-            result = m.laws(args.degree, seed=args.seed, engine=args.engine)
+            result = m.laws(args.degree, seed=args.seed, engine=args.engine, basis=args.basis)
         hint = m.degree_hint(result)
-        return result.to_text() + (f"\nhint: {hint}" if hint else ""), result.to_json(), 0
+        return (result.to_text(matrix_form) + (f"\nhint: {hint}" if hint else ""),
+                result.to_json(), 0)
     if args.format in ("text", "json"):
         return _per_region(model, args, answer, args.format == "json")
     with progress.when(show, task="finding the laws"):
-        result = model.laws(args.degree, seed=args.seed, engine=args.engine)
+        result = model.laws(args.degree, seed=args.seed, engine=args.engine, basis=args.basis)
     if args.format == "latex":
         from .exports import latex_laws
-        print(latex_laws(result, title=True))
+        print(latex_laws(result, matrix_form is None, title=True))
     else:
         from .exports import sage_script
         print(sage_script(model, result), end="")
@@ -358,6 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "equations; sage: a script that re-checks every law in Sage; json: one object")
     p.add_argument("--seed", type=_non_negative, default=0,
                    help="random point of the count and of the independence rank (default 0)")
+    p.add_argument("--basis", choices=("natural", "echelon"), default="natural",
+                   help="natural (default): the laws split by the monomials they share and "
+                   "made sparse (one balance law per neuron, Gram-difference entries); "
+                   "echelon: the reduced echelon form the solver returns; both span the same "
+                   "space")
+    p.add_argument("--entries", action="store_true",
+                   help="text and latex: every law on its own line, not Gram differences as "
+                   "matrix equations")
     p.add_argument("--by-block", action="store_true",
                    help="laws of each block of interacting parameters (for large models)")
     p.add_argument("--quiet", action="store_true", help="no progress line")

@@ -50,6 +50,38 @@ def _gram_latex(matrix) -> str:
     return text
 
 
+def gram_text(matrix) -> str:
+    """A Gram difference as plain text, the way the LaTeX form writes it.
+
+    >>> from conslaw_algebra.analyses.matrix_form import GramDifference
+    >>> gram_text(GramDifference("W1", "rows", "W2", "cols", "b1", 1, 3, 6))
+    'W1 W1^T + b1 b1^T - W2^T W2'
+    """
+    def gram(name, side):
+        return f"{name} {name}^T" if side == "rows" else f"{name}^T {name}"
+    text = gram(matrix.first, matrix.first_side)
+    if matrix.bias and matrix.sign > 0:
+        text += f" + {matrix.bias} {matrix.bias}^T"
+    text += " - " + gram(matrix.second, matrix.second_side)
+    if matrix.bias and matrix.sign < 0:
+        text += f" - {matrix.bias} {matrix.bias}^T"
+    return text
+
+
+def matrix_lines(result, matrix_form: bool = True) -> tuple[list[str], list]:
+    """The text lines of the Gram-difference matrix equations among the laws (``W1 W1^T -
+    W2^T W2 = C1   (symmetric 5x5: 15 laws)``) and the laws outside them.
+
+    >>> import conslaw_algebra as ca
+    >>> lines, rest = matrix_lines(ca.parse("layers 2 -> 2 -> 2").laws(2))
+    >>> lines, rest
+    (['W1 W1^T - W2^T W2 = C1   (symmetric 2x2: 3 laws)'], [])
+    """
+    matrices, rest = matrix_laws(result) if matrix_form else ([], list(result.laws))
+    return [f"{gram_text(m)} = C{k}   (symmetric {m.size}x{m.size}: {m.laws} laws)"
+            for k, m in enumerate(matrices, start=1)], rest
+
+
 def latex_laws(result, matrix_form: bool = True, title: bool = False) -> str:
     """The laws as one ``aligned`` block, Gram-difference matrices as matrix equations;
     ``title``: first a LaTeX comment naming the model (escaped) and any renamed variable.

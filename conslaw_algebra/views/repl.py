@@ -34,7 +34,10 @@ from ..errors import ConslawError, ModelNameError
 
 HELP = """commands:
   count [SEED]               number of independent laws N
-  laws [K]                   polynomial laws of degree <= K (default 2)
+  laws [K] [--entries] [--basis echelon]
+                             polynomial laws of degree <= K (default 2); --entries: each
+                             law on its line, not as matrix equations; --basis echelon:
+                             the solver's reduced echelon basis
   check EXPR                 is EXPR (a polynomial in the parameters) conserved?
   relations [K]              polynomial relations among the laws of degree <= K (default 2)
   info                       parameters, D, data, features (the table of 'conslaw info')
@@ -165,7 +168,7 @@ class Session:
         self.file_lines = 0                # how many of the lines come from the loaded file
         self._model = None
         self._model_lines = None
-        self._laws: dict[tuple, object] = {}   # ((source, lines), degree) -> a finished result
+        self._laws: dict[tuple, object] = {}   # ((source, lines), degree, basis) -> result
 
     # ------------------------------------------------------------ the model
     def model(self) -> api.Model:
@@ -188,13 +191,13 @@ class Session:
                 exc.file = "<repl>"
             raise
 
-    def laws(self, degree: int):
-        """The laws of degree <= ``degree``, computed once per model and degree (a
+    def laws(self, degree: int, basis: str = "natural"):
+        """The laws of degree <= ``degree``, computed once per model, degree and basis (a
         computation that was interrupted left nothing behind, so it is not reused)."""
-        key = ((self.source, tuple(self.lines)), degree)
+        key = ((self.source, tuple(self.lines)), degree, basis)
         if key not in self._laws:
             self._laws = {k: v for k, v in self._laws.items() if k[0] == key[0]}
-            self._laws[key] = self.model().laws(degree)
+            self._laws[key] = self.model().laws(degree, basis=basis)
         return self._laws[key]
 
     def load(self, path: str) -> None:
@@ -282,11 +285,24 @@ class Session:
         self.say(self.model().count_laws(seed=seed).to_text())
 
     def do_laws(self, rest: str) -> None:
-        degree = _number(rest, "laws K", 2, least=1)
+        usage = "laws K [--entries] [--basis echelon]"
+        words = rest.split()
+        entries = "--entries" in words
+        words = [w for w in words if w != "--entries"]
+        basis = "natural"
+        if "--basis" in words:
+            at = words.index("--basis")
+            if at + 1 >= len(words) or words[at + 1] not in ("natural", "echelon"):
+                raise ConslawError(f"--basis needs natural or echelon (usage: {usage})")
+            basis = words[at + 1]
+            del words[at:at + 2]
+        if len(words) > 1:
+            raise ConslawError(f"'{' '.join(words)}' is not a degree K (usage: {usage})")
+        degree = _number(words[0] if words else "", usage, 2, least=1)
         model = self.model()
-        result = self.laws(degree)
+        result = self.laws(degree, basis)
         hint = model.degree_hint(result, "laws {}")
-        self.say(result.to_text() + (f"\nhint: {hint}" if hint else ""))
+        self.say(result.to_text(False if entries else None) + (f"\nhint: {hint}" if hint else ""))
 
     def do_check(self, rest: str) -> None:
         if not rest:

@@ -20,6 +20,8 @@ from __future__ import annotations
 from html import escape
 
 from ..analyses.lie import LieCount
+from ..analyses.matrix_form import matrix_laws
+from ..analyses import natural_basis
 from ..analyses.results import CheckResult, CountResult, LawsResult, renders
 from ..exact.render import render
 from ..language.program import renamed_lines
@@ -114,8 +116,14 @@ def _count_html(result) -> str:
 
 @renders(LawsResult, "json")
 def _laws_json(result) -> dict:
+    from dataclasses import asdict
+    from .exports import gram_text
+    matrices, _ = matrix_laws(result)
     return {
         "model": result.model, "degree": result.degree, "laws": result.strings(),
+        "basis": result.basis, "echelon_blocks": list(result.echelon_blocks),
+        "matrices": [dict(equation=f"{gram_text(m)} = C{k}", **asdict(m))
+                     for k, m in enumerate(matrices, start=1)],
         "count": result.count, "independent": result.independent, "lie_laws": result.lie.laws,
         "complete": result.complete, "certified": result.certified, "seed": result.lie.seed,
         "prime": result.lie.prime,
@@ -139,12 +147,25 @@ def _laws_verdict(result) -> str:
 
 
 @renders(LawsResult, "text")
-def _laws_text(result) -> str:
+def _laws_text(result, matrix_form: bool | None = None) -> str:
+    from .exports import matrix_lines
+    if matrix_form is None:
+        matrix_form = result.basis == "natural"
+    matrices, rest = matrix_lines(result, matrix_form)
     lines = [f"polynomial conservation laws of {result.model}, degree <= {result.degree} "
              f"(exact over QQ, each verified): {result.count}"]
-    width = len(str(result.count))
-    for k, text in enumerate(result.strings(), start=1):
-        lines.append(f"  h{k:<{width}} = {text}")
+    lines += [f"  {line}" for line in matrices]
+    width = len(str(len(rest)))
+    for k, h in enumerate(rest, start=1):
+        lines.append(f"  h{k:<{width}} = {render(h, list(result.names))}")
+    if matrices:
+        names = ", ".join(f"C{k}" for k in range(1, len(matrices) + 1))
+        what = "constant symmetric matrices" if len(matrices) > 1 else "a constant symmetric matrix"
+        lines.append(f"  ({names}: {what}, a law per entry; --entries lists them one by one)")
+    if result.echelon_blocks:
+        sizes = ", ".join(map(str, result.echelon_blocks))
+        lines.append(f"  (blocks of {sizes} laws are in reduced echelon form: a block of more "
+                     f"than {natural_basis.BLOCK_LIMIT} laws is not made sparse)")
     origin = ("forced by CONSLAW_PRIME" if result.lie.prime_forced
               else f"drawn from seed {result.lie.seed}")
     lines.append(f"independent: {result.independent} of N = {result.lie.laws} (ranks modulo "
