@@ -317,7 +317,7 @@ class Model:
                        "use a lower --degree, or --by-block", self.memory_budget)
         ring = self.state_ring
         if self.normalized:
-            return self._normalized_laws(degree, seed, engine)
+            return self._normalized_laws(degree, seed, engine, basis)
         if engine == "syzygy":
             from .analyses.syzygy_laws import syzygy_laws   # loads Singular only when asked
             laws = syzygy_laws(self.polynomial_fields, ring, degree)
@@ -338,7 +338,7 @@ class Model:
                           self.flow.time_note(self.variables), self.sympy_symbols,
                           self.variables.renamed, engine, self, basis, echelon_blocks)
 
-    def _normalized_laws(self, degree: int, seed: int, engine: str) -> LawsResult:
+    def _normalized_laws(self, degree: int, seed: int, engine: str, basis: str) -> LawsResult:
         """Laws sampled on the variety s^2 q = 1 and verified exactly (``normalized.py``)."""
         from .analyses.normalized import normalized_laws
         if engine != "linear":
@@ -347,12 +347,17 @@ class Model:
         laws, failed = normalized_laws(self.program, degree, seed, self.exact_normalized)
         if failed:
             report(f"{failed} candidate laws failed the exact check and are left out")
+        echelon_blocks: tuple[int, ...] = ()
+        if basis == "natural":     # combinations of verified laws: laws, by linearity
+            report("making the basis sparse")
+            natural = natural_basis(laws)
+            laws, echelon_blocks = list(natural.laws), natural.echelon_blocks
         lie = self.lie_count(seed)
         independent = independent_count(laws, self.state_ring.nvars(), seed, lie.prime)
         return LawsResult(self.name, degree, tuple(laws), self.state_names,
                           self.state_identifiers, independent, lie,
                           self.flow.time_note(self.variables), self.sympy_symbols,
-                          self.variables.renamed, engine, self)
+                          self.variables.renamed, engine, self, basis, echelon_blocks)
 
     def degree_hint(self, result: LawsResult, suggest: str = "--degree {}") -> str | None:
         """When the laws found do not reach N: the degree this flow's laws are expected
