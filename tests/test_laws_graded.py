@@ -80,11 +80,13 @@ def test_sampled_blocks_give_the_laws_of_the_expanded_blocks(monkeypatch):
     a deep narrow linear net is complete (N = 3L, THEORY.md E.1) with nothing expanded."""
     from conslaw_algebra.analyses import blocks
     from conslaw_algebra.tools.families import layered_text
-    for text in ("layers 3 -> 4 relu bias -> 3 -> 2", layered_text([2, 2, 2, 2, 1])):
-        sampled = ca.parse(text).block_laws(2)
+    for text in ("layers 3 -> 4 relu bias -> 3 -> 2", layered_text([2, 2, 2, 2, 1]),
+                 "examples/nmf_mirror.net", "examples/icnn_mirror.net",
+                 "examples/attention_head.net", "examples/conv_relu.net"):
+        sampled = _model(text).block_laws(2)
         with monkeypatch.context() as patch:
             patch.setattr(blocks, "SAMPLED_UNKNOWNS", 0)
-            expanded = ca.parse(text).block_laws(2)
+            expanded = _model(text).block_laws(2)
         assert [[str(h) for h in b.laws] for b in sampled.blocks] == \
                [[str(h) for h in b.laws] for b in expanded.blocks]
     monkeypatch.setattr(blocks, "expand_features", None)   # any expansion would fail
