@@ -350,6 +350,8 @@ BUDGET_CASES = (
                              ("relu_bias_3layer", (3, 4))) for k in degrees]
     + [(f"ReLU {w}", layered_text(w, relu=True), "features", 0)
        for w in ([10, 20, 20, 20, 2], [10, 30, 30, 30, 2])]
+    + [(f"linear {w}", layered_text(w), "polynomials", 0)
+       for w in ([20, 20, 20, 20], [25, 25, 25, 25], [30, 30, 30, 30])]
     + [("relu_bias_3layer.net", (EXAMPLES / "relu_bias_3layer.net").read_text(), "simulate", n)
        for n in (10_000, 100_000)]
 )

@@ -83,6 +83,8 @@ def _budget(case: dict) -> dict:
         model.laws(arg, seed=0)
     elif command == "features":
         model.expansion
+    elif command == "polynomials":
+        model.features
     elif command == "simulate":
         # a short run: memory is per data point, not per step
         simulate(model, seed=0, horizon=0.01, etas=(0.01,), samples=arg, rtol=1e-3)

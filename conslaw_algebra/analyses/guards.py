@@ -59,6 +59,7 @@ BYTES_PER_FEATURE = 430       # a feature: its group, label, term tuple and reco
 EXPANSION_FIXED = 2 * 2**20   # the expansion's tables and names, whatever its size
 BYTES_PER_FIELD_TERM = 240    # a term of a generator field (sparse)
 BYTES_PER_FLINT_TERM = 250    # a term of an fmpq_mpoly field besides its exponent vector
+BYTES_PER_POLYNOMIAL_TERM = 250   # a feature's term as an fmpq_mpoly, besides the same
 BYTES_PER_ENTRY = 425         # one entry {column: fmpq} of a law-system row, calibrated
 BYTES_PER_SCREENED_ENTRY = 300  # a degree-2 entry found by the screening, calibrated
 BYTES_PER_UNKNOWN = 300       # a monomial tuple, its column index and its zero mark, calibrated
@@ -185,6 +186,33 @@ def expansion_bytes(program: Program, size: SizeEstimate | None = None) -> int:
             + size.carrier_occurrences * BYTES_PER_OCCURRENCE + size.features * BYTES_PER_FEATURE)
 
 
+def polynomials_bytes(program: Program, size: SizeEstimate | None = None) -> int:
+    """Memory of the features as FLINT polynomials (``Model.features``, the Sage
+    export, the REPL's ``show features``) with the expansion they come from: each term
+    holds a packed exponent vector of at least 8 bits per parameter, so a term of a
+    model with D parameters costs about D bytes besides its coefficient (measured:
+    ``layers 30 -> 30 -> 30 -> 30``, 810,000 terms in 2,700 variables: 2.2 GiB, estimated
+    2.5 GiB).
+
+    >>> from conslaw_algebra.api import parse
+    >>> small, wide = parse("layers 3 -> 3 -> 3").program, parse("layers 30 -> 30 -> 30 -> 30").program
+    >>> polynomials_bytes(small) < 2**22, human(polynomials_bytes(wide))
+    (True, '2.5 GiB')
+    """
+    size = size or estimate_size(program)
+    return (expansion_bytes(program, size)
+            + size.carrier_terms * (BYTES_PER_POLYNOMIAL_TERM + program.num_params))
+
+
+def polynomial_bytes(terms: int, variables: int) -> int:
+    """Memory of one polynomial of ``terms`` terms in ``variables`` variables (FLINT).
+
+    >>> polynomial_bytes(1000, 2700) // 1000
+    2950
+    """
+    return terms * (BYTES_PER_POLYNOMIAL_TERM + variables)
+
+
 def lists_features(program: Program, budget: int | str | None = None) -> bool:
     """Are the features cheap enough to list along with a count or ``info``: at most
     ``FEATURE_LISTING_LIMIT`` terms and ``FEATURE_LISTING_BYTES``, within the budget?
@@ -203,8 +231,8 @@ def lists_features(program: Program, budget: int | str | None = None) -> bool:
 def command_bytes(program: Program, command: str, arg: int = 2, momentum: bool = False) -> int:
     """The estimate a command is judged by: the memory its largest guarded step may
     reach, with what earlier steps keep. ``command``: 'count', 'laws' (``arg`` = the
-    degree), 'features' or 'simulate' (``arg`` = samples; it lists the degree-2 laws
-    first). This is what BENCHMARKS.md compares with measured peaks.
+    degree), 'features' (the expansion), 'polynomials' (the features as FLINT
+    polynomials) or 'simulate' (``arg`` = samples; it lists the degree-2 laws first). This is what BENCHMARKS.md compares with measured peaks.
 
     >>> from conslaw_algebra.api import parse
     >>> program = parse("layers 4 -> 5 -> 3 -> 2").program
@@ -216,6 +244,8 @@ def command_bytes(program: Program, command: str, arg: int = 2, momentum: bool =
         return listed + count_bytes(program, momentum)
     if command == "features":
         return expansion_bytes(program)
+    if command == "polynomials":
+        return polynomials_bytes(program)
     if command == "laws":
         return max(laws_bytes(program, arg, momentum),
                    fields_bytes(program, momentum) + count_bytes(program, momentum))

@@ -138,6 +138,8 @@ def cmd_laws(args) -> int:
         return result.to_text() + (f"\nhint: {hint}" if hint else ""), result.to_json(), 0
     if args.format in ("text", "json"):
         return _per_region(model, args, answer, args.format == "json")
+    if args.format == "sage":      # the script lists the features (or fields) as polynomials
+        model.require_polynomials()
     with progress.when(show, task="finding the laws"):
         result = model.laws(args.degree, seed=args.seed, engine=args.engine)
     if args.format == "latex":
