@@ -399,6 +399,10 @@ def _dense_ranks(values: np.ndarray) -> tuple[np.ndarray, int]:
     return ranks, int(new.sum()) if len(values) else 0
 
 
+LARGEST_BLOCK = 0         # unknowns of the largest block of the last graded solve (benchmarks)
+_ROW_CHUNK = 1 << 18      # (sample, monomial, position) entries per piece of ``_derivative_rows``
+
+
 def _samples(fields, dim: int, count: int, rng) -> tuple[np.ndarray, np.ndarray]:
     """Random points theta_s and v_s = sum_f r_sf v_f(theta_s), modulo p: (count, dim + 1)
     each, with a last column theta = 1, v = 0 for the padding index."""
@@ -420,7 +424,20 @@ def _samples(fields, dim: int, count: int, rng) -> tuple[np.ndarray, np.ndarray]
 
 
 def _derivative_rows(monomials: np.ndarray, theta: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """rows[s, i] = <grad m_i (theta_s), v_s> modulo p (product rule over positions)."""
+    """rows[s, i] = <grad m_i (theta_s), v_s> modulo p (product rule over positions),
+    computed a few samples at a time: the temporaries hold (samples x monomials x
+    width) entries, about 20 times the rows themselves when taken all at once (a block
+    of 1,225 monomials of degree 4 took 230 MB).
+
+    >>> import numpy as np
+    >>> theta, value = np.array([[2, 3, 1]]), np.array([[5, 7, 0]])   # m = t0^2 t1, padding 2
+    >>> int(_derivative_rows(np.array([[0, 0, 1]]), theta, value)[0, 0]) == 2*2*3*5 + 2*2*7
+    True
+    """
+    step = max(1, _ROW_CHUNK // max(1, monomials.size))
+    if theta.shape[0] > step:
+        return np.concatenate([_derivative_rows(monomials, theta[s:s + step], value[s:s + step])
+                               for s in range(0, theta.shape[0], step)])
     p = prime()
     at = theta[:, monomials]                     # (samples, monomials, width)
     moved = value[:, monomials]
@@ -489,7 +506,14 @@ def _graded_laws(fields, dim: int, degree: int, polys, seed: int) -> list[dict] 
         starts = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
         sizes = np.diff(np.r_[starts, len(order)])
         margin = 8
-        theta, value = _samples(fields, dim, int(sizes.max()) + margin, rng)
+        global LARGEST_BLOCK
+        LARGEST_BLOCK = int(sizes.max())
+        from . import guards              # guards imports the expansion, which imports this
+        terms = sum(len(t) for field in fields for _, t in field)
+        guards.require(guards.graded_laws_bytes(len(monomials), degree, terms, LARGEST_BLOCK),
+                       f"the degree-{degree} law system (its largest block: "
+                       f"{LARGEST_BLOCK:,} unknowns)", "lower the degree")
+        theta, value = _samples(fields, dim, LARGEST_BLOCK + margin, rng)
         unknowns = {int(i): tuple(int(v) for v in monomials[i] if v < dim) for i in order}
         laws = []
         blocks = [order[a:a + n] for a, n in zip(starts, sizes)]
@@ -515,7 +539,9 @@ def _block_laws_modular(block, monomials, unknowns, theta, value, margin, verify
     basis, nullity = nmod_mat(rows.shape[0], rows.shape[1], rows.ravel().tolist(), p).nullspace()
     if nullity == 0:
         return []
-    kernel = np.array(basis.tolist(), dtype=np.int64)[:, :nullity].T
+    # the first ``nullity`` columns only: the whole basis as Python integers doubled the peak
+    kernel = np.array([[basis[i, j] for i in range(len(block))] for j in range(nullity)],
+                      dtype=np.int64).reshape(nullity, len(block))
     reduced, rank_ = nmod_mat(nullity, len(block), kernel.ravel().tolist(), p).rref()
     reduced = np.array(reduced.tolist(), dtype=np.int64)[:rank_]
     laws = []
