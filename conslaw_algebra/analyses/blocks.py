@@ -26,9 +26,10 @@ Small blocks (at most ``SAMPLED_UNKNOWNS`` unknown coefficients) are not expande
 all: their law systems are sampled from the whole model's generators modulo p and
 lifted (``_SampledBlocks``), and their laws checked as above (a law that is an exact
 combination of laws already checked needs no check of its own). For the deep narrow
-linear net 2 -> 2 -> ... -> 1 with L = 32 (D = 130, 528 blocks, 96 laws = N) that
-takes 2 s instead of minutes: a block of two layers far apart had every layer between
-them as data, 2^gap terms.
+linear net 2 -> 2 -> ... -> 1 (measured with the count, on a busy machine; BENCHMARKS.md,
+``--only deep-linear``): L = 16, 0.36 s against 14 s CPU when every block was expanded;
+L = 32 (D = 130, 528 blocks, 96 laws = N) 1.2 s; L = 64 4.9 s. A block of two layers far
+apart had every layer between them as data: 2^gap terms.
 Where it stops winning: a law that needs three tensors at once (none for layered,
 residual, convolutional or attention blocks) is not found; the verdict then says
 the union is not complete.
