@@ -71,7 +71,7 @@ BYTES_PER_JET_ENTRY = 6       # a node entry of a sampled batch (<= 1,024), on j
 COUNT_FIXED = 36 * 2**20      # what a count allocates whatever its size (workspaces, imports)
 LAWS_FIXED = 30 * 2**20       # a graded law system's workspace, whatever its size
 SCREENED_FIXED = 4 * 2**20    # the degree-2 solver's (FLINT's fmpq_mat; no SymPy import now)
-SIMULATE_FIXED = 84 * 2**20   # SciPy's ODE solver, the floats' workspace, the plot
+SIMULATE_FIXED = 52 * 2**20   # SciPy's ODE solver, the floats' workspace, the plot
 FEATURE_LISTING_LIMIT = 200_000      # terms; above this ``count`` and ``info`` do not list features
 FEATURE_LISTING_BYTES = 256 * 2**20  # nor when their expansion would take more memory
 BYTES_PER_NAME = 300          # a parameter's text name, identifier and phase-space names
@@ -205,15 +205,6 @@ def polynomials_bytes(program: Program, size: SizeEstimate | None = None) -> int
     size = size or estimate_size(program)
     return (expansion_bytes(program, size)
             + size.carrier_terms * (BYTES_PER_POLYNOMIAL_TERM + program.num_params))
-
-
-def polynomial_bytes(terms: int, variables: int) -> int:
-    """Memory of one polynomial of ``terms`` terms in ``variables`` variables (FLINT).
-
-    >>> polynomial_bytes(1000, 2700) // 1000
-    2950
-    """
-    return terms * (BYTES_PER_POLYNOMIAL_TERM + variables)
 
 
 def lists_features(program: Program, budget: int | str | None = None) -> bool:

@@ -56,12 +56,8 @@ class Feature:
 
     @cached_property
     def poly(self) -> fmpq_mpoly:
-        """The feature as a polynomial of ``ring``; refused (``BudgetError``) when its
-        exponent vectors would exceed the memory budget (``guards.polynomial_bytes``)."""
-        from ..analyses import guards          # guards imports this module
-        guards.require(guards.polynomial_bytes(len(self.terms), self.ring.nvars()),
-                       f"the feature of {self.carrier}, coefficient of {self.monomial}, as a "
-                       f"polynomial ({len(self.terms):,} terms)", "list fewer features")
+        """The feature as a polynomial of ``ring`` (all of them at once are guarded by
+        ``Model.features``: each term holds an exponent vector over every parameter)."""
         return ring_polynomial(self.ring, self.terms)
 
 
