@@ -189,6 +189,7 @@ def _ladder(title, ladder, kind, expected_of, bias, quick, limit):
 DEEP_LAYERS = [4, 8, 12, 16, 24, 32, 48, 64]
 DEEP_BASELINE_MAX = 12        # the baseline's time doubles per layer or two beyond
 DEEP_LAW_LAYERS = [8, 16, 32, 64]
+DEEP_LAW_BASELINE_MAX = 16    # laws by block expanding the layers between two tensors: 2^gap
 
 
 def group_deep_linear(quick):
@@ -218,15 +219,23 @@ def group_deep_linear(quick):
         if quick and hidden > 32:
             continue
         widths = [2] * (hidden + 1) + [1]
-        result = _run({"kind": "blocks", "items": [[f"L={hidden}", layered_text(widths),
-                                                     _linear_laws(widths)]]})
+        item = {"kind": "blocks", "items": [[f"L={hidden}", layered_text(widths),
+                                             _linear_laws(widths)]]}
+        result = _run(item)
         case = result["cases"][0]
+        before = ""
+        if BASELINE is not None and hidden <= DEEP_LAW_BASELINE_MAX:
+            old = _run(item, baseline=True)["cases"][0]
+            before = f"{old['cpu']:.2f} ({old['cpu'] / case['cpu']:.0f}x)" if "cpu" in old \
+                else f"{old['seconds']:.2f} s wall ({old['seconds'] / case['seconds']:.0f}x)"
         rows.append([hidden, case["D"], case["laws"], f"{case['seconds']:.2f}",
-                     f"{result['peak_mb']:.0f}", _check(case) + (" (certified)" if case["laws"]
-                                                                == case["expected"] else "")])
+                     f"{case['cpu']:.2f}", f"{result['peak_mb']:.0f}",
+                     _check(case) + (" (certified)" if case["laws"] == case["expected"] else "")]
+                    + ([before] if BASELINE is not None else []))
     _table("Deep narrow linear nets, degree-2 laws by block and the count (certified when the "
            "independent laws reach N)",
-           ["hidden layers L", "D", "independent laws", "seconds", "peak MB", "check"], rows)
+           ["hidden layers L", "D", "independent laws", "seconds", "CPU seconds", "peak MB",
+            "check"] + (["baseline CPU seconds (ratio)"] if BASELINE is not None else []), rows)
 
 
 def _median(values):
@@ -341,6 +350,8 @@ BUDGET_CASES = (
                              ("relu_bias_3layer", (3, 4))) for k in degrees]
     + [(f"ReLU {w}", layered_text(w, relu=True), "features", 0)
        for w in ([10, 20, 20, 20, 2], [10, 30, 30, 30, 2])]
+    + [(f"linear {w}", layered_text(w), "polynomials", 0)
+       for w in ([20, 20, 20, 20], [25, 25, 25, 25], [30, 30, 30, 30])]
     + [("relu_bias_3layer.net", (EXAMPLES / "relu_bias_3layer.net").read_text(), "simulate", n)
        for n in (10_000, 100_000)]
 )

@@ -190,8 +190,31 @@ class Model:
 
     @property
     def features(self) -> list:
-        """The features psi_k as fmpq_mpoly in t0..t{D-1}."""
+        """The features psi_k as fmpq_mpoly in t0..t{D-1} (refused at once, with the
+        estimate, when they would not fit the memory budget).
+
+        >>> sorted(str(psi) for psi in parse("param a, b\\ninput x\\noutput a*b*x + a*x^2").features)
+        ['t0', 't0*t1']
+        """
+        self.require_polynomials()
         return [f.poly for f in self.expansion.features]
+
+    def require_polynomials(self) -> None:
+        """Refuse (``BudgetError``, with the estimate) when the features as FLINT
+        polynomials, each term with an exponent vector over all D parameters, would
+        exceed the memory budget; before anything is expanded.
+
+        >>> parse("layers 30 -> 30 -> 30 -> 30", memory_budget="1G").require_polynomials()
+        Traceback (most recent call last):
+        ...
+        conslaw_algebra.errors.BudgetError: the features as polynomials (about 810,000 terms in 2,700 variables) would need about 2.5 GiB of memory (budget 1.0 GiB, --memory-budget); conslaw count does not need them; for laws use --by-block
+        """
+        size = estimate_size(self.program)
+        guards.require(guards.polynomials_bytes(self.program, size),
+                       f"the features as polynomials (about {size.carrier_terms:,} terms in "
+                       f"{self.dim:,} variables)",
+                       "conslaw count does not need them; for laws use --by-block",
+                       self.memory_budget)
 
     @cached_property
     def system(self):

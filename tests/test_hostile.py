@@ -202,6 +202,26 @@ def test_high_degree_laws_over_a_budget_are_refused(name, degree):
             words=(f"the degree-{degree} law system", "budget 30.0 MiB"))
 
 
+def test_features_as_polynomials_over_the_budget_are_refused_at_once(tmp_path):
+    """``layers 30 -> 30 -> 30 -> 30``: 30^4 = 810,000 feature terms (each entry of
+    W3 W2 W1 is a sum of 30 x 30 paths, 900 entries), D = 2,700; as FLINT polynomials
+    they took 2.2 GB. The Sage export lists them: refused before any law is computed;
+    so is the REPL's ``show features`` (the default budget there), and the session ends
+    normally."""
+    path = model(tmp_path, "layers 30 -> 30 -> 30 -> 30\n", "wide.net")
+    line = refused(["laws", path, "--format", "sage", "--memory-budget", "1G"],
+                   words=("the features as polynomials", "810,000 terms in 2,700 variables",
+                          "would need about", "budget 1.0 GiB"))
+    assert "GiB of memory" in line
+    # 100^4 = 10^8 terms in 30,000 variables: over any machine's default budget
+    huge = model(tmp_path, "layers 100 -> 100 -> 100 -> 100\n", "huge.net")
+    status, out, err, elapsed = run_cli(["repl"], stdin=f"load {huge}\nshow features\nquit\n")
+    assert status == 0 and "Traceback" not in out + err, (out, err)
+    assert "error: the features as polynomials (about 100,000,000 terms in 30,000 " \
+           "variables) would need about" in out
+    assert elapsed < 3 * HANG_FACTOR
+
+
 def test_a_huge_layered_net_is_refused_at_once(tmp_path):
     path = model(tmp_path, "layers 1000 -> 1000 -> 1000\n", "big.net")
     times = []

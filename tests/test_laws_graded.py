@@ -73,3 +73,90 @@ def test_rational_reconstruction():
         residue = int(value.p) * pow(int(value.q), p - 2, p) % p
         assert law_module._rational(residue, p) == value
     assert law_module._rational(bound + 1, p) is None      # too large: no lift
+
+
+def test_sampled_blocks_give_the_laws_of_the_expanded_blocks(monkeypatch):
+    """Laws by block from samples of the whole model equal those of the expanded blocks;
+    a deep narrow linear net is complete (N = 3L, THEORY.md E.1) with nothing expanded."""
+    from conslaw_algebra.analyses import blocks
+    from conslaw_algebra.tools.families import layered_text
+    for text in ("layers 3 -> 4 relu bias -> 3 -> 2", layered_text([2, 2, 2, 2, 1]),
+                 "examples/nmf_mirror.net", "examples/icnn_mirror.net",
+                 "examples/attention_head.net", "examples/conv_relu.net"):
+        sampled = _model(text).block_laws(2)
+        with monkeypatch.context() as patch:
+            patch.setattr(blocks, "SAMPLED_UNKNOWNS", 0)
+            expanded = _model(text).block_laws(2)
+        assert [[str(h) for h in b.laws] for b in sampled.blocks] == \
+               [[str(h) for h in b.laws] for b in expanded.blocks]
+    monkeypatch.setattr(blocks, "expand_features", None)   # any expansion would fail
+    deep = ca.parse(layered_text([2] * 13 + [1])).block_laws(2)
+    assert deep.complete and deep.independent == 3 * 12
+
+
+def test_a_wrong_sampled_law_sends_its_block_to_the_expansion(monkeypatch):
+    from conslaw_algebra.analyses import blocks
+    solve = blocks._block_laws_modular
+
+    def with_a_wrong_law(block, monomials, unknowns, *rest):
+        found = solve(block, monomials, unknowns, *rest)
+        square = next(c for c, m in unknowns.items() if m == (0, 0))
+        return found + [{square: 1}]                       # t0^2: not a law
+
+    monkeypatch.setattr(blocks, "_block_laws_modular", with_a_wrong_law)
+    result = ca.parse("layers 2 -> 3 relu -> 2").block_laws(2)
+    (block,) = result.blocks
+    assert len(block.laws) == 3 and not block.rejected and result.complete
+
+
+def _span_rank(polys) -> int:
+    """Rank over QQ of the coefficient vectors of fmpq_mpoly's (exact)."""
+    from flint import fmpq_mat
+    monomials = sorted({m for h in polys for m in h.monoms()})
+    where = {m: k for k, m in enumerate(monomials)}
+    rows = [[fmpq(0)] * len(monomials) for _ in polys]
+    for row, h in zip(rows, polys):
+        for m, c in zip(h.monoms(), h.coeffs()):
+            row[where[m]] = c
+    return fmpq_mat(rows).rank() if rows and monomials else 0
+
+
+@pytest.mark.parametrize("hidden", [3, 9])
+def test_deep_narrow_linear_blocks_are_the_gram_differences(monkeypatch, hidden):
+    """Deep linear net 2 -> 2 -> ... -> 2 -> 1 (THEORY.md E.1, ground truth: one law per
+    entry of the symmetric Gram difference W_k W_k^T - W_{k+1}^T W_{k+1} of each hidden
+    layer, 3 per layer of width 2, N = 3L). Built here by hand in the model's variables:
+    each consecutive block's laws span exactly its three Gram differences, every other
+    block's laws lie in their span, and the union is certified complete, all without
+    expanding a feature (the sampled small blocks)."""
+    from conslaw_algebra.analyses import blocks
+    from conslaw_algebra.tools.families import layered_text
+    widths = [2] * (hidden + 1) + [1]
+    model = ca.parse(layered_text(widths))
+    theta = model.state_ring.gens()
+    offset, weights = 0, []
+    for n_in, n_out in zip(widths, widths[1:]):       # W_k is n_out x n_in, rows first
+        weights.append([[theta[offset + i * n_in + j] for j in range(n_in)]
+                        for i in range(n_out)])
+        offset += n_in * n_out
+    assert offset == model.dim
+
+    def gram_differences(k):         # hidden layer k + 1, between W_{k+1} and W_{k+2}
+        a, b = weights[k], weights[k + 1]
+        return [sum(a[i][t] * a[j][t] for t in range(len(a[0])))
+                - sum(b[s][i] * b[s][j] for s in range(len(b))) for i in range(2)
+                for j in range(i, 2)]
+
+    expected = {(f"W{k + 1}", f"W{k + 2}"): gram_differences(k) for k in range(hidden)}
+    monkeypatch.setattr(blocks, "expand_features", None)   # any expansion would fail
+    result = model.block_laws(2)
+    every = [h for laws in expected.values() for h in laws]
+    assert _span_rank(every) == 3 * hidden
+    for block in result.blocks:
+        assert block.skipped is None and not block.rejected
+        if block.tensors in expected:
+            assert len(block.laws) == 3
+            assert _span_rank(list(block.laws) + expected[block.tensors]) == 3
+        assert _span_rank(list(block.laws) + every) == 3 * hidden
+    assert result.lie_laws == 3 * hidden and result.independent == 3 * hidden
+    assert result.complete

@@ -217,6 +217,7 @@ def test_a_wrong_law_injected_into_a_block_is_dropped_and_reported(monkeypatch, 
         return solve(fields, ring, degree) + [ring.gens()[0] ** 2]   # W1[0,0]^2: not a law
 
     monkeypatch.setattr(blocks, "polynomial_laws", with_a_wrong_law)
+    monkeypatch.setattr(blocks, "SAMPLED_UNKNOWNS", 0)     # the block's expansion, not samples
     model = ca.parse("layers 2 -> 3 relu -> 2")
     result = model.block_laws(2)
     (block,) = result.blocks

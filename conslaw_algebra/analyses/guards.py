@@ -59,20 +59,24 @@ BYTES_PER_FEATURE = 430       # a feature: its group, label, term tuple and reco
 EXPANSION_FIXED = 2 * 2**20   # the expansion's tables and names, whatever its size
 BYTES_PER_FIELD_TERM = 240    # a term of a generator field (sparse)
 BYTES_PER_FLINT_TERM = 250    # a term of an fmpq_mpoly field besides its exponent vector
+BYTES_PER_POLYNOMIAL_TERM = 250   # a feature's term as an fmpq_mpoly, besides the same
 BYTES_PER_ENTRY = 425         # one entry {column: fmpq} of a law-system row, calibrated
-BYTES_PER_SCREENED_ENTRY = 300  # a degree-2 entry found by the screening, calibrated
+BYTES_PER_SCREENED_ENTRY = 150  # a degree-2 entry found by the screening, calibrated
 BYTES_PER_UNKNOWN = 300       # a monomial tuple, its column index and its zero mark, calibrated
 BYTES_PER_SAMPLE_ENTRY = 12   # a float64 value of a data-dependent node or a parameter's
                               # per-sample gradient, per data point, calibrated
-BYTES_PER_FRAME_ENTRY = 25    # the count's D x D frames modulo p and their echelon forms
+BYTES_PER_FRAME_ENTRY = 31    # the count's D x D frames modulo p and their echelon forms
+BYTES_PER_FRAME_ENTRY_SHORT = 25   # the same with a prime below 2^26 (two-limb products)
 BYTES_PER_JET_ENTRY = 6       # a node entry of a sampled batch (<= 1,024), on jets
 COUNT_FIXED = 36 * 2**20      # what a count allocates whatever its size (workspaces, imports)
-LAWS_FIXED = 30 * 2**20       # the exact solver's imports (SymPy's domain matrices)
-SIMULATE_FIXED = 84 * 2**20   # SciPy's ODE solver, the floats' workspace, the plot
+LAWS_FIXED = 30 * 2**20       # a graded law system's workspace, whatever its size
+SCREENED_FIXED = 4 * 2**20    # the degree-2 solver's (FLINT's fmpq_mat; no SymPy import now)
+SIMULATE_FIXED = 52 * 2**20   # SciPy's ODE solver, the floats' workspace, the plot
 FEATURE_LISTING_LIMIT = 200_000      # terms; above this ``count`` and ``info`` do not list features
 FEATURE_LISTING_BYTES = 256 * 2**20  # nor when their expansion would take more memory
 BYTES_PER_NAME = 300          # a parameter's text name, identifier and phase-space names
-BYTES_PER_GRADED_INDEX = 100  # one variable index of a monomial of the graded law system
+BYTES_PER_GRADED_INDEX = 85   # one variable index of a monomial of the graded law system
+BYTES_PER_BLOCK_ENTRY = 65    # one sampled row entry of a graded block being solved, calibrated
 _UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
           "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40, "TIB": 2**40}
 
@@ -185,6 +189,24 @@ def expansion_bytes(program: Program, size: SizeEstimate | None = None) -> int:
             + size.carrier_occurrences * BYTES_PER_OCCURRENCE + size.features * BYTES_PER_FEATURE)
 
 
+def polynomials_bytes(program: Program, size: SizeEstimate | None = None) -> int:
+    """Memory of the features as FLINT polynomials (``Model.features``, the Sage
+    export, the REPL's ``show features``) with the expansion they come from: each term
+    holds a packed exponent vector of at least 8 bits per parameter, so a term of a
+    model with D parameters costs about D bytes besides its coefficient (measured:
+    ``layers 30 -> 30 -> 30 -> 30``, 810,000 terms in 2,700 variables: 2.2 GiB, estimated
+    2.5 GiB).
+
+    >>> from conslaw_algebra.api import parse
+    >>> small, wide = parse("layers 3 -> 3 -> 3").program, parse("layers 30 -> 30 -> 30 -> 30").program
+    >>> polynomials_bytes(small) < 2**22, human(polynomials_bytes(wide))
+    (True, '2.5 GiB')
+    """
+    size = size or estimate_size(program)
+    return (expansion_bytes(program, size)
+            + size.carrier_terms * (BYTES_PER_POLYNOMIAL_TERM + program.num_params))
+
+
 def lists_features(program: Program, budget: int | str | None = None) -> bool:
     """Are the features cheap enough to list along with a count or ``info``: at most
     ``FEATURE_LISTING_LIMIT`` terms and ``FEATURE_LISTING_BYTES``, within the budget?
@@ -203,8 +225,8 @@ def lists_features(program: Program, budget: int | str | None = None) -> bool:
 def command_bytes(program: Program, command: str, arg: int = 2, momentum: bool = False) -> int:
     """The estimate a command is judged by: the memory its largest guarded step may
     reach, with what earlier steps keep. ``command``: 'count', 'laws' (``arg`` = the
-    degree), 'features' or 'simulate' (``arg`` = samples; it lists the degree-2 laws
-    first). This is what BENCHMARKS.md compares with measured peaks.
+    degree), 'features' (the expansion), 'polynomials' (the features as FLINT
+    polynomials) or 'simulate' (``arg`` = samples; it lists the degree-2 laws first). This is what BENCHMARKS.md compares with measured peaks.
 
     >>> from conslaw_algebra.api import parse
     >>> program = parse("layers 4 -> 5 -> 3 -> 2").program
@@ -216,6 +238,8 @@ def command_bytes(program: Program, command: str, arg: int = 2, momentum: bool =
         return listed + count_bytes(program, momentum)
     if command == "features":
         return expansion_bytes(program)
+    if command == "polynomials":
+        return polynomials_bytes(program)
     if command == "laws":
         return max(laws_bytes(program, arg, momentum),
                    fields_bytes(program, momentum) + count_bytes(program, momentum))
@@ -284,14 +308,40 @@ def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
         # term and per variable of the term, so it grows with terms x degree, not x n
         entries = terms * (min(_carrier_degree(program), n) + 2) * BYTES_PER_SCREENED_ENTRY
     elif degree >= 3:
-        # graded blocks (``laws._graded_laws``): the monomials as arrays of k indices, their
-        # k keys and the (key, monomial) pairs, about 10 int64 per index (measured: 340 MB
-        # for relu_2layer at degree 5, 658,000 monomials); the kept blocks are small
-        return unknowns * degree * BYTES_PER_GRADED_INDEX + terms * BYTES_PER_ENTRY
+        return graded_laws_bytes(unknowns, degree, terms)
     else:
         entries = terms * cofactors * BYTES_PER_ENTRY
-    return (LAWS_FIXED + fields_bytes(program, momentum, flint=False)
+    return (SCREENED_FIXED + fields_bytes(program, momentum, flint=False)
             + unknowns * BYTES_PER_UNKNOWN + entries)
+
+
+def graded_laws_bytes(unknowns: int, degree: int, terms: int, largest_block: int = 0) -> int:
+    """Memory of a graded law system of degree k >= 3 (``laws._graded_laws``): the
+    monomials as arrays of k indices, their k keys and the (key, monomial) pairs
+    (about 10 int64 per index), the solver's fixed part, the fields' terms, and the
+    largest block being solved (``graded_block_bytes``; 0 before the grading is known,
+    then checked again with it). Measured: 286 MiB for relu_2layer at degree 5
+    (3.3 million indices, blocks of 49), 148 MiB for linear_3layer at degree 4 (600,000
+    indices, a block of 1,104).
+
+    >>> human(graded_laws_bytes(658_007, 5, 120))
+    '296.7 MiB'
+    """
+    return (LAWS_FIXED + unknowns * degree * BYTES_PER_GRADED_INDEX + terms * BYTES_PER_ENTRY
+            + (graded_block_bytes(largest_block) if largest_block else 0))
+
+
+def graded_block_bytes(unknowns: int) -> int:
+    """Memory of solving one block of a graded law system (``laws._graded_laws``) with
+    this many unknowns: its (unknowns + 8) x unknowns sampled rows modulo p, as int64,
+    as the Python integers FLINT's ``nmod_mat`` is built from, and as that matrix and
+    its kernel. Checked when the grading is known, before the block is built (the
+    blocks' sizes depend on the model's rescaling symmetries, not on its size alone).
+
+    >>> human(graded_block_bytes(1225))
+    '93.6 MiB'
+    """
+    return BYTES_PER_BLOCK_ENTRY * (unknowns + 8) * unknowns
 
 
 def simulate_bytes(program: Program, samples: int) -> int:
@@ -336,20 +386,22 @@ def require_count(program: Program, momentum: bool, what: str,
 def count_bytes(program: Program, momentum: bool = False) -> int:
     """Memory of the Lie count: D x D frames and D samples of every node on jets.
 
-    The frames' constant, 22 bytes per entry of the D x D frame, is the measured peak
-    (BENCHMARKS.md: 1.05 GB at D = 6,920, 2.15 GB at D = 10,650, 8.3 GB at D = 20,000
-    before its rank was done): the frame, its echelon form and the floating-point
-    limbs of the products.
+    The frames' constant per entry of the D x D frame is fitted on measured peaks
+    (BENCHMARKS.md, budget group: 1.30 GiB at D = 6,920 with a prime near 2^31, 28
+    bytes an entry; 2.30 GiB at D = 10,650 with one below 2^26, 22 bytes): the frame,
+    its echelon form and the floating-point limbs of the products (three limbs for
+    the larger prime, two for the shorter).
 
     >>> from conslaw_algebra.language.parser import parse
     >>> from conslaw_algebra.language.compiler import compile_program
     >>> count_bytes(compile_program(parse("layers 2 -> 3 -> 1"))[0]) - COUNT_FIXED < 100_000
     True
     """
+    from .lie import SHORT_PRIME_DIM      # the prime's size decides the products' limbs
     n = 2 * program.num_params + 1 if momentum else program.num_params
     node_entries = sum(node.size for node in program.nodes)
-    return (COUNT_FIXED + BYTES_PER_FRAME_ENTRY * n * n
-            + BYTES_PER_JET_ENTRY * min(n, 1024) * node_entries)
+    frame = BYTES_PER_FRAME_ENTRY_SHORT if n >= SHORT_PRIME_DIM else BYTES_PER_FRAME_ENTRY
+    return (COUNT_FIXED + frame * n * n + BYTES_PER_JET_ENTRY * min(n, 1024) * node_entries)
 
 
 COUNT_SECONDS_PER_CUBE = {31: 1.9e-10, 26: 1.0e-10}   # measured, BENCHMARKS.md (busy machine)

@@ -23,8 +23,13 @@ exactly, and the count of laws over QQ is at most that modulo p, so the basis is
 complete and the same as the exact solve gives (else the block falls back to it).
 Measured on relu_2layer: degree 4 in 0.8 s and 110 MB, degree 5 in 3.2 s and 340 MB
 (8 s / 490 MB and 71 s / 4.3 GB when the whole system was built).
+A block's sampled rows cost about 65 bytes per entry of its (size + 8) x size matrix
+(the largest block of linear_3layer at degree 4 has 1,104 unknowns: about 80 MB), so
+the memory guard is checked again with the largest block once the grading is known,
+before any block is built (``guards.graded_laws_bytes``).
 Where it stops winning: the monomials of degree <= k are still enumerated (numpy,
-48 bytes each): C(D + k, k) must fit; fields that are not homogeneous for any
+48 bytes each): C(D + k, k) must fit; a grading that leaves a large block pays its
+size squared; fields that are not homogeneous for any
 grading (none of the flows here) fall back to the whole system; at degree 2 the
 system has about (terms of all fields) x D entries, built in Python.
 
@@ -176,16 +181,30 @@ def _eliminate_singletons(rows: list[dict], ncols: int,
 
 def _components(rows: list[dict], columns: list[int]) -> list[tuple[list[int], list[dict]]]:
     """The connected components of the row/unknown incidence graph: (unknowns, rows) each,
-    in the order of their least unknown."""
-    from networkx.utils import UnionFind   # networkx loads in 0.1 s: only laws pay for it
-    groups = UnionFind(columns)
+    in the order of their least unknown.
+
+    >>> [cols for cols, _ in _components([{0: 1, 2: 1}, {3: 1}, {2: 1, 4: 1}], [0, 1, 2, 3, 4])]
+    [[0, 2, 4], [1], [3]]
+    """
+    parent = {c: c for c in columns}     # union-find (networkx's import alone took 0.1-0.3 s)
+
+    def root(c: int) -> int:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]   # path halving
+            c = parent[c]
+        return c
+
     for row in rows:
-        groups.union(*row)
+        first = root(next(iter(row)))
+        for c in row:
+            other = root(c)
+            if other != first:
+                parent[other] = first
     blocks: dict[int, tuple[list[int], list[dict]]] = {}
     for c in columns:
-        blocks.setdefault(groups[c], ([], []))[0].append(c)
+        blocks.setdefault(root(c), ([], []))[0].append(c)
     for row in rows:
-        blocks[groups[next(iter(row))]][1].append(row)
+        blocks[root(next(iter(row)))][1].append(row)
     return sorted(blocks.values(), key=lambda block: block[0][0])
 
 
@@ -385,6 +404,10 @@ def _dense_ranks(values: np.ndarray) -> tuple[np.ndarray, int]:
     return ranks, int(new.sum()) if len(values) else 0
 
 
+LARGEST_BLOCK = 0         # unknowns of the largest block of the last graded solve (benchmarks)
+_ROW_CHUNK = 1 << 18      # (sample, monomial, position) entries per piece of ``_derivative_rows``
+
+
 def _samples(fields, dim: int, count: int, rng) -> tuple[np.ndarray, np.ndarray]:
     """Random points theta_s and v_s = sum_f r_sf v_f(theta_s), modulo p: (count, dim + 1)
     each, with a last column theta = 1, v = 0 for the padding index."""
@@ -406,7 +429,20 @@ def _samples(fields, dim: int, count: int, rng) -> tuple[np.ndarray, np.ndarray]
 
 
 def _derivative_rows(monomials: np.ndarray, theta: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """rows[s, i] = <grad m_i (theta_s), v_s> modulo p (product rule over positions)."""
+    """rows[s, i] = <grad m_i (theta_s), v_s> modulo p (product rule over positions),
+    computed a few samples at a time: the temporaries hold (samples x monomials x
+    width) entries, about 20 times the rows themselves when taken all at once (a block
+    of 1,225 monomials of degree 4 took 230 MB).
+
+    >>> import numpy as np
+    >>> theta, value = np.array([[2, 3, 1]]), np.array([[5, 7, 0]])   # m = t0^2 t1, padding 2
+    >>> int(_derivative_rows(np.array([[0, 0, 1]]), theta, value)[0, 0]) == 2*2*3*5 + 2*2*7
+    True
+    """
+    step = max(1, _ROW_CHUNK // max(1, monomials.size))
+    if theta.shape[0] > step:
+        return np.concatenate([_derivative_rows(monomials, theta[s:s + step], value[s:s + step])
+                               for s in range(0, theta.shape[0], step)])
     p = prime()
     at = theta[:, monomials]                     # (samples, monomials, width)
     moved = value[:, monomials]
@@ -475,7 +511,14 @@ def _graded_laws(fields, dim: int, degree: int, polys, seed: int) -> list[dict] 
         starts = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
         sizes = np.diff(np.r_[starts, len(order)])
         margin = 8
-        theta, value = _samples(fields, dim, int(sizes.max()) + margin, rng)
+        global LARGEST_BLOCK
+        LARGEST_BLOCK = int(sizes.max())
+        from . import guards              # guards imports the expansion, which imports this
+        terms = sum(len(t) for field in fields for _, t in field)
+        guards.require(guards.graded_laws_bytes(len(monomials), degree, terms, LARGEST_BLOCK),
+                       f"the degree-{degree} law system (its largest block: "
+                       f"{LARGEST_BLOCK:,} unknowns)", "lower the degree")
+        theta, value = _samples(fields, dim, LARGEST_BLOCK + margin, rng)
         unknowns = {int(i): tuple(int(v) for v in monomials[i] if v < dim) for i in order}
         laws = []
         blocks = [order[a:a + n] for a, n in zip(starts, sizes)]
@@ -501,7 +544,9 @@ def _block_laws_modular(block, monomials, unknowns, theta, value, margin, verify
     basis, nullity = nmod_mat(rows.shape[0], rows.shape[1], rows.ravel().tolist(), p).nullspace()
     if nullity == 0:
         return []
-    kernel = np.array(basis.tolist(), dtype=np.int64)[:, :nullity].T
+    # the first ``nullity`` columns only: the whole basis as Python integers doubled the peak
+    kernel = np.array([[basis[i, j] for i in range(len(block))] for j in range(nullity)],
+                      dtype=np.int64).reshape(nullity, len(block))
     reduced, rank_ = nmod_mat(nullity, len(block), kernel.ravel().tolist(), p).rref()
     reduced = np.array(reduced.tolist(), dtype=np.int64)[:rank_]
     laws = []

@@ -8,7 +8,12 @@ below 2^53 and is an exact double; three BLAS products and a reduction give the
 residue. That runs at BLAS speed (about 70 GFLOP/s on this machine class) instead
 of numpy's scalar integer loops. Echelon forms use a recursive blocked LU with row
 pivoting whose updates are such products, so a rank costs a few n^3 floating-point
-operations plus O(n^2 log n) integer work.
+operations plus O(n^2 log n) integer work. That integer work is kept to one pass per
+entry where it can be: updates in place with one reduction (residues below 2^31, so
+a - s * r stays above -2^63), leaves of the triangular solves inverted (32 x 32) and
+applied as one product instead of a row update per row, pivot columns cleared by blocks
+of rows; this took a dense rank of a 4,001 x 4,000 matrix from 5.2 to 3.5 CPU seconds
+and the D = 10,650 count from 64 to 57 (one BLAS thread, busy machine; BENCHMARKS.md).
 A prime below 2^26 (``draw_prime(..., bits=26)``, for the largest ranks) needs two
 13-bit limbs and chunks of 16,384 products: two BLAS products instead of three, about
 1.6 times faster; the price is a weaker error bound (a bad prime or point is about 40
@@ -179,6 +184,8 @@ _TWO_LIMB_CHUNK = 1 << 14
 _FLOAT_THRESHOLD = 1 << 18      # multiply-adds above which BLAS pays off
 _TILE = 1 << 22                 # entries of a float temporary before tiling columns
 _PANEL = 32                     # below this size, elimination is a plain loop
+_LEAF = 32                      # columns of an unblocked LU panel, rows of a triangle inverted
+_ROW_BLOCK = 512                # rows normalised at once in ``echelonize``
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -370,10 +377,18 @@ def echelonize(matrix: np.ndarray, overwrite: bool = False) -> tuple[np.ndarray,
     order, pivots = _plu(a)
     rank = len(pivots)
     rows = a[:rank]
-    for t in range(1, rank):          # below-diagonal pivot entries hold multipliers
-        rows[t, pivots[:t]] = 0
-    for t, j in enumerate(pivots):
-        rows[t] = rows[t] * inverse(rows[t, j]) % p
+    columns = np.asarray(pivots, dtype=np.int64)
+    for t0 in range(0, rank, _ROW_BLOCK):   # below-diagonal pivot entries hold multipliers
+        t1 = min(rank, t0 + _ROW_BLOCK)
+        rows[t0:t1, columns[:t0]] = 0
+        corner = rows[t0:t1, columns[t0:t1]]
+        corner[np.tril_indices(t1 - t0, -1)] = 0
+        rows[t0:t1, columns[t0:t1]] = corner
+        scale = np.array([inverse(x) for x in rows[np.arange(t0, t1), columns[t0:t1]].tolist()],
+                         dtype=np.int64)
+        block = rows[t0:t1]
+        block *= scale[:, None]
+        block %= p
     return rows, pivots, [int(i) for i in order[:rank]]
 
 
@@ -387,22 +402,26 @@ def _plu(a: np.ndarray) -> tuple[np.ndarray, list[int]]:
     split in halves, recursively, so that almost all work is in BLAS products.
     """
     m, n = a.shape
-    if n <= _PANEL or m <= _PANEL:
+    if n <= _LEAF or m <= _LEAF:
         return _plu_small(a)
     p = prime()
     half = n // 2
     left, right = a[:, :half], a[:, half:]
     order1, pivots1 = _plu(left)
-    right[:] = right[order1]
+    if not _identity(order1):
+        right[:] = right[order1]
     s1 = len(pivots1)
     if s1:
         lower = a[:, pivots1]                         # column t' = multipliers of pivot t'
         top = right[:s1]
-        top[:] = _unit_lower_solve(lower[:s1], top)
+        _unit_lower_solve_into(lower[:s1], top)
         if m > s1:
-            right[s1:] = (right[s1:] - matmul(lower[s1:], top)) % p
+            rest = right[s1:]
+            rest -= matmul(lower[s1:], top)
+            rest %= p
     order2, pivots2 = _plu(right[s1:])
-    left[s1:] = left[s1:][order2]
+    if not _identity(order2):
+        left[s1:] = left[s1:][order2]
     order = np.concatenate([order1[:s1], order1[s1:][order2]])
     return order, pivots1 + [half + j for j in pivots2]
 
@@ -425,28 +444,64 @@ def _plu_small(a: np.ndarray) -> tuple[np.ndarray, list[int]]:
             a[[s, i]] = a[[i, s]]
             order[[s, i]] = order[[i, s]]
         scale = a[s + 1:, j] * inverse(a[s, j]) % p
-        if j + 1 < n:
-            a[s + 1:, j + 1:] = (a[s + 1:, j + 1:] - np.outer(scale, a[s, j + 1:]) % p) % p
+        if j + 1 < n:             # residues < 2^31: a - scale * row stays above -2^62
+            below = a[s + 1:, j + 1:]
+            below -= np.outer(scale, a[s, j + 1:])
+            below %= p
         a[s + 1:, j] = scale
         pivots.append(j)
     return order, pivots
 
 
+def _identity(order: np.ndarray) -> bool:
+    return bool((order == np.arange(len(order))).all())
+
+
 def _unit_lower_solve(lower: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """X with (I + strictly lower part of ``lower``) @ X = rhs; blocked recursion."""
+    """X with (I + strictly lower part of ``lower``) @ X = rhs; blocked recursion.
+
+    >>> _unit_lower_solve(np.array([[5, 0], [3, 7]]), np.array([[1], [4]])).tolist()
+    [[1], [1]]
+    """
+    x = np.array(rhs, dtype=np.int64) % prime()
+    _unit_lower_solve_into(lower, x)
+    return x
+
+
+def _unit_lower_solve_into(lower: np.ndarray, x: np.ndarray) -> None:
+    """``_unit_lower_solve`` in place on ``x`` (residues; a view is fine). A leaf of the
+    recursion inverts its small triangle and multiplies (one product instead of a row
+    update per row of the triangle)."""
     p = prime()
     size = lower.shape[0]
-    if size <= _PANEL:
-        x = rhs % p
-        for t in range(size - 1):
-            column = lower[t + 1:, t]
-            if column.any():
-                x[t + 1:] = (x[t + 1:] - np.outer(column, x[t]) % p) % p
-        return x
+    if size <= _LEAF:
+        if size > 1:
+            x[:] = matmul(_unit_lower_inverse(lower), x)
+        return
     half = size // 2
-    upper_part = _unit_lower_solve(lower[:half, :half], rhs[:half])
-    rest = (rhs[half:] - matmul(lower[half:, :half], upper_part)) % p
-    return np.vstack([upper_part, _unit_lower_solve(lower[half:, half:], rest)])
+    _unit_lower_solve_into(lower[:half, :half], x[:half])
+    rest = x[half:]
+    rest -= matmul(lower[half:, :half], x[:half])
+    rest %= p
+    _unit_lower_solve_into(lower[half:, half:], rest)
+
+
+def _unit_lower_inverse(lower: np.ndarray) -> np.ndarray:
+    """The inverse of I + (strictly lower part of a small ``lower``), modulo p.
+
+    >>> _unit_lower_inverse(np.array([[9, 9], [3, 9]])).tolist() == [[1, 0], [prime() - 3, 1]]
+    True
+    """
+    p = prime()
+    size = lower.shape[0]
+    x = np.eye(size, dtype=np.int64)
+    for t in range(size - 1):
+        column = lower[t + 1:, t]
+        if column.any():
+            below = x[t + 1:]
+            below -= np.outer(column, x[t])
+            below %= p
+    return x
 
 
 def rank(rows: np.ndarray) -> int:
@@ -499,15 +554,17 @@ class Span:
     def _coordinates(self, at_pivots: np.ndarray) -> np.ndarray:
         """C with C @ rows[:, pivots] = at_pivots (forward substitution, blocked)."""
         p = prime()
-        block_matrix = self.rows[:, self.pivots]
+        pivots = np.asarray(self.pivots, dtype=np.int64)
         c = at_pivots.copy()
         r = self.rank
         for j0 in range(0, r, _PANEL):
             j1 = min(r, j0 + _PANEL)
+            # the rows' entries at this panel's pivots only (not the whole r x r block)
+            block_matrix = self.rows[:j1, pivots[j0:j1]]
             if j0:
-                c[:, j0:j1] = (c[:, j0:j1] - matmul(c[:, :j0], block_matrix[:j0, j0:j1])) % p
+                c[:, j0:j1] = (c[:, j0:j1] - matmul(c[:, :j0], block_matrix[:j0])) % p
             for j in range(j0 + 1, j1):
-                c[:, j] = (c[:, j] - matmul(c[:, j0:j], block_matrix[j0:j, j:j + 1])[:, 0]) % p
+                c[:, j] = (c[:, j] - matmul(c[:, j0:j], block_matrix[j0:j, j - j0:j - j0 + 1])[:, 0]) % p
         return c
 
     def contains(self, vector: np.ndarray) -> bool:

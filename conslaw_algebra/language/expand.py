@@ -56,7 +56,8 @@ class Feature:
 
     @cached_property
     def poly(self) -> fmpq_mpoly:
-        """The feature as a polynomial of ``ring``."""
+        """The feature as a polynomial of ``ring`` (all of them at once are guarded by
+        ``Model.features``: each term holds an exponent vector over every parameter)."""
         return ring_polynomial(self.ring, self.terms)
 
 

@@ -38,6 +38,15 @@ def version() -> str:
         return "unknown (not installed)"
 
 
+class _Version(argparse.Action):
+    """``--version``: the installed version is looked up only when asked (reading the
+    package metadata costs tens of milliseconds at every start otherwise)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"conslaw {version()}")
+        parser.exit()
+
+
 def _non_negative(text: str) -> int:
     try:
         value = int(text)
@@ -141,6 +150,8 @@ def cmd_laws(args) -> int:
                 result.to_json(), 0)
     if args.format in ("text", "json"):
         return _per_region(model, args, answer, args.format == "json")
+    if args.format == "sage":      # the script lists the features (or fields) as polynomials
+        model.require_polynomials()
     with progress.when(show, task="finding the laws"):
         result = model.laws(args.degree, seed=args.seed, engine=args.engine, basis=args.basis)
     if args.format == "latex":
@@ -332,7 +343,7 @@ def cmd_repl(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="conslaw", description="Exact conservation laws of neural-network training flows.")
-    parser.add_argument("--version", action="version", version=f"conslaw {version()}",
+    parser.add_argument("--version", action=_Version, nargs=0,
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 help="one of the commands below; 'conslaw COMMAND -h' for its options")

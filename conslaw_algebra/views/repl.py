@@ -325,6 +325,7 @@ class Session:
         elif what == "features":
             from ..exact.render import render
             model = self.model()
+            model.require_polynomials()
             for k, feature in enumerate(model.expansion.features, start=1):
                 self.say(f"psi{k} = {render(feature.poly, list(model.names))}"
                          f"    ({feature.carrier}, coefficient of {feature.monomial})")
