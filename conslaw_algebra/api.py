@@ -345,7 +345,8 @@ class Model:
             from .analyses.syzygy_laws import syzygy_laws   # loads Singular only when asked
             laws = syzygy_laws(self.polynomial_fields, ring, degree)
         else:
-            laws = polynomial_laws(self.fields, ring, degree, seed=seed)
+            laws = polynomial_laws(self.fields, ring, degree, seed=seed,
+                                   memory_budget=self.memory_budget)
         echelon_blocks: tuple[int, ...] = ()
         if basis == "natural":
             report("making the basis sparse")

@@ -238,7 +238,8 @@ def _order_key(monomial):
     return (-len(monomial), monomial)
 
 
-def polynomial_laws(fields, ring, degree: int, seed: int = 0) -> list[fmpq_mpoly]:
+def polynomial_laws(fields, ring, degree: int, seed: int = 0,
+                    memory_budget: int | str | None = None) -> list[fmpq_mpoly]:
     """A basis of the polynomial laws of degree 1..``degree`` of a family of fields.
 
     ``fields``: each a list of (component, [(variable indices, coefficient)]), in the
@@ -261,7 +262,7 @@ def polynomial_laws(fields, ring, degree: int, seed: int = 0) -> list[fmpq_mpoly
         rows, zero = _eliminate_singletons(rows, len(unknowns), forced)
     else:
         polys = (ring, [field_polynomials(f, ring) for f in fields])
-        graded = _graded_laws(fields, dim, degree, polys, seed)
+        graded = _graded_laws(fields, dim, degree, polys, seed, memory_budget)
         if graded is not None:
             laws, unknowns = graded
             laws.sort(key=lambda law: _law_key(law, unknowns))
@@ -476,7 +477,8 @@ def _rational(residue_value: int, p: int) -> fmpq | None:
     return fmpq(r1, t1) if t1 > 0 else fmpq(-r1, -t1)
 
 
-def _graded_laws(fields, dim: int, degree: int, polys, seed: int) -> list[dict] | None:
+def _graded_laws(fields, dim: int, degree: int, polys, seed: int,
+                 memory_budget: int | str | None = None) -> list[dict] | None:
     """The laws of degree 1..``degree`` as {unknown index: fmpq}, block by block, or
     None when the system does not split (then ``polynomial_laws`` builds it whole).
 
@@ -517,7 +519,7 @@ def _graded_laws(fields, dim: int, degree: int, polys, seed: int) -> list[dict] 
         terms = sum(len(t) for field in fields for _, t in field)
         guards.require(guards.graded_laws_bytes(len(monomials), degree, terms, LARGEST_BLOCK),
                        f"the degree-{degree} law system (its largest block: "
-                       f"{LARGEST_BLOCK:,} unknowns)", "lower the degree")
+                       f"{LARGEST_BLOCK:,} unknowns)", "lower the degree", memory_budget)
         theta, value = _samples(fields, dim, LARGEST_BLOCK + margin, rng)
         unknowns = {int(i): tuple(int(v) for v in monomials[i] if v < dim) for i in order}
         laws = []
