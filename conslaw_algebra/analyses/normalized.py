@@ -382,6 +382,10 @@ def normalized_laws(program: Program, degree: int, seed: int = 0, exact=None,
         with using(p):
             rng = np.random.default_rng([seed, _STREAM, 2, attempt])
             count = len(monomials) + _MARGIN
+            if evaluator.binary_gates:
+                # rows of one gate pattern span less than generic rows: more rows on
+                # each attempt whose kernel held a non-law
+                count *= 2 ** (attempt + 1)
             points, sample = evaluator.admissible(rng, count)
             value = evaluator.gradient(points, sample)[0]
             theta = np.ones((count, dim + 1), dtype=np.int64)
