@@ -295,3 +295,84 @@ def test_every_reported_law_passes_the_exact_reduction(template, eps, seed):
     exact = model.exact_normalized
     for h in model.laws(2, seed=seed).laws:
         assert exact.violation(h) is None
+
+
+# ------------------------------------------- gates inside a variance: drawn at 0/1
+def test_a_gate_inside_a_variance_is_not_linear():
+    # s = q^(-1/2) is not polynomial in the gates q holds: such a model's gates are
+    # not linear, even where q is linear in them
+    assert not ca.parse("param W[3,2], v[3]\ninput x[2]\noutput v @ layernorm(relu(W @ x))"
+                        ).program.gates_enter_linearly()
+    assert ca.parse("param W[3,2], v[3]\ninput x[2]\noutput v @ relu(layernorm(W @ x))"
+                    ).program.gates_enter_linearly()
+
+
+GATED = ("param a[2], b[2]\ninput x[1]\n"
+         "output sum(a * relu(x)) * sum(rmsnorm(cat(a * relu(x), b * x)))")
+
+
+def _gated_output(g, x, a, b, s):
+    # the model's output with gate value g and input x (and its q, for s^2 q = 1)
+    y = g * x * (a[0] + a[1]) * (g * x * (a[0] + a[1]) + x * (b[0] + b[1])) * s
+    q = x ** 2 * (g ** 2 * (a[0] ** 2 + a[1] ** 2) + b[0] ** 2 + b[1] ** 2) / 4
+    return y, q
+
+
+def test_gates_at_random_values_would_give_too_small_a_count():
+    # By hand: the gate is 0 or 1. At g = 0 the output is 0. At g = 1, with n = (a, b)
+    # and x != 0, rmsnorm(n x) = 2 sign(x) n / |n|, so the output is 2 |x| F with
+    # F = (a0 + a1)(a0 + a1 + b0 + b1) / |n|: every generator is a multiple of grad F,
+    # the Lie algebra is spanned by one field (its bracket with itself is 0), rank 1,
+    # N = 4 - 1 = 3. Checked with SymPy on both 0/1 patterns; at gate values 4 and 11
+    # (not 0/1: what a sampler drawing random residues would use) the rank is 4, N = 0.
+    theta = sp.symbols("a0 a1 b0 b1")
+    a, b = theta[:2], theta[2:]
+    point = dict(zip(theta, [1, 2, 2, 4]))            # |n|^2 = 25
+    outputs, scales = [], []
+    for k, x in enumerate([1, 2, 3]):
+        s = sp.Symbol(f"s{k}")
+        y, q = _gated_output(1, x, a, b, s)
+        outputs.append(y)
+        scales.append((s, q))
+        point[s] = 1 / sp.sqrt(q.subs(point))
+        assert _gated_output(0, x, a, b, s)[0] == 0
+    assert _sympy_lie_rank(theta, outputs, scales, point) == 1
+    outputs, scales = [], []
+    for k, (g, x) in enumerate([(4, 1), (11, 1), (4, 2), (11, 3)]):   # q = 25, 625/4 (x = 1)
+        s = sp.Symbol(f"r{k}")
+        y, q = _gated_output(g, x, a, b, s)
+        outputs.append(y)
+        scales.append((s, q))
+        point[s] = 1 / sp.sqrt(q.subs(point))
+    assert _sympy_lie_rank(theta, outputs, scales, point) == 4
+    model = ca.parse(GATED)
+    for seed in range(3):
+        count = model.count_laws(seed=seed)
+        assert count.lie.trace_rank == 1 and count.laws == 3
+        assert count.lie.unbounded == "gates drawn at 0/1"
+    text = model.count_laws().to_text()
+    assert "N <= 3 with certainty; equality not bounded (gates drawn at 0/1)" in text
+    data = model.count_laws().to_json()
+    assert data["error_bound"] is None and data["equality_not_bounded"] == "gates drawn at 0/1"
+
+
+def test_law_rows_with_gates_at_0_1_find_the_scale_law():
+    # e = (a g x, d x): scaling (a, d) by c > 0 scales e by c at both gate values, and
+    # rmsnorm(c e) = rmsnorm(e): |a|^2 + d^2 is a law (the rows of the two gate patterns
+    # together must leave only the laws in the kernel)
+    model = ca.parse("param a[3], d, c[4]\ninput x[1]\noutput c @ rmsnorm(cat(a * relu(x), d * x))")
+    assert model.laws(2).strings() == ["a[0]^2 + a[1]^2 + a[2]^2 + d^2"]
+
+
+def test_exact_check_reduces_the_gates_inside_the_variance():
+    # q holds g^2 terms: the relation s^2 q = 1 is reduced by g^2 = g too; sum(W2 * W2)
+    # is not a law here (the relu before the norm), the column sums of W2 are
+    model = ca.parse("input x[2]\nparam W1[3,2], W2[3,3], v[1,3]\n"
+                     "output v @ layernorm(W2 @ relu(W1 @ x))")
+    gate = next(d for d in model.program.data if d.kind == "gate")
+    first = model.program.num_params + gate.offset          # the gates' variables
+    gates = range(first, first + gate.size)
+    (_, q), = model.exact_normalized.relations
+    assert any(g in m for m in q for g in gates)            # q holds the gates,
+    assert all(m.count(g) <= 1 for m in q for g in gates)   # each reduced to degree 1
+    assert model.check("W2[0,0] + W2[1,0] + W2[2,0]").conserved
