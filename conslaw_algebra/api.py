@@ -220,9 +220,10 @@ class Model:
     def system(self):
         """The flow's generator family (``flows/system.py``); from the listed features
         when a gate can meet itself in a product (random gate values would not stand for
-        0/1 ones there, the exact expansion reduces g^2 = g)."""
+        0/1 ones there, the exact expansion reduces g^2 = g); a model with normalization
+        layers has no features, and its sampler draws such gates at 0/1 instead."""
         program = self.program
-        if not program.gates_enter_linearly():
+        if not program.gates_enter_linearly() and not program.normalizations:
             program = feature_program(program, self.expansion)
         return flow_system(program, self.flow)
 

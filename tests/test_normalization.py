@@ -295,3 +295,124 @@ def test_every_reported_law_passes_the_exact_reduction(template, eps, seed):
     exact = model.exact_normalized
     for h in model.laws(2, seed=seed).laws:
         assert exact.violation(h) is None
+
+
+# ------------------------------------------- gates inside a variance: drawn at 0/1
+def test_a_gate_inside_a_variance_is_not_linear():
+    # s = q^(-1/2) is not polynomial in the gates q holds: such a model's gates are
+    # not linear, even where q is linear in them
+    assert not ca.parse("param W[3,2], v[3]\ninput x[2]\noutput v @ layernorm(relu(W @ x))"
+                        ).program.gates_enter_linearly()
+    assert ca.parse("param W[3,2], v[3]\ninput x[2]\noutput v @ relu(layernorm(W @ x))"
+                    ).program.gates_enter_linearly()
+
+
+GATED = ("param a[2], b[2]\ninput x[1]\n"
+         "output sum(a * relu(x)) * sum(rmsnorm(cat(a * relu(x), b * x)))")
+
+
+def _gated_output(g, x, a, b, s):
+    # the model's output with gate value g and input x (and its q, for s^2 q = 1)
+    y = g * x * (a[0] + a[1]) * (g * x * (a[0] + a[1]) + x * (b[0] + b[1])) * s
+    q = x ** 2 * (g ** 2 * (a[0] ** 2 + a[1] ** 2) + b[0] ** 2 + b[1] ** 2) / 4
+    return y, q
+
+
+def test_gates_at_random_values_would_give_too_small_a_count():
+    # By hand: the gate is 0 or 1. At g = 0 the output is 0. At g = 1, with n = (a, b)
+    # and x != 0, rmsnorm(n x) = 2 sign(x) n / |n|, so the output is 2 |x| F with
+    # F = (a0 + a1)(a0 + a1 + b0 + b1) / |n|: every generator is a multiple of grad F,
+    # the Lie algebra is spanned by one field (its bracket with itself is 0), rank 1,
+    # N = 4 - 1 = 3. Checked with SymPy on both 0/1 patterns; at gate values 4 and 11
+    # (not 0/1: what a sampler drawing random residues would use) the rank is 4, N = 0.
+    theta = sp.symbols("a0 a1 b0 b1")
+    a, b = theta[:2], theta[2:]
+    point = dict(zip(theta, [1, 2, 2, 4]))            # |n|^2 = 25
+    outputs, scales = [], []
+    for k, x in enumerate([1, 2, 3]):
+        s = sp.Symbol(f"s{k}")
+        y, q = _gated_output(1, x, a, b, s)
+        outputs.append(y)
+        scales.append((s, q))
+        point[s] = 1 / sp.sqrt(q.subs(point))
+        assert _gated_output(0, x, a, b, s)[0] == 0
+    assert _sympy_lie_rank(theta, outputs, scales, point) == 1
+    outputs, scales = [], []
+    for k, (g, x) in enumerate([(4, 1), (11, 1), (4, 2), (11, 3)]):   # q = 25, 625/4 (x = 1)
+        s = sp.Symbol(f"r{k}")
+        y, q = _gated_output(g, x, a, b, s)
+        outputs.append(y)
+        scales.append((s, q))
+        point[s] = 1 / sp.sqrt(q.subs(point))
+    assert _sympy_lie_rank(theta, outputs, scales, point) == 4
+    model = ca.parse(GATED)
+    for seed in range(3):
+        count = model.count_laws(seed=seed)
+        assert count.lie.trace_rank == 1 and count.laws == 3
+        assert count.lie.unbounded == "gates drawn at 0/1"
+    text = model.count_laws().to_text()
+    assert "N <= 3 with certainty; equality not bounded (gates drawn at 0/1)" in text
+    data = model.count_laws().to_json()
+    assert data["error_bound"] is None and data["equality_not_bounded"] == "gates drawn at 0/1"
+
+
+def test_law_rows_with_gates_at_0_1_find_the_scale_law():
+    # e = (a g x, d x): scaling (a, d) by c > 0 scales e by c at both gate values, and
+    # rmsnorm(c e) = rmsnorm(e): |a|^2 + d^2 is a law (the rows of the two gate patterns
+    # together must leave only the laws in the kernel)
+    model = ca.parse("param a[3], d, c[4]\ninput x[1]\noutput c @ rmsnorm(cat(a * relu(x), d * x))")
+    assert model.laws(2).strings() == ["a[0]^2 + a[1]^2 + a[2]^2 + d^2"]
+
+
+def test_exact_check_reduces_the_gates_inside_the_variance():
+    # q holds g^2 terms: the relation s^2 q = 1 is reduced by g^2 = g too; sum(W2 * W2)
+    # is not a law here (the relu before the norm), the column sums of W2 are
+    model = ca.parse("input x[2]\nparam W1[3,2], W2[3,3], v[1,3]\n"
+                     "output v @ layernorm(W2 @ relu(W1 @ x))")
+    gate = next(d for d in model.program.data if d.kind == "gate")
+    first = model.program.num_params + gate.offset          # the gates' variables
+    gates = range(first, first + gate.size)
+    (_, q), = model.exact_normalized.relations
+    assert any(g in m for m in q for g in gates)            # q holds the gates,
+    assert all(m.count(g) <= 1 for m in q for g in gates)   # each reduced to degree 1
+    assert model.check("W2[0,0] + W2[1,0] + W2[2,0]").conserved
+
+
+# --------------------------------------------------- a ResNet basic block, bounded
+RESNET_BLOCK = """input x[2,2,3,3]
+param W1[2,2,3,3], g2[2,1,1], b2[2,1,1], W3[2,2,3,3], g4[2,1,1], b4[2,1,1]
+output relu((g4 * batchnorm(conv2d(W3, relu(g2 * batchnorm(conv2d(W1, x, padding=1)) + b2), padding=1)) + b4) + x)
+"""
+
+
+def _address_limit():
+    import resource
+    limit = 4_000_000 * 1024            # ulimit -v 4000000
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def test_resnet_block_compiles_and_counts_within_bounded_memory(tmp_path):
+    # The second batchnorm's variance holds the first ReLU's gates squared: compared
+    # without expanding past the term budget (it used to be expanded whole, 24 GB).
+    # Its laws, by hand (eps = 0, D = 80):
+    # - batchnorm(k e) = batchnorm(e) per channel for k > 0, so scaling W1[c] (channel c
+    #   of the first conv, no bias) or W3[c] changes nothing: E(k W1[c]) = E(W1[c]) gives
+    #   <grad_W1[c] E, W1[c]> = 0, hence ||W1[c]||^2 and ||W3[c]||^2 (c = 0, 1) are laws;
+    # - relu(k u) = k relu(u) for k > 0 (the gate is the same): scaling g2[i], b2[i] by k
+    #   scales the first block's channel i by k, and W3[:, i] / k undoes it in the second
+    #   conv, so g2[i]^2 + b2[i]^2 - ||W3[:, i]||^2 (i = 0, 1) are laws.
+    # Six laws, independent (the W1 laws and the two W3 row norms hold disjoint
+    # variables; only the last two hold g2[0], g2[1]), so N >= 6; with the count's
+    # certain N <= 6, N = 6.
+    path = tmp_path / "block.net"
+    path.write_text(RESNET_BLOCK)
+    done = subprocess.run([sys.executable, "-m", "conslaw_algebra.views.cli", "count", "--json",
+                           str(path)], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                          preexec_fn=_address_limit)
+    assert done.returncode == 0, done.stderr
+    import json
+    data = json.loads(done.stdout)
+    assert data["D"] == 80 and data["laws_at_most"] >= 6
+    assert data["laws"] == 6          # N <= 6 certain, N >= 6 by hand: N = 6
+    assert data["equality_not_bounded"] == "gates drawn at 0/1"

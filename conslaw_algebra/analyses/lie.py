@@ -126,6 +126,11 @@ NORMALIZED_ASSUMPTION = ("an estimate: it assumes the variances are squares modu
                          "about half the points each (analyses/normalized.py)")
 
 
+# A count whose gates are drawn at 0/1 (``modular.Evaluator.binary_gates``): each sample
+# is a genuine generator, so N <= laws is certain, but nothing bounds P(N < laws)
+GATES_UNBOUNDED = "gates drawn at 0/1"
+
+
 @dataclass(frozen=True)
 class LieCount:
     """The outcome of a count, with everything needed to reproduce and trust it.
@@ -147,6 +152,7 @@ class LieCount:
     skipped_primes: tuple[int, ...] = ()    # drawn first, but dividing a denominator
     prime_forced: bool = False              # set by CONSLAW_PRIME
     bound_assumes: str | None = None        # what an error bound rests on beyond proof
+    unbounded: str | None = None            # why no probability is given for N = laws
 
     @property
     def laws(self) -> int:
@@ -281,6 +287,11 @@ def _count(system, seed: int, skipped: tuple[int, ...], bits: int) -> LieCount:
         prime_bound = min(1.0, bad_primes * prime_probability(system.denominators, bits))
         bound = min(1.0, point_bound + prime_bound)
     assumes = NORMALIZED_ASSUMPTION if getattr(system, "normalized", False) else None
+    if getattr(system, "binary_gates", False):
+        # a nonzero minor multilinear in the gates may vanish at most 0/1 patterns:
+        # Schwartz-Zippel over {0, 1} bounds nothing, so equality gets no probability
+        return LieCount(dim, generator_rank, span.rank, seed, p, 1.0, adopted, tests, 1.0,
+                        None if forced else 1.0, skipped, forced, None, GATES_UNBOUNDED)
     return LieCount(dim, generator_rank, span.rank, seed, p, bound, adopted, tests, point_bound,
                     prime_bound, skipped, forced, assumes)
 

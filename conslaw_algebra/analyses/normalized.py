@@ -47,6 +47,18 @@ generators' l1 bounds with s counted as a data symbol of norm 1, not a bound on 
 reduction by the relations. The error bound is therefore weaker, and for G beyond
 about 10 it is 1: the certain upper bound is the part to rely on.
 
+*Gates inside a variance* (a ReLU before a normalization): s = q^(-1/2) is not
+polynomial in the gates q holds, so random gate values would not stand for 0/1 ones
+(``Program.gates_enter_linearly`` says so). Such models draw every gate in {0, 1} and
+every window one-hot (``modular.Evaluator.binary_gates``): each sample is then the
+value of a genuine generator for that gate pattern, the argument above holds with the
+gates fixed, and N <= D - rank stays certain. What is lost: Schwartz-Zippel over
+{0, 1} bounds nothing (a nonzero minor, multilinear in the gates, may vanish at most
+patterns), so no probability is given for equality ("equality not bounded"); and a
+pattern whose variance is a constant times a square at the point is never admissible
+there, which can only make N too large. The independence test is run with the same
+0/1 draws, mixing patterns: it is not a proof for each pattern.
+
 **Laws** of degree <= k (``normalized_laws``): the linear system <grad h, v> = 0 for
 h = sum_m a_m theta^m is sampled at points of V modulo p (one random point, data and
 carrier weights per row, as the count draws them), solved modulo p, lifted to QQ by
@@ -59,6 +71,8 @@ law exactly when every A_S is 0. That direction needs no independence, so a law
 reported is conserved, with certainty; a lifted law that fails is never reported.
 Every true law satisfies the sampled rows (the reduction identity holds modulo p), so
 the kernel modulo p holds them all; when every lifted law passes, they are all of them.
+With gates at 0/1 the rows of one pattern span less than generic rows, so each attempt
+whose kernel held a non-law doubles the rows.
 Where it stops winning: the unknowns are all C(D + k, k) - 1 monomials in one block
 (no features, hence no grading), and the exact check expands the outputs in
 (theta, x, s): small models (D up to a few dozen at degree 2).
@@ -382,6 +396,10 @@ def normalized_laws(program: Program, degree: int, seed: int = 0, exact=None,
         with using(p):
             rng = np.random.default_rng([seed, _STREAM, 2, attempt])
             count = len(monomials) + _MARGIN
+            if evaluator.binary_gates:
+                # rows of one gate pattern span less than generic rows: more rows on
+                # each attempt whose kernel held a non-law
+                count *= 2 ** (attempt + 1)
             points, sample = evaluator.admissible(rng, count)
             value = evaluator.gradient(points, sample)[0]
             theta = np.ones((count, dim + 1), dtype=np.int64)

@@ -49,7 +49,7 @@ def _mirror_mask(program: Program, spec: FlowSpec) -> np.ndarray:
 
 class _Base:
     def __init__(self, program: Program, spec: FlowSpec):
-        if not program.gates_enter_linearly():
+        if not program.gates_enter_linearly() and not program.normalizations:
             raise UnsupportedError("a ReLU gate or a one-hot input may enter a product twice "
                                    "(e.g. relu(h)*relu(h)); counting needs every gate to enter "
                                    "linearly")
@@ -59,6 +59,9 @@ class _Base:
         # normalization layers (``analyses/normalized.py``): the scales s, s^2 q = 1
         self.normalized = bool(program.normalizations)
         self.scales = sum(program.data[k].size for k in program.normalizations)
+        # gates drawn at 0/1 (``Evaluator.binary_gates``): N <= D - rank stays certain,
+        # but no error probability is proved for equality
+        self.binary_gates = self.evaluator.binary_gates
         self.point = None
         self.params = program.num_params
         self.mirror = _mirror_mask(program, spec)

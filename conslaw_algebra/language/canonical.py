@@ -19,9 +19,18 @@ subexpression written twice is one node), or else both entries expanded exactly
 within a term budget, beyond which the compiler refuses with one line. A random
 coincidence therefore costs time, never correctness.
 Gates are 0/1 (g^2 = g) and the gates of a max-pool window sum to 1; the values drawn
-respect the window sums, and an argument in which one gate could meet itself in a
-product (where a random value would not stand for a 0/1 one) is compared by its exact
-terms, reduced by those relations, never by fingerprints.
+respect the window sums. An argument in which one gate could meet itself in a product
+(a normalization's variance over ReLU outputs) is compared by its exact terms, reduced
+by those relations, when they fit the term budget; beyond it, by fingerprints at
+``BINARY_POINTS`` points where every gate is 0 or 1 and every window one-hot (with
+random theta and data): evaluation there respects g^2 = g and the window sums, so it
+is a ring homomorphism of the reduced ring and different values again prove different
+polynomials. Such keys are only compared with keys of the same kind (an argument with
+squared gates equal to one without, too large to expand, would get a symbol of its
+own: where this stops being exact).
+The budget is checked before a node is expanded: its terms are bounded from its
+arguments' actual term counts (``term_bound``), so an expansion past the budget is never
+allocated.
 Where it stops winning: arguments that coincide as polynomials but are written
 differently and are too large to expand (refused: write the value once, in a let).
 
@@ -40,13 +49,16 @@ import numpy as np
 
 from flint import fmpz
 
+from math import comb
+
 from ..exact.modp import DEFAULT_PRIME, prime, residue, using
 from .expand import evaluate_node, reduce_gates
 from .interpreter import apply
-from .modular import JETS, window_gates
+from .modular import JETS, binary_draw, window_gates
 from .program import Program
 
 EXACT_TERMS = 200_000   # largest exact expansion used to decide that two entries agree
+BINARY_POINTS = 12      # fingerprints of an entry with squared gates (gates at 0/1)
 
 
 class Undecided(Exception):
@@ -94,13 +106,20 @@ class ArgumentOracle:
         self.gate_exponents: dict[int, dict] = {}
         self.leaves: dict[tuple[str, int], np.ndarray] = {}
         self.exact_values: dict[int, np.ndarray] = {}
+        self.exact_sizes: dict[int, tuple[int, int]] = {}   # node -> (largest entry, total)
+        self.binary_values: dict[int, np.ndarray] = {}
+        self.binary_leaves: dict[tuple[str, int], np.ndarray] = {}
 
     # ----------------------------------------------------------- fingerprints
     def facts(self, node: int) -> list[EntryFacts]:
         """The facts of every entry of ``node``, row-major."""
         # a gate that may meet itself in a product: random values would not stand for
-        # 0/1 ones, so the entries are compared by their exact reduced terms instead
-        values = None if self._squared_gates(node) else self._fingerprint(node)
+        # 0/1 ones, so the entries are compared by their exact reduced terms instead,
+        # or, beyond the term budget, by fingerprints with the gates at 0/1
+        squared = self._squared_gates(node)
+        values = None if squared else self._fingerprint(node)
+        if squared and self._expand(node) is None:
+            return self._binary_facts(node)
         size = self.program.nodes[node].size
         out = []
         for flat in range(size):
@@ -126,6 +145,42 @@ class ArgumentOracle:
                     raise Undecided
             out.append(EntryFacts(data, key, polynomial))
         return out
+
+    def _binary_facts(self, node: int) -> list[EntryFacts]:
+        """Facts of entries too large to expand, from ``BINARY_POINTS`` evaluations with
+        every gate at 0/1 (one theta, random data): different values prove data; an
+        entry equal at all points may be free of data, which only its exact terms can
+        tell (Undecided)."""
+        with using(self.prime):
+            for current in self._missing(node, self.binary_values):
+                self.binary_values[current] = self._binary_value(current)
+        value = self.binary_values[node]
+        rows = np.broadcast_to(value, (1, BINARY_POINTS) + value.shape[2:]).reshape(
+            BINARY_POINTS, -1)
+        out = []
+        for flat in range(rows.shape[1]):
+            column = tuple(int(v) for v in rows[:, flat])
+            if len(set(column)) == 1:
+                raise Undecided
+            out.append(EntryFacts(True, ("bin",) + column, None))
+        return out
+
+    def _binary_value(self, index: int) -> np.ndarray:
+        node = self.program.nodes[index]
+        if node.op == "param":
+            return self._leaf("param", node.attr, 1, self.program.params[node.attr])
+        if node.op == "data":
+            key = ("data", node.attr)
+            if key not in self.binary_leaves:
+                info = self.program.data[node.attr]
+                shape = (1, BINARY_POINTS) + info.shape
+                self.binary_leaves[key] = (
+                    binary_draw(self.rng, shape, info.window) if info.kind == "gate"
+                    or info.window else self.rng.integers(0, prime(), shape, dtype=np.int64))
+            return self.binary_leaves[key]
+        if node.op == "const":
+            return np.array(residue(node.attr), dtype=np.int64).reshape(1, 1)
+        return apply(JETS, self.program, node, self.binary_values)
 
     def _terms_key(self, terms: dict) -> tuple:
         """The key of exact reduced terms: their values at the two random points, the
@@ -235,12 +290,57 @@ class ArgumentOracle:
         return canonical_terms(self.program, values.reshape(-1)[flat])
 
     def _expand(self, node: int) -> np.ndarray | None:
+        """The node's exact value, or None when it would pass the term budget: each node
+        is bounded from its arguments' actual term counts before it is computed."""
         for current in self._missing(node, self.exact_values):
+            if current in self.exact_sizes:          # known to be over the budget
+                return None
+            n = self.program.nodes[current]
+            args = [self.exact_sizes[a] for a in n.args]
+            inner = self.program.nodes[n.args[0]].shape[-1] if n.op == "matmul" else 1
+            if term_bound(n, args, inner) > self.max_terms:
+                self.exact_sizes[current] = (self.max_terms + 1, self.max_terms + 1)
+                return None
             value = evaluate_node(self.program, current, self.exact_values)
-            if sum(len(entry) for entry in value.reshape(-1)) > self.max_terms:
+            lengths = [len(entry) for entry in value.reshape(-1)]
+            self.exact_sizes[current] = (max(lengths, default=0), sum(lengths))
+            if self.exact_sizes[current][1] > self.max_terms:
                 return None
             self.exact_values[current] = value
         return self.exact_values[node]
+
+
+def term_bound(node, args: list[tuple[int, int]], inner: int = 1) -> int:
+    """A bound on the total number of terms of ``node``'s exact value, from its
+    arguments' (largest entry, total) term counts, before anything is multiplied
+    (``inner``: a matmul's contracted length).
+
+    >>> from conslaw_algebra.language.program import Node
+    >>> term_bound(Node("mul", (0, 1), (2,)), [(3, 6), (4, 8)])          # 2 * 3 * 4
+    24
+    >>> term_bound(Node("pow", (0,), (), 3), [(2, 2)])                   # C(2 + 2, 3)
+    4
+    >>> term_bound(Node("sum", (0,), ()), [(3, 30)])
+    30
+    >>> term_bound(Node("matmul", (0, 1), (2,)), [(1, 6), (2, 6)], inner=3)   # 2 * 3 * 1 * 2
+    12
+    """
+    op, entries = node.op, node.size
+    if op in ("param", "data", "const"):
+        return entries
+    big = [a[0] for a in args]
+    if op in ("add", "sub"):
+        return entries * (big[0] + big[1])
+    if op == "mul":
+        return entries * big[0] * big[1]
+    if op == "matmul":
+        return entries * big[0] * big[1] * inner
+    if op == "pow":
+        k = node.attr
+        return entries * (1 if k == 0 else min(big[0] ** k, comb(big[0] + k - 1, k)))
+    if op in ("sum", "stack"):
+        return sum(a[1] for a in args)
+    return entries * max(big, default=1)          # neg, transpose, index
 
 
 def fingerprint_prime(denominators=()) -> int:

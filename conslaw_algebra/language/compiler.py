@@ -874,7 +874,7 @@ class _Compiler:
         constant that is not the square of a rational (s would be an irrational number);
         return the constant q of a group whose q is the square of a rational, else None."""
         polynomial = fact.polynomial
-        if polynomial is None and fact.key[1:] == (0, 0):   # zero at both random points
+        if polynomial is None and not any(fact.key[1:]):    # zero at every fingerprint point
             try:
                 polynomial = self.oracle._canonical(qs, flat)
             except Undecided:

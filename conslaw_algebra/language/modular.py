@@ -168,6 +168,22 @@ def rsqrt_jet(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return jets.multiply(total, s0[None]), ok
 
 
+def binary_draw(rng: np.random.Generator, shape: tuple, window: int) -> np.ndarray:
+    """Gate values drawn in {0, 1} (each entry a fair coin), or for a window of k
+    selection gates (the last axis) a uniformly random one-hot vector: values that
+    respect g^2 = g and the window sums, so that evaluation is a homomorphism of the
+    ring reduced by those relations.
+
+    >>> g = binary_draw(np.random.default_rng(0), (2, 3), 3)
+    >>> sorted(set(g.ravel().tolist())), g.sum(axis=-1).tolist()
+    ([0, 1], [1, 1])
+    """
+    if not window:
+        return rng.integers(0, 2, shape, dtype=np.int64)
+    hot = rng.integers(0, window, shape[:-1])
+    return (np.arange(window) == hot[..., None]).astype(np.int64)
+
+
 def window_gates(values: np.ndarray, window: int) -> np.ndarray:
     """Make each window (last axis) of max-pool gate values sum to 1 modulo the working prime.
 
@@ -198,6 +214,9 @@ class Evaluator:
             program, lambda node, depends: node.attr in self.norms
             and depends[program.sources[node.attr][1]]))
         self._consts_by_prime: dict[int, dict] = {}
+        # gates that do not enter linearly (a normalization's q holds them): every
+        # gate is drawn in {0, 1}, each sample then a genuine generator (normalized.py)
+        self.binary_gates = bool(program.normalizations) and not program.gates_enter_linearly()
 
     def _consts(self) -> dict:
         """The constants as residues modulo the working prime (made once per prime)."""
@@ -213,10 +232,13 @@ class Evaluator:
 
         The selection gates of a max-pool window sum to 1: all but the last are
         drawn, the last is 1 minus their sum (faithful because the gates of one
-        window enter every carrier at most linearly, see ``flows/system.py``).
+        window enter every carrier at most linearly, see ``flows/system.py``). With
+        ``binary_gates`` every gate is drawn in {0, 1} and every window one-hot.
         """
         p = prime()
-        data = tuple(window_gates(rng.integers(0, p, (1, batch) + d.shape, dtype=np.int64),
+        data = tuple(binary_draw(rng, (1, batch) + d.shape, d.window)
+                     if self.binary_gates and (d.kind == "gate" or d.window) else
+                     window_gates(rng.integers(0, p, (1, batch) + d.shape, dtype=np.int64),
                                   d.window) for d in self.program.data)
         weights = tuple(rng.integers(0, p, (1, batch) + self.program.nodes[c].shape,
                                      dtype=np.int64) for c, _ in self.program.carriers)

@@ -367,12 +367,25 @@ class Program:
         Gates are idempotent (g^2 = g), so sampling them at values other than 0 and 1
         is only faithful when every gate enters each product at most once. This
         check is conservative: it tracks, per ReLU site, the largest exponent any
-        one of its gates can reach.
+        one of its gates can reach. A normalization's scales s = q^(-1/2) are not
+        polynomial in the gates their q holds (their random values would not stand
+        for 0/1 ones even where q is linear in them), so a scale counts as holding
+        each such gate squared, and the q nodes are checked with the carriers.
+
+        >>> from conslaw_algebra.api import parse
+        >>> parse("param W[2,2], v[2]\\ninput x[2]\\noutput v @ relu(W @ x)").program.gates_enter_linearly()
+        True
+        >>> parse("param W[3,2], v[3]\\ninput x[2]\\noutput v @ layernorm(relu(W @ x))"
+        ...       ).program.gates_enter_linearly()
+        False
         """
         exponents: list[dict[int, int]] = []
         for node in self.nodes:
             if node.op == "data":
                 info = self.data[node.attr]
+                if info.kind == "norm":
+                    exponents.append({site: 2 for site in exponents[self.sources[node.attr][1]]})
+                    continue
                 exponents.append({node.attr: 1} if info.kind == "gate" or info.window else {})
             elif node.op in ("param", "const"):
                 exponents.append({})
@@ -390,4 +403,5 @@ class Program:
                     for site, e in exponents[a].items():
                         merged[site] = max(merged.get(site, 0), e)
                 exponents.append(merged)
-        return all(e <= 1 for node_id, _ in self.carriers for e in exponents[node_id].values())
+        checked = [c for c, _ in self.carriers] + [self.sources[k][1] for k in self.normalizations]
+        return all(e <= 1 for node_id in checked for e in exponents[node_id].values())

@@ -70,8 +70,11 @@ def _count_json(result) -> dict:
         "generator_rank": lie.generator_rank, "lie_rank": lie.trace_rank, "laws": lie.laws,
         "laws_at_most": lie.laws, "seed": lie.seed, "prime": lie.prime,
         "prime_forced": lie.prime_forced, "primes_skipped": list(lie.skipped_primes),
-        "error_bound": lie.error_bound, "error_bound_point": lie.point_bound,
-        "error_bound_prime": lie.prime_bound, "error_bound_assumes": lie.bound_assumes,
+        "error_bound": None if lie.unbounded else lie.error_bound,
+        "error_bound_point": None if lie.unbounded else lie.point_bound,
+        "error_bound_prime": None if lie.unbounded else lie.prime_bound,
+        "error_bound_assumes": lie.bound_assumes,
+        "equality_not_bounded": lie.unbounded,
         "adopted_brackets": {str(k): v for k, v in lie.adopted.items()},
     }
 
@@ -95,6 +98,9 @@ def _count_text(result) -> str:
     if lie.certain:
         lines.append("           certain: the Lie algebra's trace is all of "
                      + ("R^D" if lie.dim == result.dim else f"R^{lie.dim} (the phase space)"))
+    elif lie.unbounded:
+        lines.append(f"           N <= {lie.laws} with certainty; equality not bounded "
+                     f"({lie.unbounded})")
     else:
         lines.append(f"           N <= {lie.laws} with certainty; N = {lie.laws} with error "
                      f"probability <= {_bound(lie.error_bound)}")
@@ -127,7 +133,8 @@ def _laws_json(result) -> dict:
         "count": result.count, "independent": result.independent, "lie_laws": result.lie.laws,
         "complete": result.complete, "certified": result.certified, "seed": result.lie.seed,
         "prime": result.lie.prime,
-        "error_bound": 0.0 if result.certified else result.lie.error_bound,
+        "error_bound": 0.0 if result.certified else None if result.lie.unbounded
+        else result.lie.error_bound,
         "variables": list(result.names), "identifiers": list(result.identifiers),
         "renamed": [{"variable": variable, "usual": usual, "used": used, "in": kind}
                     for variable, usual, used, kind in result.renamed],
@@ -142,8 +149,9 @@ def _laws_verdict(result) -> str:
                 f"N >= {result.independent}, the Lie trace gives N <= {lie.laws}, both with certainty)")
     return (f"not complete at degree {result.degree}: {result.independent} independent; "
             f"{result.independent} <= N <= {lie.laws} with certainty "
-            f"(N = {lie.laws} with error probability <= {_bound(lie.error_bound)}"
-            + (f", {lie.bound_assumes})" if lie.bound_assumes else ")"))
+            + (f"(equality not bounded: {lie.unbounded})" if lie.unbounded else "")
+            + ("" if lie.unbounded else f"(N = {lie.laws} with error probability <= {_bound(lie.error_bound)}"
+            + (f", {lie.bound_assumes})" if lie.bound_assumes else ")")))
 
 
 @renders(LawsResult, "text")
