@@ -126,9 +126,11 @@ NORMALIZED_ASSUMPTION = ("an estimate: it assumes the variances are squares modu
                          "about half the points each (analyses/normalized.py)")
 
 
-# A count whose gates are drawn at 0/1 (``modular.Evaluator.binary_gates``): each sample
-# is a genuine generator, so N <= laws is certain, but nothing bounds P(N < laws)
-GATES_UNBOUNDED = "gates drawn at 0/1"
+# A count whose gates are drawn at 0/1 (``modular.Evaluator.binary_gates``): nothing
+# bounds P(N < laws), and the irreducibility that makes N <= laws certain is proved for
+# the variances with gates mixed, not for each gate pattern (``normalized.py``)
+GATES_UNBOUNDED = ("gates drawn at 0/1; not certified: the variances' independence is "
+                   "not proved for each gate pattern")
 
 
 @dataclass(frozen=True)
@@ -161,8 +163,9 @@ class LieCount:
 
     @property
     def certain(self) -> bool:
-        """True when the trace is all of R^D: then N = 0 with no probability attached."""
-        return self.trace_rank == self.dim
+        """True when the trace is all of R^D: then N = 0 with no probability attached
+        (not for gates drawn at 0/1, whose samples are not proved genuine)."""
+        return self.trace_rank == self.dim and not self.unbounded
 
 
 def count_laws(system, seed: int = 0) -> LieCount:

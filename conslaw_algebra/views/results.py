@@ -74,7 +74,7 @@ def _count_json(result) -> dict:
         "error_bound_point": None if lie.unbounded else lie.point_bound,
         "error_bound_prime": None if lie.unbounded else lie.prime_bound,
         "error_bound_assumes": lie.bound_assumes,
-        "equality_not_bounded": lie.unbounded,
+        "equality_not_bounded": lie.unbounded, "upper_bound_certified": not lie.unbounded,
         "adopted_brackets": {str(k): v for k, v in lie.adopted.items()},
     }
 
@@ -99,7 +99,7 @@ def _count_text(result) -> str:
         lines.append("           certain: the Lie algebra's trace is all of "
                      + ("R^D" if lie.dim == result.dim else f"R^{lie.dim} (the phase space)"))
     elif lie.unbounded:
-        lines.append(f"           N <= {lie.laws} with certainty; equality not bounded "
+        lines.append(f"           N <= {lie.laws} from the sampled gate patterns "
                      f"({lie.unbounded})")
     else:
         lines.append(f"           N <= {lie.laws} with certainty; N = {lie.laws} with error "
@@ -147,11 +147,14 @@ def _laws_verdict(result) -> str:
     if result.certified:
         return (f"complete: {result.independent} independent laws = N (certified: exact laws give "
                 f"N >= {result.independent}, the Lie trace gives N <= {lie.laws}, both with certainty)")
+    if lie.unbounded:
+        return (f"{'not complete at degree ' + str(result.degree) + ': ' if not result.complete else ''}"
+                f"{result.independent} independent laws, N >= {result.independent} with "
+                f"certainty; N <= {lie.laws} from the sampled gate patterns ({lie.unbounded})")
     return (f"not complete at degree {result.degree}: {result.independent} independent; "
             f"{result.independent} <= N <= {lie.laws} with certainty "
-            + (f"(equality not bounded: {lie.unbounded})" if lie.unbounded else "")
-            + ("" if lie.unbounded else f"(N = {lie.laws} with error probability <= {_bound(lie.error_bound)}"
-            + (f", {lie.bound_assumes})" if lie.bound_assumes else ")")))
+            + f"(N = {lie.laws} with error probability <= {_bound(lie.error_bound)}"
+            + (f", {lie.bound_assumes})" if lie.bound_assumes else ")"))
 
 
 @renders(LawsResult, "text")
