@@ -173,8 +173,8 @@ class Model:
     def expansion(self) -> Expansion:
         """All features, expanded exactly (lists every path of a ReLU net)."""
         if self.normalized:
-            self._refuse_normalized("listing the features (paths, --by-block, the syzygy "
-                                    "engine, exports of the fields)")
+            self._refuse_normalized("listing the features (paths, the syzygy engine, "
+                                    "exports of the fields)")
         size = estimate_size(self.program)
         guards.require(guards.expansion_bytes(self.program, size),
                        f"listing the features (about {size.carrier_terms:,} terms of degree up to "
@@ -398,8 +398,6 @@ class Model:
 
     def block_laws(self, degree: int = 2, seed: int = 0):
         """Laws of each block of interacting parameter tensors (``blocks.py``)."""
-        if self.normalized:
-            self._refuse_normalized("laws --by-block")
         from .analyses.blocks import block_laws
         return block_laws(self, degree, seed=seed)
 

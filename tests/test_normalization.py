@@ -118,7 +118,7 @@ def test_dependent_variances_are_refused():
 def test_commands_without_features_refuse_with_one_line(tmp_path):
     path = tmp_path / "ln.net"
     path.write_text("param W[3,2], v[3]\ninput x[2]\noutput v @ layernorm(W @ x)\n")
-    for command in (["paths"], ["laws", "--by-block"], ["laws", "--engine", "syzygy"]):
+    for command in (["paths"], ["laws", "--engine", "syzygy"]):
         run = subprocess.run([sys.executable, "-m", "conslaw_algebra.views.cli", *command,
                               str(path)], capture_output=True, text=True, cwd=ROOT,
                              env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})

@@ -30,6 +30,14 @@ linear net 2 -> 2 -> ... -> 1 (measured with the count, on a busy machine; BENCH
 ``--only deep-linear``): L = 16, 0.36 s against 14 s CPU when every block was expanded;
 L = 32 (D = 130, 528 blocks, 96 laws = N) 1.2 s; L = 64 4.9 s. A block of two layers far
 apart had every layer between them as data: 2^gap terms.
+Models with normalization layers (``normalized.py``) have no features to freeze or
+expand, so every block is sampled: rows at points of the variety s^2 q = 1 modulo p
+(one point and data each), the kernel lifted to QQ, and every lifted law verified
+exactly by the reduction of ``normalized.ExactModel.violation`` (the derivative of
+every output along grad h, reduced by the relations, is 0 on the variety); a law that
+fails is dropped and reported. Blocks of up to ``NORMALIZED_SAMPLED_UNKNOWNS`` unknowns
+(about 75 parameters at degree 2) are solved, larger ones are skipped and say so; the
+exact check expands the whole model in (theta, x, s) once, which bounds the size.
 Where it stops winning: a law that needs three tensors at once (none for layered,
 residual, convolutional or attention blocks) is not found; the verdict then says
 the union is not complete.
@@ -56,6 +64,7 @@ from .laws import (_block_laws_modular, _law_key, _monomial_array, _order_key, i
                    polynomial_laws)
 from .results import Shown
 from ..language.interpreter import apply_to
+from ..language.modular import Evaluator
 from ..language.program import Node, Program, TensorInfo
 from ..progress import report
 from ..language.expand import (EXACT, Exact, entries, evaluate_node, expand_features,
@@ -422,6 +431,7 @@ class BlockLaws(Shown):
     degree: int = 2
     names: tuple[str, ...] = ()   # text names of the parameters
     count_skipped: str | None = None   # why N was not counted (over the memory budget)
+    normalized: bool = False   # laws verified on the variety s^2 q = 1, by exact reduction
 
     @property
     def complete(self) -> bool:
@@ -444,16 +454,21 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     >>> result.complete          # the third law, a*d - b*c, joins the two blocks
     False
     """
-    if getattr(model, "normalized", False):   # a normalization layer: no features to split
-        model._refuse_normalized("laws --by-block")
+    normalized = getattr(model, "normalized", False)
     if model.flow.momentum:
         raise UnsupportedError("laws by block are computed for gradient flows")
+    if normalized and (model.flow.mirror or model.program.metrics):
+        from .normalized import call_place
+        function, line, column = call_place(model.program)
+        raise UnsupportedError(f"{function}(): laws by block of a model with normalization "
+                               "layers are computed for the plain gradient flow (no metric, "
+                               "no mirror)", file=model.ast.source_name, line=line, column=column)
     program = _mirror_as_metric(model.program, model.flow.mirror)
     flow = replace(model.flow, mirror=())       # the program now carries the mirror itself
     ring = theta_ring(model.dim)
     blocks = []
     pairs = interactions(program)
-    sampled = _SampledBlocks(model, program, pairs, degree, seed)
+    sampled = _SampledBlocks(model, program, pairs, degree, seed, normalized)
     candidates = {}
     for done, tensors in enumerate(pairs):
         report("laws of small blocks, from samples", done, len(pairs))
@@ -464,8 +479,15 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     for done, tensors in enumerate(pairs):
         report("laws by block", done, len(pairs))
         if tuple(tensors) in passed:
+            rejected = sampled.rejected.get(tuple(tensors), [])
             blocks.append(Block(tuple(tensors), tuple(ring_polynomial(ring, h)
-                                                      for h in candidates[tuple(tensors)])))
+                                                      for h in candidates[tuple(tensors)]
+                                                      if all(h is not r for r, _ in rejected)),
+                                rejected=tuple((ring_polynomial(ring, r), why)
+                                               for r, why in rejected)))
+            continue
+        if normalized:     # no features to expand: the sampled laws are all there is
+            blocks.append(Block(tuple(tensors), (), sampled.why_not(tuple(tensors))))
             continue
         frozen, coordinates = freeze(program, set(tensors))
         try:
@@ -496,7 +518,7 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     prime = lie.prime if lie is not None else None
     independent = independent_count(union, model.dim, seed, prime)
     return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed,
-                     model.name, degree, tuple(model.names), skipped)
+                     model.name, degree, tuple(model.names), skipped, normalized)
 
 
 def _mirror_as_metric(program: Program, mirror) -> Program:
@@ -535,13 +557,18 @@ class _SampledBlocks:
     samples cost one evaluation of the whole model each, whatever the gap.
     """
 
-    def __init__(self, model, program: Program, pairs, degree: int, seed: int):
+    def __init__(self, model, program: Program, pairs, degree: int, seed: int,
+                 normalized: bool = False):
         self.model, self.degree, self.seed = model, degree, seed
         self.program = program            # the model's, with a mirror written as metrics
+        self.normalized = normalized      # points on the variety s^2 q = 1, exact reduction
+        self.limit = NORMALIZED_SAMPLED_UNKNOWNS if normalized else SAMPLED_UNKNOWNS
         self.pool = None
         self.basis: dict[tuple, dict] = {}   # checked laws, reduced: pivot monomial -> law
+        self.failed_lift: set = set()
+        self.rejected: dict[tuple, list] = {}  # normalized: (law, reason) failing the check
         sizes = [comb(self._size(t) + degree, degree) - 1 for t in pairs]
-        self.samples = min(SAMPLED_UNKNOWNS, max(sizes, default=0)) + _MARGIN
+        self.samples = min(self.limit, max(sizes, default=0)) + _MARGIN
 
     def _reduce(self, h: dict) -> dict:
         """h minus its combination of the checked laws (``basis``: one per pivot monomial,
@@ -562,6 +589,8 @@ class _SampledBlocks:
         return sum(p.size for p in self.program.params if p.name in tensors)
 
     def _draw(self):
+        if self.normalized:
+            return self._draw_on_variety()
         system = self.model.system
         self.prime, _ = draw_prime(self.seed, system.denominators)
         with using(self.prime):
@@ -579,7 +608,7 @@ class _SampledBlocks:
         ``polynomial_laws``), or None (the block is not small, or a lift failed)."""
         coordinates = [j for p in self.program.params if p.name in tensors
                        for j in range(p.offset, p.offset + p.size)]
-        if comb(len(coordinates) + self.degree, self.degree) - 1 > SAMPLED_UNKNOWNS:
+        if comb(len(coordinates) + self.degree, self.degree) - 1 > self.limit:
             return None
         if self.pool is None:
             self._draw()
@@ -592,9 +621,37 @@ class _SampledBlocks:
             found = _block_laws_modular(np.arange(len(monomials)), monomials, unknowns, theta,
                                         value, _MARGIN, lambda h: True)
         if found is None:
+            self.failed_lift.add(tuple(tensors))
             return None
         found.sort(key=lambda law: _law_key(law, unknowns))
         return [{unknowns[c]: fmpq(v) for c, v in law.items()} for law in found]
+
+    def _draw_on_variety(self):
+        """The pool for a model with normalization layers: each row at its own point of
+        the variety s^2 q = 1 modulo p (theta and data drawn until every q is a nonzero
+        square, ``modular.Evaluator.admissible``), the generator there grad Phi."""
+        program = self.program
+        self.prime, _ = draw_prime(self.seed, sorted({
+            n.attr.denominator for n in program.nodes
+            if n.op == "const" and n.attr.denominator > 1}))
+        with using(self.prime):
+            rng = np.random.default_rng([self.seed, 0x626C6F63, 1])
+            evaluator = Evaluator(program)
+            dim = program.num_params
+            points, sample = evaluator.admissible(rng, self.samples)
+            theta = np.ones((self.samples, dim + 1), dtype=np.int64)
+            theta[:, :dim] = points[0]
+            value = np.zeros((self.samples, dim + 1), dtype=np.int64)
+            value[:, :dim] = evaluator.gradient(points, sample)[0]
+        self.pool = theta, value
+
+    def why_not(self, tensors) -> str:
+        """Why a block of a normalized model has no laws listed (it was not sampled)."""
+        if tensors in self.failed_lift:
+            return "its sampled laws did not lift to QQ"
+        unknowns = comb(self._size(tensors) + self.degree, self.degree) - 1
+        return (f"{unknowns:,} unknown coefficients, over the {self.limit:,} sampled for a "
+                "model with normalization layers, which has no features to expand")
 
     def check(self, candidates: dict) -> set:
         """The blocks (keys of ``candidates``: tensors -> laws as {monomial: fmpq}) whose
@@ -615,17 +672,29 @@ class _SampledBlocks:
             rest = self._reduce(h)
             if not rest:
                 continue
-            if tensors not in checks:
-                checks[tensors] = WholeModelCheck(self.program, set(tensors))
-            if checks[tensors].violation(list(h.items())) is not None:
-                failed.add(tensors)
-                continue
+            if self.normalized:        # exact: reduced by s^2 q = 1 (normalized.py)
+                why = self.model.exact_normalized.violation(
+                    ring_polynomial(theta_ring(self.program.num_params), h))
+                if why is not None:
+                    self.rejected.setdefault(tensors, []).append(
+                        (h, f"its derivative along {why[0]} is not 0 on the variety"))
+                    continue
+            else:
+                if tensors not in checks:
+                    checks[tensors] = WholeModelCheck(self.program, set(tensors))
+                if checks[tensors].violation(list(h.items())) is not None:
+                    failed.add(tensors)
+                    continue
             pivot = max(rest, key=_order_key)
             self.basis[pivot] = {m: c / rest[pivot] for m, c in rest.items()}
         return set(blocks) - failed
 
 
 SAMPLED_UNKNOWNS = 300     # blocks with at most this many unknown coefficients are sampled
+# with normalization layers nothing else can solve a block (no features to expand): the
+# sampled system is one dense matrix modulo p, rows x unknowns, each row one evaluation
+# of the whole model's gradient at its own point of the variety
+NORMALIZED_SAMPLED_UNKNOWNS = 3_000
 _MARGIN = 8
 
 

@@ -313,7 +313,9 @@ def _blocks_text(result) -> str:
     names = list(result.names)
     lines = [f"polynomial laws of {result.model} by block, degree <= {result.degree} (exact "
              "over QQ, each "
-             "verified against every generator of the whole model)"]
+             "verified against every generator of the whole model"
+             + (", on the variety s^2 q = 1 of the normalizations by exact reduction"
+                if getattr(result, "normalized", False) else "") + ")"]
     k = 0
     for block in result.blocks:
         if block.skipped:

@@ -1,0 +1,109 @@
+"""The real blocks of ``examples/real_blocks.py``, imported from torch, at a small size.
+
+Every expected law is derived by hand in the test (the module docstring of
+``examples/real_blocks.py`` explains them); the laws found are compared with it by exact
+linear algebra (SymPy, ``test_normalized_blocks._same_span``).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+import conslaw_algebra as ca
+from conslaw_algebra.bridges.torch_import import from_torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import real_blocks  # noqa: E402
+from test_normalized_blocks import _same_span  # noqa: E402
+
+
+def _squares(entries) -> str:
+    return " + ".join(f"{e}^2" for e in entries)
+
+
+def test_gated_mlp_has_one_balance_law_per_hidden_unit():
+    # hidden unit j: silu(gate[j] . x) * (up[j] . x), sent out by down[:, j]; up[j,:] -> c,
+    # down[:,j] -> 1/c changes nothing: ||up[j,:]||^2 - ||down[:,j]||^2. silu is generic:
+    # nothing rescales gate, so no law involves it.
+    module, example = real_blocks.SIZES["small"]["gated_mlp"]()
+    model = from_torch(module, example)
+    up, down = model.torch_names["up.weight"], model.torch_names["down.weight"]
+    gate = model.torch_names["gate.weight"]
+    hidden, width = module.up.weight.shape
+    balances = [model.parse_polynomial(
+        _squares(f"{up}[{j},{k}]" for k in range(width)) + " - ("
+        + _squares(f"{down}[{i},{j}]" for i in range(width)) + ")") for j in range(hidden)]
+    result = model.block_laws(2)
+    laws = [h for b in result.blocks for h in b.laws]
+    assert _same_span(model, laws, balances)
+    assert all(not b.laws for b in result.blocks if b.tensors == (gate,))
+    assert result.complete and result.lie_laws == hidden
+    assert model.count_laws().laws == hidden
+
+
+def test_shipped_gated_mlp_is_the_imported_one():
+    text, _ = real_blocks.build("gated_mlp")
+    shipped = (Path(real_blocks.__file__).parent / "gated_mlp.net").read_text()
+    assert shipped.rstrip("\n").endswith(text.split("\n", 1)[1])
+
+
+class _AttentionSublayer(nn.Module):
+    """The first half of the encoder layer: norm1(x + attention(x))."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        layer = real_blocks.EncoderLayer(width, heads, 1)
+        self.attention, self.norm1 = layer.attention, layer.norm1
+
+    def forward(self, x):
+        return self.norm1(x + self.attention(x, x, x, need_weights=False)[0])
+
+
+def test_attention_sublayer_of_the_encoder_layer():
+    # scores x Wq^T Wk x^T: (Wq, Wk) -> (A Wq, A^-T Wk) changes nothing, so every entry
+    # of Wq Wq^T - Wk Wk^T is conserved (one head: A any invertible 3x3), and these are
+    # the laws of the block (Wq, Wk). The LayerNorm removes the mean over features of
+    # x + attention(x), so Wo -> Wo + 1 a^T changes nothing: Wo's column sums are
+    # conserved. Every law found is checked again by exact reduction.
+    module = _AttentionSublayer(3, 1)
+    model = from_torch(module, torch.zeros(1, 2, 3), eps="zero")
+    names = model.torch_names["attention.in_proj_weight"]
+    wq, wk = names[0], names[1]
+    wo = model.torch_names["attention.out_proj.weight"]
+    P = model.parse_polynomial
+    gram = [P(" + ".join(f"{wq}[{i},{k}]*{wq}[{j},{k}]" for k in range(3)) + " - ("
+              + " + ".join(f"{wk}[{i},{k}]*{wk}[{j},{k}]" for k in range(3)) + ")")
+            for i in range(3) for j in range(i, 3)]
+    columns = [P(" + ".join(f"{wo}[{i},{j}]" for i in range(3))) for j in range(3)]
+    result = model.block_laws(2)
+    blocks = {b.tensors: b for b in result.blocks}
+    assert _same_span(model, blocks[wq, wk].laws, gram)
+    laws = [h for b in result.blocks for h in b.laws]
+    assert _same_span(model, laws, laws + columns)      # the column sums are among them
+    assert all(not b.rejected for b in result.blocks)
+    assert all(model.exact_normalized.violation(h) is None for h in laws)
+
+
+def test_resnet_block_with_one_convolution_has_its_scale_law():
+    # relu(g * bn(conv(W, x)) + b + x), 1 channel: BatchNorm normalizes the channel over
+    # the batch and the positions, so W -> c W changes nothing (eps = 0) and ||W||^2 is
+    # conserved; g and b set the channel's scale and shift freely: no other law.
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 1, 3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(1)
+
+        def forward(self, x):
+            return torch.relu(self.bn1(self.conv1(x)) + x)
+    model = from_torch(Block(), torch.zeros(2, 1, 2, 2), eps="zero")
+    w = model.torch_names["conv1.weight"]
+    norm = model.parse_polynomial(_squares(f"{w}[0,0,{i},{j}]" for i in range(3) for j in range(3)))
+    result = model.block_laws(2)
+    laws = [h for b in result.blocks for h in b.laws]
+    assert _same_span(model, laws, [norm])
+    assert result.complete
