@@ -167,7 +167,20 @@ class Model:
     def exact_normalized(self):
         """The outputs as exact polynomials in (theta, x, s) (``normalized.ExactModel``)."""
         from .analyses.normalized import ExactModel
-        return ExactModel(self.program)
+        self._require_exact_normalized()
+        return ExactModel(self.program, self.memory_budget)
+
+    def _require_exact_normalized(self) -> None:
+        """Refuse at once an exact verification on the variety that cannot fit: every
+        node expanded in (theta, x, s), estimated as the feature expansion is."""
+        from .analyses.normalized import EXACT_TERM_BYTES
+        terms = estimate_size(self.program).stored_terms
+        guards.require(terms * EXACT_TERM_BYTES,
+                       f"verifying laws exactly on the variety (the model expanded in theta, "
+                       f"the data and the scales: about {terms:,} terms)",
+                       "conslaw count does not need it; laws of a model this large with "
+                       "normalization layers cannot be verified exactly yet",
+                       self.memory_budget)
 
     @cached_property
     def expansion(self) -> Expansion:
@@ -368,6 +381,7 @@ class Model:
         from .analyses.normalized import normalized_laws
         if engine != "linear":
             self._refuse_normalized("the syzygy engine")
+        self._require_exact_normalized()
         report(f"sampling the degree-{degree} law system on the variety")
         laws, failed = normalized_laws(self.program, degree, seed, self.exact_normalized)
         if failed:
@@ -399,6 +413,8 @@ class Model:
     def block_laws(self, degree: int = 2, seed: int = 0):
         """Laws of each block of interacting parameter tensors (``blocks.py``)."""
         from .analyses.blocks import block_laws
+        if self.normalized:
+            self._require_exact_normalized()
         return block_laws(self, degree, seed=seed)
 
     def parse_polynomial(self, text: str):

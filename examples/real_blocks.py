@@ -30,7 +30,8 @@ written to ``examples/*.net``:
   x + ... is not homogeneous in the weights.
 
 Run: ``python examples/real_blocks.py [small|large] [OUTDIR]`` writes the .net files
-(``small``, the default, is the size the tests use).
+into OUTDIR, by default the current directory (``small``, the default size, is the one
+the tests and the commented copies in examples/ use).
 """
 from __future__ import annotations
 
@@ -113,11 +114,16 @@ def build(name: str, size: str = "small") -> tuple[str, dict]:
 
 
 def main(argv: list[str]) -> None:
+    """Write the blocks' `.net` files into OUTDIR (default: the current directory; the
+    commented copies shipped in examples/ are not overwritten unless asked)."""
     size = argv[0] if argv else "small"
-    out = Path(argv[1]) if len(argv) > 1 else Path(__file__).parent
+    out = Path(argv[1]) if len(argv) > 1 else Path.cwd()
     for name in SIZES[size]:
         text, _ = build(name, size)
-        (out / f"{name}.net").write_text(text + "\n")
+        path = out / f"{name}.net"
+        path.write_text(f"# written by examples/real_blocks.py ({size}); the laws: see its docstring\n"
+                        + text + "\n")
+        print(path)
 
 
 if __name__ == "__main__":

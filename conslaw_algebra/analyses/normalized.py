@@ -90,6 +90,8 @@ import numpy as np
 from flint import fmpq, fmpq_mpoly_ctx, nmod_mat
 
 from ..errors import BudgetError
+from ..language.canonical import term_bound
+from . import guards
 from ..exact.modp import draw_prime, is_square, using
 from ..exact.render import render
 from ..exact.sparse import Terms, ring_polynomial, sparse_terms
@@ -231,6 +233,17 @@ def _zeros_like(value: np.ndarray) -> np.ndarray:
     return out
 
 
+EXACT_TERM_BYTES = 250   # a sparse term: its monomial tuple, coefficient and dict slot (measured 160-200)
+
+
+def _sizes(value) -> tuple[int, int]:
+    """(largest entry, total) term counts of an exact value (None: a zero tangent)."""
+    if value is None:
+        return (0, 0)
+    lengths = [len(entry) for entry in value.reshape(-1)]
+    return (max(lengths, default=0), sum(lengths))
+
+
 class ExactModel:
     """The model's values as exact polynomials in (theta, x, s), once, and the derivative
     of every carrier along a direction u(theta), reduced by the relations.
@@ -244,12 +257,16 @@ class ExactModel:
     1
     """
 
-    def __init__(self, program: Program):
+    def __init__(self, program: Program, memory_budget: int | str | None = None):
         self.program = program
         self.dim = program.num_params
+        self.memory_budget = memory_budget
+        self.terms = 0                 # terms held so far (values, then tangents)
         self.values: list[np.ndarray] = []
-        for index in range(len(program.nodes)):
+        for index, node in enumerate(program.nodes):
+            self._admit(node, [_sizes(self.values[a]) for a in node.args])
             self.values.append(evaluate_node(program, index, self.values))
+            self.terms += _sizes(self.values[-1])[1]
         self.relations = []            # (variable of s, its q as reduced Terms), latest first
         for k in program.normalizations:
             info = program.data[k]
@@ -259,14 +276,35 @@ class ExactModel:
                                        Terms(reduce_gates(program, qs[j]))))
         self.relations.sort(key=lambda r: -r[0])
 
+    def _admit(self, node, args: list[tuple[int, int]]) -> None:
+        """Refuse, before it is computed, a node whose terms (bounded from its arguments'
+        actual sizes, ``canonical.term_bound``) would take the memory over the budget."""
+        inner = 1
+        if node.op == "matmul" and self.program.nodes[node.args[0]].shape:
+            inner = self.program.nodes[node.args[0]].shape[-1]
+        bound = term_bound(node, args, inner) if args else node.size
+        guards.require((self.terms + bound) * EXACT_TERM_BYTES,
+                       f"verifying laws exactly on the variety (the model expanded in theta, "
+                       f"the data and the scales: over {self.terms + bound:,} terms)",
+                       "conslaw count does not need it; laws of a model this large with "
+                       "normalization layers cannot be verified exactly yet",
+                       self.memory_budget)
+
     def tangents(self, direction: list) -> list:
         """D(node) for every node along ``direction`` (D Terms, one per parameter), with
         ds = -s^3 Dq / 2: forward-mode differentiation on exact values (None = 0)."""
         program, values = self.program, self.values
         out: list = []
         half = fmpq(-1, 2)
+        held = self.terms
         for i, node in enumerate(program.nodes):
             op = node.op
+            if out and out[-1] is not None:
+                self.terms += _sizes(out[-1])[1]
+            if op in ("mul", "matmul", "pow") and any(out[a] is not None for a in node.args):
+                # D(a b) = Da b + a Db: each part bounded like a product
+                self._admit(node, [_sizes(out[a] if out[a] is not None else values[a])
+                                   for a in node.args])
             if op == "param":
                 info = program.params[node.attr]
                 value = np.empty((1,) + node.shape, dtype=object)
@@ -302,6 +340,7 @@ class ExactModel:
                 args = [out[a] if out[a] is not None else _zeros_like(values[a])
                         for a in node.args]
                 out.append(apply_to(EXACT, program, node, args))
+        self.terms = held
         return out
 
     def reduce(self, entry: dict) -> Terms:
