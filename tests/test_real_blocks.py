@@ -147,3 +147,12 @@ def test_laws_of_the_large_blocks_are_refused_at_once(tmp_path):
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "verifying laws exactly on the variety" in lines[0]
         assert "Traceback" not in done.stderr
+
+
+def test_a_sweep_marks_the_uncertified_count():
+    from conslaw_algebra.tools.sweep import count_task, format_table
+    text = (ROOT / "examples" / "resnet_basic_block.net").read_text()
+    row = count_task(("resnet", text))
+    assert row["upper_bound_only"] and row["error_bound"] is None
+    table = format_table([row])
+    assert f"<={row['laws']}" in table and "not certified" in table
