@@ -385,3 +385,23 @@ def test_torch_names_cover_every_parameter():
     for value in model.torch_names.values():
         named |= set(value) if isinstance(value, tuple) else {value}
     assert named == declared
+
+
+def test_parameter_names_that_are_not_identifiers_become_unique_net_names():
+    # y = W (p * q * x) + b, p and q entrywise: per entry j the rescalings p_j <-> q_j and
+    # (p_j, W_j) keep y, so p_j^2 - q_j^2 and p_j^2 - W_j^2 are laws: N = 2 * 2 = 4
+    class Oddly(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_parameter("import os", nn.Parameter(torch.zeros(2)))
+            self.register_parameter("import_os", nn.Parameter(torch.zeros(2)))
+            self.lin = nn.Linear(2, 1)
+
+        def forward(self, x):
+            return self.lin(x * getattr(self, "import os") * getattr(self, "import_os"))
+
+    model = ca.from_torch(Oddly(), torch.zeros(1, 2))
+    names = model.torch_names
+    assert names["import os"] != names["import_os"]
+    assert all(n.isidentifier() for n in names.values())
+    assert model.count_laws().laws == 4

@@ -267,6 +267,29 @@ class _Importer:
         self.numbers[module_name] = len(self.numbers) + 1
         return self.numbers[module_name], True
 
+    def direct_name(self, key: str) -> str:
+        """The `.net` name of a parameter read directly or unused: ``p_`` and its
+        state-dict key with every character other than a letter, digit or ``_`` as ``_``
+        (``p_scale``, ``p_block_0_gain``), made unique with ``_2``, ``_3``, ...
+
+        >>> import torch, torch.nn as nn
+        >>> class Scaled(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.register_parameter("import os", nn.Parameter(torch.zeros(2)))
+        ...     def forward(self, x):
+        ...         return x * getattr(self, "import os")
+        >>> from_torch(Scaled(), torch.zeros(1, 2)).torch_names
+        {'import os': 'p_import_os'}
+        """
+        base = "p_" + re.sub(r"[^A-Za-z0-9_]", "_", key)
+        taken = {p.split("[")[0] for p in self.out.params}
+        name, k = base, 1
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
     def param(self, net_name: str, shape, torch_name: str | None):
         self.out.params.append(f"{net_name}{_shape(shape)}")
         if torch_name is not None:
@@ -283,7 +306,7 @@ class _Importer:
         for key, tensor in self.module.named_parameters():
             key = prefix + key
             if key not in used:
-                self.param("p_" + key.replace(".", "_"), tuple(tensor.shape), key)
+                self.param(self.direct_name(key), tuple(tensor.shape), key)
         if not self.out.params:
             raise UnsupportedError(f"{type(self.module).__name__} has no parameters")
         if self.alone:
@@ -319,7 +342,7 @@ class _Importer:
         except AttributeError:
             self.refuse(node, "a buffer or constant tensor has values the import does not read; "
                               "only parameters can be used directly")
-        net_name = "p_" + node.target.replace(".", "_")
+        net_name = self.out.names.get(node.target) or self.direct_name(node.target)
         if node.target not in self.out.names:
             self.param(net_name, tuple(tensor.shape), node.target)
         return _Value(net_name, tuple(tensor.shape), True)
