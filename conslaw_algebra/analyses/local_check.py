@@ -28,7 +28,9 @@ own value (a parameter moved along a scaling, then products, powers and sums of 
 nodes, the scales of their q) is in RATIO form: D = lambda z with z its opaque symbols,
 and its value is never expanded (the chain rule holds with z at its true value). Only
 when a moving value meets one not in ratio form is anything expanded. A pass that is
-inconclusive is followed by one that expands every moving value.
+inconclusive is followed by one that expands every moving value, then by one that
+expands every value (it sees relations among the fixed values, such as the entries of
+a LayerNorm's output summing to 0, where that fits the budget: small models).
 
 h is VERIFIED when every carrier's derivative is identically 0 after that reduction.
 Why this proves it: each computed derivative is a polynomial P(z) in free symbols z
@@ -153,7 +155,8 @@ class LocalCheck:
         if i in self.values:
             return self.values[i]
         node = self.program.nodes[i]
-        if node.op in ("param", "data", "const") or self.moves.get(i) is not None:
+        if (node.op in ("param", "data", "const") or self.moves.get(i) is not None
+                or self.expand_all):
             args = {a: self._value(a) for a in node.args}
             inner = 1
             if node.op == "matmul" and self.program.nodes[node.args[0]].shape:
@@ -328,15 +331,22 @@ class LocalCheck:
             return "a metric (mirror flow) is not handled by the local check"
         terms = sparse_terms(h) if isinstance(h, fmpq_mpoly) else h
         speed = {j: Terms(d) for j, d in derivatives(terms).items()}
-        why = self._pass(speed, True)
-        return why if why is None else self._pass(speed, False)
+        why = None
+        for mode in ("ratio", "moving", "all"):
+            why = self._pass(speed, mode)
+            if why is None:
+                return None
+        return why
 
-    def _pass(self, speed: dict, use_ratios: bool) -> str | None:
-        """One pass: with ``use_ratios``, a node whose derivative is lambda times its
-        value keeps its value opaque (D = lambda z, z its symbols: the chain rule holds
-        with z at its true value); without, every moving value is expanded."""
+    def _pass(self, speed: dict, mode: str) -> str | None:
+        """One pass. "ratio": a node whose derivative is lambda times its value keeps
+        its value opaque (D = lambda z, z its symbols: the chain rule holds with z at its
+        true value); "moving": every moving value is expanded; "all": every value is
+        (no opaque symbol: relations among the fixed values, such as a LayerNorm's
+        outputs summing to 0, are then seen)."""
         program = self.program
-        self.use_ratios = use_ratios
+        self.use_ratios = mode == "ratio"
+        self.expand_all = mode == "all"
         self.terms = 0
         self.values: dict[int, np.ndarray] = {}
         self.moves: dict[int, np.ndarray | None] = {}
