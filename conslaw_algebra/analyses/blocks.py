@@ -33,11 +33,13 @@ apart had every layer between them as data: 2^gap terms.
 Models with normalization layers (``normalized.py``) have no features to freeze or
 expand, so every block is sampled: rows at points of the variety s^2 q = 1 modulo p
 (one point and data each), the kernel lifted to QQ, and every lifted law verified
-exactly by the reduction of ``normalized.ExactModel.violation`` (the derivative of
-every output along grad h, reduced by the relations, is 0 on the variety); a law that
-fails is dropped and reported. Blocks of up to ``NORMALIZED_SAMPLED_UNKNOWNS`` unknowns
-(about 75 parameters at degree 2) are solved, larger ones are skipped and say so; the
-exact check expands the whole model in (theta, x, s) once, which bounds the size.
+exactly (the derivative of every output along grad h is 0 on the variety): by the
+local check first (``local_check.py``, which expands only the values that move), else
+by the reduction of ``normalized.ExactModel.violation``; a law that fails is dropped
+and reported. Blocks of up to ``NORMALIZED_SAMPLED_UNKNOWNS`` unknowns (about 75
+parameters at degree 2) are solved, larger ones are skipped and say so; when the local
+check is inconclusive, the exact one expands the whole model in (theta, x, s) once,
+and is refused at once when that cannot fit.
 Where it stops winning: a law that needs three tensors at once (none for layered,
 residual, convolutional or attention blocks) is not found; the verdict then says
 the union is not complete.
@@ -673,7 +675,7 @@ class _SampledBlocks:
             if not rest:
                 continue
             if self.normalized:        # exact: reduced by s^2 q = 1 (normalized.py)
-                why = self.model.exact_normalized.violation(
+                why = self.model.law_verifier.violation(
                     ring_polynomial(theta_ring(self.program.num_params), h))
                 if why is not None:
                     self.rejected.setdefault(tensors, []).append(

@@ -62,8 +62,10 @@ there, which can only make N too large. The independence test is run with the sa
 **Laws** of degree <= k (``normalized_laws``): the linear system <grad h, v> = 0 for
 h = sum_m a_m theta^m is sampled at points of V modulo p (one random point, data and
 carrier weights per row, as the count draws them), solved modulo p, lifted to QQ by
-rational reconstruction, and each lifted law is **verified exactly**
-(``violation``): for every carrier entry y_c, the derivative along grad h,
+rational reconstruction, and each lifted law is **verified exactly**: first by the
+local check (``local_check.py``: forward derivatives expanded only where they move,
+which is what makes real blocks possible), and when that is inconclusive by
+``ExactModel.violation``: for every carrier entry y_c, the derivative along grad h,
 D y_c = sum_j h_j dy_c/dtheta_j with ds = -s^3 Dq / 2, is expanded as a polynomial in
 (theta, x, s), gates reduced (g^2 = g), then reduced by each relation
 (s^2 q = 1, multiplying by powers of q, latest group first) to sum_S A_S s^S; it is a
@@ -415,7 +417,9 @@ def normalized_laws(program: Program, degree: int, seed: int = 0, exact=None,
     normalization layers, each verified exactly (module header); and how many lifted
     candidates failed the exact check (0 when the basis is complete for the degree).
 
-    ``exact``: an ``ExactModel`` of the program (made here when not given).
+    ``exact``: the check of a lifted law, with ``ExactModel.violation``'s answer (made
+    here when not given: ``local_check.Verifier``, the local check first, then
+    ``ExactModel``).
     """
     dim = program.num_params
     unknowns_count = comb(dim + degree, degree) - 1
@@ -423,7 +427,9 @@ def normalized_laws(program: Program, degree: int, seed: int = 0, exact=None,
         raise BudgetError(f"the degree-{degree} law system of a model with normalization "
                           f"layers has {unknowns_count:,} unknowns, sampled in one block "
                           f"(limit {MAX_UNKNOWNS:,}); use a lower --degree")
-    exact = exact or ExactModel(program)
+    if exact is None:
+        from .local_check import Verifier
+        exact = Verifier(program, lambda: ExactModel(program))
     ring = theta_ring(dim)
     evaluator = Evaluator(program)
     monomials = _monomial_array(dim, degree)
