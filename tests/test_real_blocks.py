@@ -157,3 +157,11 @@ def test_a_sweep_marks_the_uncertified_count():
     assert row["upper_bound_only"] and row["error_bound"] is None
     table = format_table([row])
     assert f"<={row['laws']}" in table and "not certified" in table
+
+
+def test_laws_by_block_do_not_call_an_uncertified_count_certified():
+    # the ResNet block's count is an upper bound from 0/1 gate patterns (gates inside the
+    # second BatchNorm's variance): reaching it is not a certificate
+    result = ca.load(ROOT / "examples" / "resnet_basic_block.net").block_laws(2)
+    assert result.count_unbounded and result.to_json()["certified"] is False
+    assert "(certified)" not in result.to_text() and "not certified" in result.to_text()

@@ -434,6 +434,7 @@ class BlockLaws(Shown):
     names: tuple[str, ...] = ()   # text names of the parameters
     count_skipped: str | None = None   # why N was not counted (over the memory budget)
     normalized: bool = False   # laws verified on the variety s^2 q = 1, by exact reduction
+    count_unbounded: str | None = None   # why the count's N is not certified (``LieCount``)
 
     @property
     def complete(self) -> bool:
@@ -520,7 +521,8 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     prime = lie.prime if lie is not None else None
     independent = independent_count(union, model.dim, seed, prime)
     return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed,
-                     model.name, degree, tuple(model.names), skipped, normalized)
+                     model.name, degree, tuple(model.names), skipped, normalized,
+                     lie.unbounded if lie is not None else None)
 
 
 def _mirror_as_metric(program: Program, mirror) -> Program:

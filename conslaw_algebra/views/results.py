@@ -303,8 +303,9 @@ def _blocks_json(result) -> dict:
                     "rejected": [{"law": render(h, names), "reason": why}
                                  for h, why in b.rejected]} for b in result.blocks],
         "independent": result.independent, "lie_laws": result.lie_laws,
-        "complete": result.complete, "seed": result.seed, "prime": result.prime,
-        "count_skipped": result.count_skipped,
+        "complete": result.complete, "certified": result.complete and not result.count_unbounded,
+        "seed": result.seed, "prime": result.prime,
+        "count_skipped": result.count_skipped, "count_unbounded": result.count_unbounded,
     }
 
 
@@ -330,7 +331,10 @@ def _blocks_text(result) -> str:
     lines.append(f"independent in the union: {result.independent}"
                  + (f" of N = {result.lie_laws}" if result.lie_laws is not None else "")
                  + (f" (ranks modulo {result.prime}, seed {result.seed})" if result.prime else ""))
-    if result.complete:
+    if result.complete and result.count_unbounded:
+        lines.append(f"the blocks' laws reach the count's N <= {result.lie_laws}, which is not "
+                     f"certified ({result.count_unbounded})")
+    elif result.complete:
         lines.append("complete: the blocks' laws reach N (certified), every law of the model is "
                      "locally a function of them")
     elif result.lie_laws is not None:
