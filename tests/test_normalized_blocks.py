@@ -187,3 +187,18 @@ def test_cli_laws_by_block_of_a_normalized_model(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "by exact reduction" in run.stdout and "block W, v: 10 laws" in run.stdout
     assert "complete: the blocks' laws reach N (certified)" in run.stdout
+
+
+def test_a_law_that_cannot_be_verified_is_dropped_and_said(monkeypatch):
+    # when neither the local check nor the whole expansion can decide a candidate (the
+    # latter over the budget), the block drops it as "not verified", never reports it
+    from conslaw_algebra.errors import BudgetError
+    model = ca.parse("input x[3]\nparam W[4,3], v[1,4]\noutput v @ layernorm(W @ x)")
+
+    def undecided(h):
+        raise BudgetError("the whole expansion would need 1 TiB")
+    monkeypatch.setattr(model.law_verifier, "violation", undecided)
+    result = model.block_laws(2)
+    assert all(not b.laws for b in result.blocks)
+    text = result.to_text()
+    assert "dropped, not verified" in text and "could not be verified exactly" in text

@@ -677,8 +677,14 @@ class _SampledBlocks:
             if not rest:
                 continue
             if self.normalized:        # exact: reduced by s^2 q = 1 (normalized.py)
-                why = self.model.law_verifier.violation(
-                    ring_polynomial(theta_ring(self.program.num_params), h))
+                try:
+                    why = self.model.law_verifier.violation(
+                        ring_polynomial(theta_ring(self.program.num_params), h))
+                except BudgetError as exc:   # local check inconclusive, no room to expand
+                    self.rejected.setdefault(tensors, []).append(
+                        (h, "not verified: the local check was inconclusive and "
+                            f"{exc.message}"))
+                    continue
                 if why is not None:
                     self.rejected.setdefault(tensors, []).append(
                         (h, f"its derivative along {why[0]} is not 0 on the variety"))

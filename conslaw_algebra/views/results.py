@@ -327,7 +327,9 @@ def _blocks_text(result) -> str:
             k += 1
             lines.append(f"  h{k} = {render(h, names)}")
         for h, why in block.rejected:
-            lines.append(f"  dropped, failed the whole-model check: {render(h, names)} ({why})")
+            verdict = ("not verified" if why.startswith("not verified")
+                       else "failed the whole-model check")
+            lines.append(f"  dropped, {verdict}: {render(h, names)} ({why})")
     lines.append(f"independent in the union: {result.independent}"
                  + (f" of N = {result.lie_laws}" if result.lie_laws is not None else "")
                  + (f" (ranks modulo {result.prime}, seed {result.seed})" if result.prime else ""))
@@ -338,8 +340,12 @@ def _blocks_text(result) -> str:
         lines.append("complete: the blocks' laws reach N (certified), every law of the model is "
                      "locally a function of them")
     elif result.lie_laws is not None:
+        unverified = any(why.startswith("not verified") for b in result.blocks
+                         for _, why in b.rejected)
         lines.append(f"not complete: {result.lie_laws - result.independent} independent laws "
-                     "involve more than one block, or have a higher degree")
+                     + ("not reached: some candidates above could not be verified exactly, or "
+                        "laws involve more than one block or have a higher degree" if unverified
+                        else "involve more than one block, or have a higher degree"))
     if result.count_skipped:
         lines.append(f"N of the whole model not counted ({result.count_skipped}); whether these "
                      "laws are complete is not known")
