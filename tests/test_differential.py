@@ -49,10 +49,10 @@ from reference_checker import Flow, Program, Refused, regions
 
 FAMILIES = ("polynomial", "relu", "maxpool", "conv1d", "attention", "smooth", "lone",
             "momentum", "metric", "regions", "refused", "conv", "pool", "shapes", "onehot",
-            "gelu")
+            "gelu", "norm")
 # the families of the grown language: judged on whatever the reference finds (counted,
 # sign regions when padding or a one-hot row sum leaves an argument without data, refused)
-ANY_KIND = ("conv", "pool", "shapes", "onehot", "gelu")
+ANY_KIND = ("conv", "pool", "shapes", "onehot", "gelu", "norm")
 TOTAL = int(os.environ.get("CONSLAW_DIFF_EXAMPLES", str(30 * len(FAMILIES))))
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate] + (
     [Phase.shrink] if os.environ.get("CONSLAW_DIFF_SHRINK") else [])
@@ -90,6 +90,10 @@ def _expr_text(e) -> str:
         return f"{op}({sub[0]}, {sub[1]}{options})"
     if op in ("reshape", "permute"):
         return f"{op}({sub[0]}, {', '.join(map(str, e[2]))})"
+    if op == "norm":
+        options = (f", eps={e[3]}" if e[3] else "") + (
+            f", axes={e[4]}" if e[4] != 1 else "")
+        return f"{e[1]}({_expr_text(e[2])}{options})"
     if op == "cat":
         return f"cat({', '.join(sub[1:])}, axis={e[1]})"
     atom = sub[0] if e[1][0] in ("param", "input", "let", "fn") else f"({sub[0]})"
@@ -695,6 +699,43 @@ def fam_gelu(g):
             value = ("fn", f2, ("@", g.param((h, h)), ("let", "act")))
         terms.append(("@", g.param((m, h)), value))
     return g.program([_sum(terms)], _some_flow(g))
+
+
+def _norm_of(g, e, kind, eps=None):
+    return ("norm", kind, e, g.choice([Fraction(0), Fraction(1, 7), Fraction(g.size(1, 9), g.size(2, 30))])
+            if eps is None else eps, 1)
+
+
+def fam_norm(g):
+    """layernorm/rmsnorm of W @ x (groups of 3, now and then 2: refused, a square
+    variance), batchnorm of X @ W.T (X [B, k], B = 3); readouts v @ ., sum(g * . + b);
+    two normalizations side by side; eps 0, 1/7 or a small rational. Kept at D <= 6:
+    the reference's exact Lie rank in QQ(s_1, ..., s_m) grows fast with D and depth."""
+    kind = g.choice(["layernorm", "rmsnorm", "batchnorm"])
+    g.budget = 6
+    if kind == "batchnorm":
+        c, k = g.size(1, 2), g.size(1, 2 if g.coin(70) else 3)
+        X = g.input((g.choice([3, 3, 2]), k))
+        out = _norm_of(g, ("@", X, ("T", g.param((c, k)))), kind)
+        pick = g.choice(["itself", "sum", "matrix"])
+        if pick == "sum":
+            return g.program([("sum", ("*", g.input((1, c)), out))])
+        return g.program([out if pick == "itself" else ("@", out, g.param((c,)))])
+    n = g.choice([3, 3, 3, 2]) if kind == "layernorm" else g.choice([2, 3])
+    k = g.choice([1, 2])
+    x = g.input((k,))
+    value = _norm_of(g, ("@", g.param((n, k)), x), kind)
+    pick = g.choice(["v", "affine", "two", "plain"])
+    if pick == "v":
+        out = ("@", g.param((n,)), value)
+    elif pick == "affine":
+        out = ("sum", ("+", ("*", g.input((n,)), value), g.param((n,))))
+    elif pick == "two":
+        other = _norm_of(g, ("@", g.param((n, k)), x), g.choice(["layernorm", "rmsnorm"]))
+        out = ("@", g.input((n,)), ("+", value, other))
+    else:
+        out = ("@", g.input((n,)), value)
+    return g.program([out])
 
 
 BUILDERS = {name: globals()["fam_" + name] for name in FAMILIES}
