@@ -16,7 +16,11 @@ over a zero-padded input with torch's index formula (stride, padding, dilation, 
 a batch axis); reshape/permute/cat by index arithmetic; generic, tanh, sigmoid, softmax,
 gelu, silu as fresh symbols keyed by (function, argument entry); tanh/sigmoid of a lone
 scalar parameter as a change of coordinates; attention; momentum, mirror and metric
-flows. Where it stops: no parsing (the tests render the same tree as text), no bounds on
+flows; layernorm/rmsnorm/batchnorm as ('norm', kind, e, eps, axes): one scale symbol
+per distinct q (s^2 q = 1), the Lie rank at a rational theta0 and K data samples
+computed exactly in the multi-quadratic field QQ(s_1, ..., s_m) (``NormRegion``: K
+grown until one more sample adds nothing; a program whose variances within one sample
+are dependent modulo squares at every point drawn is refused). Where it stops: no parsing (the tests render the same tree as text), no bounds on
 sizes, and "one call, one value" is decided by exact equality of expanded entries.
 The fields are exact SymPy polynomials over QQ, and the Lie algebra is closed at a
 random rational point by exact brackets [X, Y] = DX Y - DY X until a whole level adds
