@@ -16,7 +16,11 @@ over a zero-padded input with torch's index formula (stride, padding, dilation, 
 a batch axis); reshape/permute/cat by index arithmetic; generic, tanh, sigmoid, softmax,
 gelu, silu as fresh symbols keyed by (function, argument entry); tanh/sigmoid of a lone
 scalar parameter as a change of coordinates; attention; momentum, mirror and metric
-flows. Where it stops: no parsing (the tests render the same tree as text), no bounds on
+flows; layernorm/rmsnorm/batchnorm as ('norm', kind, e, eps, axes): one scale symbol
+per distinct q (s^2 q = 1), the Lie rank at a rational theta0 and K data samples
+computed exactly in the multi-quadratic field QQ(s_1, ..., s_m) (``NormRegion``: K
+grown until one more sample adds nothing; a program whose variances within one sample
+are dependent modulo squares at every point drawn is refused). Where it stops: no parsing (the tests render the same tree as text), no bounds on
 sizes, and "one call, one value" is decided by exact equality of expanded entries.
 The fields are exact SymPy polynomials over QQ, and the Lie algebra is closed at a
 random rational point by exact brackets [X, Y] = DX Y - DY X until a whole level adds
@@ -221,8 +225,10 @@ class _Model:
             if e[0] == "param":
                 self.uses[e[1]] = self.uses.get(e[1], 0) + 1
         self.symbols, self.features, self.lone = {}, [], {}
+        self.scales, self.values = {}, []   # normalization scales ('n', k): their q
         for out in program.outputs:
-            for p in self.ev(out).flat:
+            self.values.append(self.ev(out))
+            for p in self.values[-1].flat:
                 self.carry(p)
         self.metric = {}
         for name, e in program.metrics:
@@ -271,6 +277,8 @@ class _Model:
             return _wrap(Poly.of(Fraction(a)))
         if op == "fn":
             return self.call(a, e[2])
+        if op == "norm":
+            return self.normalize(a, self.ev(e[2]), Fraction(e[3]), e[4])
         if op in ("conv1d", "conv2d"):
             return convolution(self.ev(a), self.ev(e[2]), dict(e[3]) if len(e) > 3 else {},
                                1 if op == "conv1d" else 2)
@@ -325,6 +333,37 @@ class _Model:
             out = _map(lambda p: Poly.var(self.symbol((function, p.key()), "f")), x)
         for p in x.flat:
             self.carry(p)
+        return out
+
+    def normalize(self, kind, x, eps, axes):
+        """layernorm/rmsnorm over the last ``axes`` axes, batchnorm per channel (axis 1)
+        over every other axis: each group the value (e - mean) s (rmsnorm: e s) with one
+        scale s per distinct q (the biased variance or mean square, plus eps), s^2 q = 1."""
+        if kind == "batchnorm":
+            groups = [[i[:1] + (c,) + i[1:] for i in np.ndindex(x.shape[:1] + x.shape[2:])]
+                      for c in range(x.shape[1])]
+        else:
+            lead, tail = x.shape[:x.ndim - axes], x.shape[x.ndim - axes:]
+            groups = [[i + j for j in np.ndindex(tail)] for i in np.ndindex(lead)]
+        out = np.empty(x.shape, dtype=object)
+        for group in groups:
+            n = len(group)
+            mean = Fraction(1, n) * sum((x[i] for i in group), Poly()) if kind != "rmsnorm" else Poly()
+            q = Fraction(1, n) * sum(((x[i] - mean) ** 2 for i in group), Poly()) + eps
+            if not q.terms:
+                raise Refused(f"{kind}: a variance identically 0")
+            if not any(q.terms.keys() - {()}):
+                c = q.terms[()]
+                root = [Fraction(sympy.sqrt(c.numerator)), Fraction(sympy.sqrt(c.denominator))]
+                if root[0] ** 2 != c.numerator or root[1] ** 2 != c.denominator:
+                    raise Refused(f"{kind}: a constant variance with an irrational root")
+                scale = Poly.of(root[1] / root[0])
+            else:
+                v = self.symbol(("norm", q.key()), "n")
+                self.scales[v] = q
+                scale = Poly.var(v)
+            for i in group:
+                out[i] = (x[i] - mean) * scale
         return out
 
     def relu(self, p):
@@ -658,6 +697,311 @@ def lie_rank(fields, derivations, point) -> int:
     return len(frame)
 
 
+# ------------------------------------------------------------ normalization layers
+# The scales s_g = 1/sqrt(q_g) are algebraic: at a rational point (theta0, data samples)
+# the fields live in the multi-quadratic field F = QQ(s_1, ..., s_m) (s_g^2 = 1/q_g,
+# rational), of degree 2^m when the q_g are independent modulo rational squares (checked
+# by prime-exponent parities; else the point is drawn again). An element of F is a dict
+# {bitmask S: rational} for the sum of c_S prod_{g in S} s_g; inverses by conjugation,
+# generator by generator. Exact, and exponential in m: meant for m <= 10.
+def _f_mul(a, b, r):
+    out = {}
+    for S1, c1 in a.items():
+        for S2, c2 in b.items():
+            c, common = c1 * c2, S1 & S2
+            g = 0
+            while common:
+                if common & 1:
+                    c *= r[g]
+                common, g = common >> 1, g + 1
+            S = S1 ^ S2
+            out[S] = out.get(S, 0) + c
+            if not out[S]:
+                del out[S]
+    return out
+
+
+def _f_add(a, b, k=1):
+    """a + k b."""
+    out = dict(a)
+    for S, c in b.items():
+        out[S] = out.get(S, 0) + k * c
+        if not out[S]:
+            del out[S]
+    return out
+
+
+def _f_inv(a, r):
+    """1/a: multiply by the conjugate in s_g (s_g -> -s_g) for each g in turn; the
+    product is then free of s_g, and at the end rational.
+
+    >>> r = [QQ(1, 2)]                       # s^2 = 1/2
+    >>> x = {0: QQ(1), 1: QQ(1)}             # 1 + s
+    >>> _f_mul(x, _f_inv(x, r), r) == {0: QQ(1)}
+    True
+    """
+    numerator = {0: QQ(1)}
+    for g in range(len(r)):
+        if any(S >> g & 1 for S in a):
+            conjugate = {S: (-c if S >> g & 1 else c) for S, c in a.items()}
+            numerator, a = _f_mul(numerator, conjugate, r), _f_mul(a, conjugate, r)
+    assert set(a) == {0}, a
+    return {S: c / a[0] for S, c in numerator.items()}
+
+
+def _parities(q):
+    """Parities of the prime exponents of a positive rational (a vector over GF(2))."""
+    out = {}
+    for n, sign in ((q.numerator, 1), (q.denominator, 1)):
+        for prime, e in sympy.factorint(int(n)).items():
+            out[prime] = (out.get(prime, 0) + e) % 2
+    return {p for p, e in out.items() if e}
+
+
+def _independent_mod_squares(values) -> bool:
+    rows = []   # GF(2) elimination over sets of primes (symmetric difference)
+    for v in values:
+        if v <= 0:
+            return False
+        row = _parities(v)
+        for pivot, other in rows:
+            if pivot in row:
+                row = row ^ other
+        if not row:
+            return False
+        rows.append((min(row), row))
+    return True
+
+
+class _NormPoint:
+    """Theta0 and K data samples: the outputs as polynomials in theta and the scales
+    (a SymPy ring), the derivations with the chain rule ds = -s^3 dq / 2, values in F."""
+
+    def __init__(self, model, K, rng):
+        D = model.D
+        for _ in range(30):
+            theta0 = [QQ(rng.choice((-1, 1)) * rng.randint(1, 99), rng.randint(1, 9)) for _ in range(D)]
+            outputs, qs, index, samples = [], [], {}, []
+            for _ in range(K):
+                data = {}
+
+                def sub(p):
+                    out = Poly()
+                    for m, c in p.terms.items():
+                        term = Poly({(): c})
+                        for v, e in m:
+                            assert v[0] in ("t", "x", "n"), v
+                            if v[0] == "x":
+                                if v not in data:
+                                    data[v] = Fraction(rng.choice((-1, 1)) * rng.randint(1, 9),
+                                                       rng.randint(1, 4))
+                                term = term * (data[v] ** e)
+                            else:
+                                term = term * Poly({((v, e),): Fraction(1)})
+                        out = out + term
+                    return out
+                local = {}
+                for v, q in model.scales.items():
+                    q = sub(q)
+                    if q.key() not in index:
+                        index[q.key()] = len(qs)
+                        qs.append(q)
+                    local[v] = index[q.key()]
+                samples.append(sorted(set(local.values())))
+                for value in model.values:
+                    outputs += [(sub(p), local) for p in value.flat]
+            m = len(qs)
+            self.ring, *gens = ring(",".join([f"t{i}" for i in range(D)] + [f"s{g}" for g in range(m)]), QQ)
+            self.T, self.S, self.D, self.m = gens[:D], gens[D:], D, m
+
+            def poly(p, local):
+                out = self.ring(0)
+                for mono, c in p.terms.items():
+                    out += QQ(c.numerator, c.denominator) * prod(
+                        ((self.T[v[1]] if v[0] == "t" else self.S[local[v]]) ** e for v, e in mono),
+                        start=self.ring(1))
+                return out
+            self.q = [poly(q, {}) for q in qs]
+            self.theta0 = theta0
+            values = [self._rational(q) for q in self.q]
+            if any(q.is_ground for q in self.q):   # data that cancels the parameters
+                continue
+            if all(_independent_mod_squares([values[g] for g in sample]) for sample in samples):
+                break
+        else:   # within one sample: a square variance, or q_1 = c^2 q_2 (README: refused)
+            raise Refused("the variances are not independent modulo squares")
+        # across samples a q may be a rational square times others (x^2 var(w)): then
+        # s_g = (1/c) prod s_h over a basis of the q modulo squares, which spans F
+        self.r, self.s, rows = [], [], []
+        for v in values:
+            row, combo = _parities(v), 0
+            for bit, (pivot, other, other_combo) in enumerate(rows):
+                if pivot in row:
+                    row, combo = row ^ other, combo ^ other_combo
+            if row:
+                rows.append((min(row), row, combo | 1 << len(self.r)))
+                self.s.append({1 << len(self.r): QQ(1)})
+                self.r.append(1 / v)
+            else:
+                square = v * prod((self.r[b] for b in range(len(self.r)) if combo >> b & 1), start=QQ(1))
+                c = QQ(int(sympy.sqrt(square.numerator)), int(sympy.sqrt(square.denominator)))
+                assert c * c == square
+                self.s.append({combo: 1 / c})
+        self.cube = [_f_mul(self.s[g], {0: -1 / (2 * v)}, self.r) for g, v in enumerate(values)]
+        self.powers = {}
+        self.dq = [[q.diff(t) for t in self.T] for q in self.q]
+        self.outputs = [poly(p, local) for p, local in outputs]
+        self.fields = [f for f in ([self.derivative(y, j) for j in range(D)] for y in self.outputs)
+                       if any(f)]
+
+    def _rational(self, p):
+        return sum((c * prod((self.theta0[i] ** e for i, e in enumerate(mono[:self.D]) if e),
+                             start=QQ(1)) for mono, c in p.items()), QQ(0))
+
+    def derivative(self, p, j):
+        out = p.diff(self.T[j])
+        for g, s in enumerate(self.S):
+            if self.dq[g][j]:
+                ds = p.diff(s)
+                if ds:
+                    out += ds * (-s ** 3 / 2) * self.dq[g][j]
+        return out
+
+    def gradient(self, p):
+        """The derivatives of p in each theta_j at the point, in F, from values only:
+        d_j p = dp/dt_j + sum_g dp/ds_g (-s_g^3 / 2) dq_g/dt_j, and s_g^3 = r_g s_g."""
+        out = [self.value(p.diff(t)) for t in self.T]
+        for g, s in enumerate(self.S):
+            ds = p.diff(s)
+            if ds:
+                v = _f_mul(self.value(ds), self.cube[g], self.r)
+                for j in range(self.D):
+                    if self.dq[g][j]:
+                        out[j] = _f_add(out[j], v, self._rational(self.dq[g][j]))
+        return out
+
+    def value(self, p):
+        """p at the point: an element of F."""
+        out = {}
+        for mono, c in p.items():
+            term = {0: c * prod((self.theta0[i] ** e for i, e in enumerate(mono[:self.D]) if e),
+                                start=QQ(1))}
+            for g, e in enumerate(mono[self.D:]):
+                if e:
+                    term = _f_mul(term, self._power(g, e), self.r)
+            out = _f_add(out, term)
+        return out
+
+    def _power(self, g, e):
+        key = (g, e)
+        if key not in self.powers:
+            self.powers[key] = (self.s[g] if e == 1 else
+                                _f_mul(self._power(g, e - 1), self.s[g], self.r))
+        return self.powers[key]
+
+    def rank(self) -> int:
+        """Lie rank at the point, as ``lie_rank``: a frame of fields independent at the
+        point (Gaussian elimination over F), closed under brackets level by level."""
+        D, r = self.D, self.r
+        basis, frame, values, jacobians = [], [], [], {}
+
+        def reduce(v):
+            for pivot, row in basis:
+                if v[pivot]:
+                    k = {S: -c for S, c in v[pivot].items()}
+                    v = [_f_add(a, _f_mul(k, b, r)) for a, b in zip(v, row)]
+            return v
+
+        def adopt(X, v):
+            pivot = next((k for k, a in enumerate(v) if a), None)
+            if pivot is not None:
+                inv = _f_inv(v[pivot], r)
+                basis.append((pivot, [_f_mul(a, inv, r) for a in v]))
+                frame.append(X)
+                values.append([self.value(p) for p in X])
+
+        def jacobian(i):
+            if i not in jacobians:
+                jacobians[i] = [self.gradient(p) if p else [{}] * D for p in frame[i]]
+            return jacobians[i]
+
+        for X in self.fields:
+            if len(frame) < D:
+                adopt(X, reduce([self.value(p) for p in X]))
+        done = 0
+        while done < len(frame) < D:
+            size = len(frame)
+            for j in range(done, size):
+                for i in range(j):
+                    if len(frame) == D:
+                        break
+                    X, Y, JX, JY = values[i], values[j], jacobian(i), jacobian(j)
+                    v = []
+                    for row in range(D):
+                        total = {}
+                        for k in range(D):
+                            if JX[row][k] and Y[k]:
+                                total = _f_add(total, _f_mul(JX[row][k], Y[k], r))
+                            if JY[row][k] and X[k]:
+                                total = _f_add(total, _f_mul(JY[row][k], X[k], r), -1)
+                        v.append(total)
+                    v = reduce(v)
+                    if any(v):
+                        Xp, Yp = frame[i], frame[j]
+                        adopt([sum((self.derivative(Xp[row], k) * Yp[k] - self.derivative(Yp[row], k) * Xp[k]
+                                    for k in range(D) if Yp[k] or Xp[k]), self.ring(0))
+                               for row in range(D)], v)
+            done = size
+        return len(frame)
+
+
+class NormRegion:
+    """A program with normalization layers (README, *Normalization layers*): the fields
+    grad_theta of every output entry at K data samples (s of each group an algebraic
+    function of theta), the Lie rank at a rational theta0 exactly in F, with K = 2, 3,
+    ... until one more sample adds nothing; N = D - rank (gradient flow only)."""
+
+    def __init__(self, program: Program, model: _Model, seed: int):
+        flow = program.flow
+        if flow.kind != "gradient" or flow.mirror or program.metrics:
+            raise Refused("normalization layers under gradient flow only")
+        self.choices, self.description, self.lone = {}, "", {}
+        self.names, self.D = _names(program), model.D
+        self.dim = self.D
+        self.ring, *self.z = ring(",".join(f"z{i}" for i in range(self.D)), QQ)
+        self.derivations = [lambda p, k=k: p.diff(self.z[k]) for k in range(self.D)]
+        rng = random.Random(seed)
+        self.points, rank, K = [], -1, 2
+        while True:
+            point = _NormPoint(model, K, rng)
+            self.points.append(point)
+            grown = point.rank()
+            if grown <= rank or grown == self.D or point.m + point.m // K > 10:
+                rank = max(rank, grown)
+                break
+            rank, K = grown, K + 1
+        self.rank, self.N = rank, self.D - rank
+
+    _point = Region._point
+    law = Region.law
+    independent = Region.independent
+
+    def conserved(self, h) -> bool:
+        """<grad h, X> = 0 exactly in F for every generator X at every point drawn (the
+        generators' samples, two or more points): a test at points, not an identity."""
+        grad = [d(h) for d in self.derivations]
+        for point in self.points:
+            g = [_at(p, point.theta0) for p in grad]
+            for X in point.fields:
+                total = {}
+                for a, p in zip(g, X):
+                    if a and p:
+                        total = _f_add(total, point.value(p), a)
+                if total:
+                    return False
+        return True
+
+
 def regions(program: Program, seed: int = 0) -> list[Region]:
     """The program on each region of its data-free relu arguments and maxpool windows
     (one region when there are none), each with N; raises Refused (DSL.md section 2).
@@ -672,7 +1016,9 @@ def regions(program: Program, seed: int = 0) -> list[Region]:
     while pending:
         choices = pending.pop()
         try:
-            done.append(Region(program, choices, _Model(program, choices), seed))
+            model = _Model(program, choices)
+            done.append(NormRegion(program, model, seed) if model.scales
+                        else Region(program, choices, model, seed))
         except _Choose as need:
             pending += [{**choices, need.site: option} for option in need.options]
     return done

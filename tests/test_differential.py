@@ -16,7 +16,12 @@ broadcast over positions, padding that leaves border entries without data or emp
 ``shapes`` (reshape, permute, cat, cat of a tensor with itself, broadcasting of rows,
 columns and outer products), ``onehot`` (``input t[T, V] onehot``: embeddings, a one-hot
 tensor in two products, under relu, max-pool, gelu/silu, a row sum that is 1) and
-``gelu`` (gelu and silu of one argument are two values). Each program is built as a
+``gelu`` (gelu and silu of one argument are two values). The family ``norm`` (its own
+test, ``CONSLAW_NORM_EXAMPLES`` programs, 16 in CI): layernorm/rmsnorm of W @ x
+(groups of 3, or 2: refused without eps, a square variance), batchnorm of X @ W.T, the
+readouts v @ ., sum(g * . + b), two normalizations side by side, eps 0, 1/7 or a small
+rational, D <= 6; the reference's fields at K data samples (K grown until a sample adds
+nothing) are exact in the multi-quadratic field of the scales. Each program is built as a
 syntax tree: the reference evaluates the tree, the engine reads its `.net` text.
 
 For every program: the engine's N (``count_laws(seed)``) equals the reference's; every
@@ -90,6 +95,10 @@ def _expr_text(e) -> str:
         return f"{op}({sub[0]}, {sub[1]}{options})"
     if op in ("reshape", "permute"):
         return f"{op}({sub[0]}, {', '.join(map(str, e[2]))})"
+    if op == "norm":
+        options = (f", eps={e[3]}" if e[3] else "") + (
+            f", axes={e[4]}" if e[4] != 1 else "")
+        return f"{e[1]}({_expr_text(e[2])}{options})"
     if op == "cat":
         return f"cat({', '.join(sub[1:])}, axis={e[1]})"
     atom = sub[0] if e[1][0] in ("param", "input", "let", "fn") else f"({sub[0]})"
@@ -697,7 +706,47 @@ def fam_gelu(g):
     return g.program([_sum(terms)], _some_flow(g))
 
 
+def _norm_of(g, e, kind, eps=None):
+    return ("norm", kind, e, g.choice([Fraction(0), Fraction(1, 7), Fraction(g.size(1, 9), g.size(2, 30))])
+            if eps is None else eps, 1)
+
+
+def fam_norm(g):
+    """layernorm/rmsnorm of W @ x (groups of 3, now and then 2: refused, a square
+    variance), batchnorm of X @ W.T (X [B, k], B = 3); readouts v @ ., sum(g * . + b);
+    two normalizations side by side; eps 0, 1/7 or a small rational. Kept at D <= 6:
+    the reference's exact Lie rank in QQ(s_1, ..., s_m) grows fast with D and depth."""
+    kind = g.choice(["layernorm", "rmsnorm", "batchnorm"])
+    g.budget = 6
+    if kind == "batchnorm":
+        c, k = g.size(1, 2), g.size(1, 2 if g.coin(70) else 3)
+        X = g.input((g.choice([3, 3, 2]), k))
+        out = _norm_of(g, ("@", X, ("T", g.param((c, k)))), kind)
+        pick = g.choice(["itself", "sum", "matrix"])
+        if pick == "sum":
+            return g.program([("sum", ("*", g.input((1, c)), out))])
+        return g.program([out if pick == "itself" else ("@", out, g.param((c,)))])
+    n = g.choice([3, 3, 3, 2]) if kind == "layernorm" else g.choice([2, 3])
+    k = g.choice([1, 2])
+    x = g.input((k,))
+    value = _norm_of(g, ("@", g.param((n, k)), x), kind)
+    pick = g.choice(["v", "affine", "two", "plain"])
+    if pick == "v":
+        out = ("@", g.param((n,)), value)
+    elif pick == "affine":
+        out = ("sum", ("+", ("*", g.input((n,)), value), g.param((n,))))
+    elif pick == "two":
+        other = _norm_of(g, ("@", g.param((n, k)), x), g.choice(["layernorm", "rmsnorm"]))
+        out = ("@", g.input((n,)), ("+", value, other))
+    else:
+        out = ("@", g.input((n,)), value)
+    return g.program([out])
+
+
 BUILDERS = {name: globals()["fam_" + name] for name in FAMILIES}
+# the normalization family has its own count: the reference's exact rank over
+# QQ(s_1, ..., s_m) costs about a second a program
+NORM = settings(DIFF, max_examples=int(os.environ.get("CONSLAW_NORM_EXAMPLES", "16")))
 
 
 def _terms(h):
@@ -791,6 +840,17 @@ def test_engine_agrees_with_reference(family, data):
             "regions": "regions", "refused": "refused"}.get(family, "counted"))
     except Unintended:
         assume(False)
+
+
+@NORM
+@given(data=st.data())
+def test_normalization_agrees_with_reference(data):
+    """The family ``norm`` (layernorm, rmsnorm, batchnorm), judged on whatever the
+    reference finds: counted, or refused (a group of two entries without eps)."""
+    program = fam_norm(Gen(data))
+    seed = data.draw(st.integers(0, 2**16), label="seed")
+    note(text(program))
+    check_program(program, seed, None)
 
 
 # ---------------------------------------------------------------- hand-written cases
