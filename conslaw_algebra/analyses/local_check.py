@@ -67,6 +67,7 @@ from ..language.canonical import term_bound
 from ..language.expand import EXACT, Exact, entries, evaluate_node, reduce_gates, theta_ring
 from ..language.interpreter import apply_to
 from ..language.program import Program
+from .normalized import reduce_scale
 
 MAX_TERMS = 3_000_000       # terms held by one check (values and derivatives)
 
@@ -306,15 +307,7 @@ class LocalCheck:
                 continue
             q = Terms(entries(self._value(program.sources[program.nodes[i].attr][1]))[k])
             self._admit(len(out) * max(1, len(q)) ** top)
-            powers = [Terms({(): fmpq(1)})]
-            for _ in range(top):
-                powers.append(powers[-1] * q)
-            reduced = Terms()
-            for monomial, coeff in out.items():
-                half, odd = divmod(monomial.count(var), 2)
-                rest = tuple(sorted([v for v in monomial if v != var] + [var] * odd))
-                reduced.accumulate({rest: coeff}, powers[top - half])
-            out = Terms(reduce_gates(program, reduced))
+            out = reduce_scale(program, out, var, q)
         return out
 
     def verify(self, h) -> str | None:
