@@ -67,11 +67,35 @@ from ..language.canonical import term_bound
 from ..language.expand import EXACT, Exact, entries, evaluate_node, reduce_gates, theta_ring
 from ..language.interpreter import apply_to
 from ..language.program import Program
-from .normalized import reduce_scale
 
 MAX_TERMS = 3_000_000       # terms held by one check (values and derivatives)
 
 __all__ = ["LocalCheck", "Verifier", "theta_ring"]
+
+
+def reduce_scale(program: Program, out: Terms, var: int, q: Terms) -> Terms:
+    """``out`` reduced by s^2 q = 1 for the scale variable ``var``: multiplied by q^top
+    (top = half the highest power of s), each s^(2 half + odd) becomes s^odd q^(top - half);
+    gates reduced again. Zero exactly when ``out`` is zero on the variety (for this s).
+
+    >>> from conslaw_algebra.api import parse
+    >>> program = parse("param w[1]\\ninput x[1]\\noutput rmsnorm(w * x)").program
+    >>> reduce_scale(program, Terms({(2, 2): fmpq(1)}), 2, Terms({(0, 0, 1, 1): fmpq(1)}))
+    {(): 1}
+    """
+    top = max((m.count(var) for m in out), default=0) // 2
+    if not top:
+        return out
+    powers = [Terms({(): fmpq(1)})]
+    for _ in range(top):
+        powers.append(powers[-1] * q)
+    reduced = Terms()
+    for monomial, coeff in out.items():
+        half, odd = divmod(monomial.count(var), 2)
+        rest = tuple(sorted([v for v in monomial if v != var] + [var] * odd))
+        reduced.accumulate({rest: coeff}, powers[top - half])
+    return Terms(reduce_gates(program, reduced))
+
 
 
 class _TooLarge(Exception):

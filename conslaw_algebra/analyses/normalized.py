@@ -101,6 +101,7 @@ from ..language.expand import EXACT, entries, evaluate_node, reduce_gates, theta
 from ..language.interpreter import apply_to
 from ..language.modular import Evaluator
 from ..language.program import Program
+from .local_check import reduce_scale
 from .laws import _derivative_rows, _law_key, _monomial_array, _order_key, _primitive, _rational
 
 MAX_UNKNOWNS = 20_000      # monomials of the sampled law system (one dense block)
@@ -233,30 +234,6 @@ def _zeros_like(value: np.ndarray) -> np.ndarray:
     for k in range(out.size):
         out.reshape(-1)[k] = Terms()
     return out
-
-
-def reduce_scale(program: Program, out: Terms, var: int, q: Terms) -> Terms:
-    """``out`` reduced by s^2 q = 1 for the scale variable ``var``: multiplied by q^top
-    (top = half the highest power of s), each s^(2 half + odd) becomes s^odd q^(top - half);
-    gates reduced again. Zero exactly when ``out`` is zero on the variety (for this s).
-
-    >>> from conslaw_algebra.api import parse
-    >>> program = parse("param w[1]\\ninput x[1]\\noutput rmsnorm(w * x)").program
-    >>> reduce_scale(program, Terms({(2, 2): fmpq(1)}), 2, Terms({(0, 0, 1, 1): fmpq(1)}))
-    {(): 1}
-    """
-    top = max((m.count(var) for m in out), default=0) // 2
-    if not top:
-        return out
-    powers = [Terms({(): fmpq(1)})]
-    for _ in range(top):
-        powers.append(powers[-1] * q)
-    reduced = Terms()
-    for monomial, coeff in out.items():
-        half, odd = divmod(monomial.count(var), 2)
-        rest = tuple(sorted([v for v in monomial if v != var] + [var] * odd))
-        reduced.accumulate({rest: coeff}, powers[top - half])
-    return Terms(reduce_gates(program, reduced))
 
 
 EXACT_TERM_BYTES = 250   # a sparse term: its monomial tuple, coefficient and dict slot (measured 160-200)
