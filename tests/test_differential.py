@@ -307,6 +307,21 @@ def fam_relu(g):
     return g.program([out])
 
 
+def _pooled_readouts(g, pooled, readout):
+    """A pooled value (perhaps under relu), bound to a let, then read out once or twice,
+    by name or written again (one call, one value), perhaps squared."""
+    if g.coin(30):
+        pooled = ("fn", "relu", pooled)
+    g.lets.append(("pool", pooled))
+    terms = []
+    for _ in range(g.size(1, 2)):
+        use = ("let", "pool") if g.coin() else pooled
+        if g.coin(25):
+            use = ("*", use, use)
+        terms.append(readout(use))
+    return terms
+
+
 def fam_maxpool(g):
     k, units, n, m = g.choice([1, 2, 3]), g.size(1, 2), g.size(1, 2), g.size(1, 2)
     g.budget = 14
@@ -318,15 +333,7 @@ def fam_maxpool(g):
     if g.coin(30):
         arg = ("fn", "relu", arg)
     pooled = ("maxpool", arg, k)
-    if g.coin(30):
-        pooled = ("fn", "relu", pooled)
-    g.lets.append(("pool", pooled))
-    terms = []
-    for _ in range(g.size(1, 2)):
-        use = ("let", "pool") if g.coin() else pooled
-        if g.coin(25):
-            use = ("*", use, use)
-        terms.append(("@", g.param((m, units)), use))
+    terms = _pooled_readouts(g, pooled, lambda use: ("@", g.param((m, units)), use))
     return g.program([_sum(terms)])
 
 
@@ -591,15 +598,7 @@ def fam_pool(g):
     pooled = (op, arg, size, stride)
     counts = tuple((a - size) // (stride or size) + 1 for a in shape[-dims:])
     shape = shape[:-dims] + counts
-    if g.coin(30):
-        pooled = ("fn", "relu", pooled)
-    g.lets.append(("pool", pooled))
-    terms = []
-    for _ in range(g.size(1, 2)):
-        use = ("let", "pool") if g.coin() else pooled
-        if g.coin(25):
-            use = ("*", use, use)
-        terms.append(_readout(g, use, shape))   # shapes that broadcast together
+    terms = _pooled_readouts(g, pooled, lambda use: _readout(g, use, shape))  # shapes broadcast
     return g.program([_sum(terms)], _some_flow(g))
 
 

@@ -65,12 +65,11 @@ from ..flows.system import exact_fields
 from .laws import (_block_laws_modular, _law_key, _monomial_array, _order_key, independent_count,
                    polynomial_laws)
 from .results import Shown
-from ..language.interpreter import apply_to
 from ..language.modular import Evaluator
 from ..language.program import Node, Program, TensorInfo
 from ..progress import report
-from ..language.expand import (EXACT, Exact, entries, evaluate_node, expand_features,
-                               index_label, theta_ring)
+from ..language.expand import (Exact, entries, evaluate_node, expand_features, index_label,
+                               parameter_tangent, tangent_step, theta_ring)
 
 
 def interactions(program: Program) -> list[tuple[str, ...]]:
@@ -336,32 +335,13 @@ class WholeModelCheck:
         program = self.program
         op = node.op
         if op == "param":
-            info = program.params[node.attr]
-            out = np.empty(info.size, dtype=object)
-            for k in range(info.size):
-                out[k] = speed.get(info.offset + k, Terms())
-            return out.reshape((1,) + node.shape) if any(out) else None
+            return parameter_tangent(program, node, speed)
         parts = [found.get(a) if self.depends[a] else None for a in node.args]
         if all(part is None for part in parts):
             return None
-        if op in ("mul", "matmul"):      # the product rule
-            out = None
-            for position, part in enumerate(parts):
-                if part is not None:
-                    args = [self._value(a) for a in node.args]
-                    args[position] = part
-                    term = apply_to(EXACT, program, node, args)
-                    out = term if out is None else EXACT.add(out, term)
-        elif op == "pow":
-            k = node.attr
-            if not k:
-                return None
-            base = self._value(node.args[0])
-            out = EXACT.multiply(EXACT.times(EXACT.power(base, k - 1), k), parts[0])
-        else:                     # linear in its arguments
-            out = apply_to(EXACT, program, node, [
-                part if part is not None else _zero(program.nodes[a].shape)
-                for a, part in zip(node.args, parts)])
+        out = tangent_step(program, node, parts, self._value)
+        if out is None:
+            return None
         out = self._count(out)
         return out if any(out.reshape(-1)) else None
 
@@ -388,13 +368,6 @@ class WholeModelCheck:
             terms.append("*".join(([str(c)] if c != 1 or not factors else []) + factors))
         more = f" + ... ({len(entry)} terms)" if len(entry) > 4 else ""
         return " + ".join(terms) + more
-
-
-def _zero(shape) -> np.ndarray:
-    out = np.empty((1,) + tuple(shape), dtype=object)
-    for index in np.ndindex(out.shape):
-        out[index] = Terms()
-    return out
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ from flint import fmpq, fmpq_mpoly
 
 from ..exact.sparse import Terms, derivatives, sparse_terms
 from ..language.canonical import term_bound
-from ..language.expand import EXACT, Exact, entries, evaluate_node, reduce_gates, theta_ring
+from ..language.expand import (EXACT, Exact, entries, evaluate_node, parameter_tangent,
+                               reduce_gates, tangent_step, theta_ring)
 from ..language.interpreter import apply_to
 from ..language.program import Program
 
@@ -100,13 +101,6 @@ def reduce_scale(program: Program, out: Terms, var: int, q: Terms) -> Terms:
 
 class _TooLarge(Exception):
     pass
-
-
-def _zero(shape) -> np.ndarray:
-    out = np.empty((1,) + tuple(shape), dtype=object)
-    for index in np.ndindex(out.shape):
-        out[index] = Terms()
-    return out
 
 
 def _sizes(value) -> tuple[int, int]:
@@ -272,13 +266,9 @@ class LocalCheck:
         program = self.program
         op = node.op
         if op == "param":
-            info = program.params[node.attr]
-            out = np.empty(info.size, dtype=object)
-            for k in range(info.size):
-                out[k] = speed.get(info.offset + k, Terms())
-            if not any(out):
+            out = parameter_tangent(program, node, speed)
+            if out is None:
                 return None
-            out = out.reshape((1,) + node.shape)
             if self.use_ratios:
                 factor = self._common_ratio(i, out)
                 if factor is not None:
@@ -298,25 +288,12 @@ class LocalCheck:
                     self.ratio[i] = factor
                 return None
         parts = [self._explicit(a) for a in node.args]
-        if op in ("mul", "matmul"):      # the product rule
-            out = None
-            for position, part in enumerate(parts):
-                if part is not None:
-                    args = [self._value(a) for a in node.args]
-                    args[position] = part
-                    term = self._product(node, args)
-                    out = term if out is None else EXACT.add(out, term)
-        elif op == "pow":
-            k = node.attr
-            if not k:
-                return None
+        if op == "pow" and node.attr:
             base = self._value(node.args[0])
             self._admit(term_bound(node, [_sizes(base)]) * max(1, _sizes(parts[0])[0]))
-            out = EXACT.multiply(EXACT.times(EXACT.power(base, k - 1), k), parts[0])
-        else:                            # linear in its arguments
-            out = apply_to(EXACT, program, node, [
-                part if part is not None else _zero(program.nodes[a].shape)
-                for a, part in zip(node.args, parts)])
+        out = tangent_step(program, node, parts, self._value, self._product)
+        if out is None:
+            return None
         out = self._hold(self._gates(out))
         return out if any(out.reshape(-1)) else None
 

@@ -97,8 +97,7 @@ from . import guards
 from ..exact.modp import draw_prime, is_square, using
 from ..exact.render import render
 from ..exact.sparse import Terms, ring_polynomial, sparse_terms
-from ..language.expand import EXACT, entries, evaluate_node, reduce_gates, theta_ring
-from ..language.interpreter import apply_to
+from ..language.expand import EXACT, entries, evaluate_node, reduce_gates, tangent_step, theta_ring
 from ..language.modular import Evaluator
 from ..language.program import Program
 from .local_check import reduce_scale
@@ -229,13 +228,6 @@ def normalized_degree(program: Program) -> int:
 
 
 # ------------------------------------------------------------------ exact check
-def _zeros_like(value: np.ndarray) -> np.ndarray:
-    out = np.empty(value.shape, dtype=object)
-    for k in range(out.size):
-        out.reshape(-1)[k] = Terms()
-    return out
-
-
 EXACT_TERM_BYTES = 250   # a sparse term: its monomial tuple, coefficient and dict slot (measured 160-200)
 
 
@@ -327,22 +319,9 @@ class ExactModel:
                     out.append(None)
             elif all(out[a] is None for a in node.args):
                 out.append(None)
-            elif op in ("mul", "matmul"):
-                a, b = node.args
-                parts = []
-                if out[a] is not None:
-                    parts.append(apply_to(EXACT, program, node, [out[a], values[b]]))
-                if out[b] is not None:
-                    parts.append(apply_to(EXACT, program, node, [values[a], out[b]]))
-                out.append(parts[0] if len(parts) == 1 else EXACT.add(parts[0], parts[1]))
-            elif op == "pow":
-                k, a = node.attr, node.args[0]
-                out.append(None if k == 0 else EXACT.multiply(
-                    EXACT.times(EXACT.power(values[a], k - 1), k), out[a]))
-            else:                       # linear: add, sub, neg, transpose, index, sum, stack
-                args = [out[a] if out[a] is not None else _zeros_like(values[a])
-                        for a in node.args]
-                out.append(apply_to(EXACT, program, node, args))
+            else:                       # product rule, pow, linear (``expand.tangent_step``)
+                out.append(tangent_step(program, node, [out[a] for a in node.args],
+                                        values.__getitem__))
         self.terms = held
         return out
 

@@ -37,7 +37,7 @@ from flint import fmpq, fmpq_mpoly, fmpq_mpoly_ctx
 
 from ..errors import BudgetError
 from ..exact.sparse import Terms, add_into, ring_polynomial, sparse_terms, unflatten
-from .interpreter import Arithmetic, Interpreter, apply
+from .interpreter import Arithmetic, Interpreter, apply, apply_to
 from .program import Node, Program
 
 
@@ -480,6 +480,70 @@ class Exact(Arithmetic):
 
 
 EXACT = Exact()
+
+
+def zero_terms(shape) -> np.ndarray:
+    """An exact value of ``shape`` whose entries are all 0 (empty Terms).
+
+    >>> zero_terms((2,)).tolist()
+    [[{}, {}]]
+    """
+    out = np.empty((1,) + tuple(shape), dtype=object)
+    for index in np.ndindex(out.shape):
+        out[index] = Terms()
+    return out
+
+
+def parameter_tangent(program: Program, node: Node, speed: dict) -> np.ndarray | None:
+    """A parameter tensor's derivative along a direction given as {parameter index:
+    Terms}; None when the direction does not touch the tensor.
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> prog, _ = compile_program(parse("param a[2]\\noutput sum(a)"))
+    >>> parameter_tangent(prog, prog.nodes[0], {1: Terms({(): fmpq(3)})}).tolist()
+    [[{}, {(): 3}]]
+    """
+    info = program.params[node.attr]
+    out = np.empty(info.size, dtype=object)
+    for k in range(info.size):
+        out[k] = speed.get(info.offset + k, Terms())
+    return out.reshape((1,) + node.shape) if any(out) else None
+
+
+def tangent_step(program: Program, node: Node, parts: list, value, product=None):
+    """The derivative of a non-leaf ``node`` from its arguments' derivatives ``parts``
+    (None where an argument does not move) and their values ``value(a)``: the product
+    rule for mul and matmul (each product by ``product(node, args)``, by default the
+    exact evaluation), k base^(k-1) D(base) for pow, the node itself on the derivatives
+    for the linear operations. None for pow^0.
+
+    >>> from conslaw_algebra.language.parser import parse
+    >>> from conslaw_algebra.language.compiler import compile_program
+    >>> prog, _ = compile_program(parse("param a, b\\noutput a * b"))
+    >>> values = {i: leaf_value(prog, prog.nodes[i]) for i in (0, 1)}
+    >>> db = parameter_tangent(prog, prog.nodes[1], {1: Terms({(): fmpq(1)})})   # d/db
+    >>> tangent_step(prog, prog.nodes[2], [None, db], values.get).tolist()         # d(ab)/db = a
+    [{(0,): 1}]
+    """
+    product = product or (lambda n, args: apply_to(EXACT, program, n, args))
+    if node.op in ("mul", "matmul"):
+        out = None
+        for position, part in enumerate(parts):
+            if part is not None:
+                args = [value(a) for a in node.args]
+                args[position] = part
+                term = product(node, args)
+                out = term if out is None else EXACT.add(out, term)
+        return out
+    if node.op == "pow":
+        k = node.attr
+        if not k:
+            return None
+        return EXACT.multiply(EXACT.times(EXACT.power(value(node.args[0]), k - 1), k), parts[0])
+    return apply_to(EXACT, program, node, [
+        part if part is not None else zero_terms(program.nodes[a].shape)
+        for a, part in zip(node.args, parts)])
 
 
 def _leaf(program: Program):
