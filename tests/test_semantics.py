@@ -196,3 +196,23 @@ def test_check_in_changed_coordinates(tmp_path, capsys):
     assert main(["check", str(path), "a^2 + b"]) == 2
     err = capsys.readouterr().err
     assert "<expression>:1:1" in err and "tanh(a)" in err
+
+
+def test_an_argument_too_large_to_expand_with_squared_gates_meets_its_equal(monkeypatch):
+    # A = relu(a x)^2 + b y - relu(a x)^2 is b y: relu(A) and relu(b y) are one gate g
+    # (DSL.md section 2), so the output is (c + d) g b y: one field
+    # grad((c + d) b) = (0, c + d, b, b), N = 4 - 1 = 3 (a does not occur). With the
+    # exact expansion of A refused (budget 1 term), A is compared with b y at 0/1 gates:
+    # equal there, and equality cannot be confirmed exactly within the budget, so the
+    # model is refused (two gates for one value would give N <= 2, a wrong bound).
+    from conslaw_algebra.language import canonical
+    defaults = list(canonical.ArgumentOracle.__init__.__defaults__)
+    defaults[1] = 1                                  # max_terms
+    monkeypatch.setattr(canonical.ArgumentOracle.__init__, "__defaults__", tuple(defaults))
+    text = ("param a, b, c, d\ninput x, y\n"
+            "A = relu(a*x)*relu(a*x) + b*y - relu(a*x)*relu(a*x)\n"
+            "output c*relu(A) + d*relu(b*y)")
+    with pytest.raises(ca.UnsupportedError, match="cannot decide exactly whether two relu"):
+        ca.parse(text).count_laws()
+    monkeypatch.undo()                               # within the budget: decided, N = 3
+    assert ca.parse(text).count_laws().laws == 3

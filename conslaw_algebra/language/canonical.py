@@ -25,9 +25,10 @@ by those relations, when they fit the term budget; beyond it, by fingerprints at
 ``BINARY_POINTS`` points where every gate is 0 or 1 and every window one-hot (with
 random theta and data): evaluation there respects g^2 = g and the window sums, so it
 is a ring homomorphism of the reduced ring and different values again prove different
-polynomials. Such keys are only compared with keys of the same kind (an argument with
-squared gates equal to one without, too large to expand, would get a symbol of its
-own: where this stops being exact).
+polynomials. A key of this kind and one drawn at random gate values never compare, so
+the compiler evaluates the other argument at the same 0/1 points too
+(``binary_key``, ``compiler.cross_kind``): different values prove different
+polynomials, equal ones are confirmed exactly (or the model is refused).
 The budget is checked before a node is expanded: its terms are bounded from its
 arguments' actual term counts (``term_bound``), so an expansion past the budget is never
 allocated.
@@ -164,6 +165,17 @@ class ArgumentOracle:
                 raise Undecided
             out.append(EntryFacts(True, ("bin",) + column, None))
         return out
+
+    def binary_key(self, node: int, flat: int) -> tuple:
+        """The entry's values at the ``BINARY_POINTS`` points with every gate at 0/1 (the
+        key of ``_binary_facts``), for any entry: comparable across kinds."""
+        with using(self.prime):
+            for current in self._missing(node, self.binary_values):
+                self.binary_values[current] = self._binary_value(current)
+        value = self.binary_values[node]
+        rows = np.broadcast_to(value, (1, BINARY_POINTS) + value.shape[2:]).reshape(
+            BINARY_POINTS, -1)
+        return ("bin",) + tuple(int(v) for v in rows[:, flat])
 
     def _binary_value(self, index: int) -> np.ndarray:
         node = self.program.nodes[index]

@@ -132,6 +132,7 @@ class _Compiler:
         self.conditioned: set = set()         # the sites whose conditions are listed
         self.open_choices = False             # a choice was made freely (discovery only)
         self.calls: dict[tuple, list] = {}    # (function, keys) -> [(origins, symbol)]
+        self.key_kinds: dict[str, set] = {}   # function -> kinds of keys seen (0/1 gates or not)
         self._oracle = None
         self.extra_expressions: tuple = ()   # a check expression compiled after the model
         self._degrees: list[int] = []         # total degree of each node (``degree``)
@@ -656,12 +657,36 @@ class _Compiler:
                              "arguments are the same polynomial (too large to expand); write "
                              "the shared value once in a let-binding", pos) from None
 
+    def cross_kind(self, function, origins, keys, items, new, pos):
+        """An earlier unit equal to this one whose keys are of the other kind (drawn with
+        gates at 0/1 for arguments with squared gates, at random values otherwise), so
+        never equal to these: both are evaluated with the gates at 0/1 (a ring
+        homomorphism for both), and equal values are confirmed exactly."""
+        mine = self.binary_keys(origins)
+        candidates = [(earlier, known) for (f, other), units in self.calls.items()
+                      if f == function and _binary_kind(other) != _binary_kind(keys)
+                      for earlier, known in units]
+        candidates += [(items[unit][0], ("new", j)) for j, unit in enumerate(new)
+                       if _binary_kind(items[unit][1]) != _binary_kind(keys)]
+        for earlier, known in candidates:
+            if self.binary_keys(earlier) == mine and self.same(origins, earlier, function, pos):
+                return known
+        return None
+
+    def binary_keys(self, origins) -> tuple:
+        try:
+            return tuple(self.oracle.binary_key(node, flat) for node, flat in origins)
+        except Undecided:
+            return ()
+
     def lookup(self, function: str, items: list, pos) -> tuple[list, list]:
         """One symbol per distinct polynomial: ``items`` are (origins, keys) per unit
         (origins: the (node, flat) argument entries the unit's value depends on).
         Returns per unit an earlier call's symbol or ('new', j), and the units that
         are new, in order (j indexes this list)."""
         plan, new, local = [], [], {}
+        kinds = self.key_kinds.setdefault(function, set())
+        kinds.update(_binary_kind(keys) for _, keys in items)
         for origins, keys in items:
             symbol = None
             for earlier, known in self.calls.get((function, keys), ()):
@@ -672,6 +697,8 @@ class _Compiler:
                 if self.same(origins, items[new[j]][0], function, pos):
                     symbol = ("new", j)
                     break
+            if symbol is None and len(kinds) == 2:
+                symbol = self.cross_kind(function, origins, keys, items, new, pos)
             if symbol is None:
                 symbol = ("new", len(new))
                 local.setdefault(keys, []).append(len(new))
@@ -1252,6 +1279,11 @@ def _broadcast_shape(sa: tuple, sb: tuple) -> tuple | None:
             return None
         out.append(max(a, b))
     return tuple(out)
+
+
+def _binary_kind(keys) -> bool:
+    """Are these fingerprint keys drawn with the gates at 0/1 (``canonical``)?"""
+    return any(key[0] == "bin" for key in keys)
 
 
 def _show(shape) -> str:
