@@ -13,7 +13,7 @@ Groups (each case in a fresh process; seconds are compute time unless stated):
                  degree-2 laws by block with the count (certified when they reach N)
   startup        whole `conslaw count` / `conslaw laws` processes on a small model (median
                  of 11, bytecode cached as in an installed package), the imports of numpy,
-                 FLINT and Lark alone in the same run, and the 20 degree-2 cases of the
+                 FLINT (and Lark) alone in the same run, and the 20 degree-2 cases of the
                  second loops as whole `conslaw laws` processes
   degrees        laws of degree 4 and 5 of examples/relu_2layer.net, and degree 4 with
                  the whole system built (the path before grading) in the same run
@@ -252,7 +252,9 @@ def group_startup(quick):
     # reused, whatever PYTHONDONTWRITEBYTECODE says here; the first repetition fills it
     cache = tempfile.mkdtemp(prefix="conslaw-pyc-")
     installed = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": cache}
-    for label, argv in (("python -c 'import numpy, flint, lark'",
+    for label, argv in (("python -c 'import numpy, flint'",
+                         [sys.executable, "-c", "import numpy, flint"]),
+                        ("python -c 'import numpy, flint, lark'",
                          [sys.executable, "-c", "import numpy, flint, lark"]),
                         ("conslaw count examples/relu_2layer.net", cli + ["count", example]),
                         ("conslaw laws examples/relu_2layer.net", cli + ["laws", example])):

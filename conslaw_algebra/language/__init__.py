@@ -1,6 +1,7 @@
-"""The `.net` language: text to a checked, typed program. ``parser`` reads text with the
-lark grammar ``net.lark`` into an AST with source positions (syntax errors as
-``file:line:col``); ``compiler`` resolves names and shapes and lowers the AST to a
+"""The `.net` language: text to a checked, typed program. ``parser`` reads text into the
+syntax tree of ``syntax`` with source positions, by the hand-written ``fast_parser``, and
+on a mistake by ``lark_parser`` (lark on the grammar ``net.lark``), whose error is
+reported as ``file:line:col``; ``compiler`` resolves names and shapes and lowers the AST to a
 ``program.Program``, the flat list of typed operations on parameter and data tensors that
 every evaluator interprets, together with the flow the file asks for (``flowspec``, the
 one place that knows the cases of a flow) and its metric lines; ``sympy_text`` writes a
