@@ -447,11 +447,13 @@ class Model:
         return self.state_ring.from_dict({(0,) + tuple(e) + (0,) * self.dim: c
                                           for e, c in h.terms()})
 
-    def check(self, expression) -> CheckResult:
+    def check(self, expression, seed: int = 0) -> CheckResult:
         """Is this polynomial in the parameters conserved for every data set and loss?
 
         ``expression``: `.net` text, or a SymPy expression (in the model's own symbols
-        for a model from ``from_sympy``, else in symbols named ``W1_0_1``).
+        for a model from ``from_sympy``, else in symbols named ``W1_0_1``). ``seed``:
+        the random points at which a model with normalization layers first looks for
+        a generator that changes the polynomial (a certain "no" when one does).
         """
         if not isinstance(expression, str):
             expression = expression_text(expression, self)
@@ -459,6 +461,15 @@ class Model:
         if self.normalized:      # exact: derivatives reduced by s^2 q = 1
             if not self._independent(0):
                 self._refuse_normalized_dependence()
+            from .analyses.normalized import refutation
+            refuted = refutation(self.program, h, seed)
+            if refuted is not None:
+                p, row, value = refuted
+                where = (f"a generator v sampled at a point of the variety modulo p = {p} "
+                         f"(seed {seed}, sample {row})")
+                return CheckResult(expression, False, where, f"{value} (mod {p})", proof=(
+                    f"broken by {where}: <grad h, v> = {value} (mod p), not 0, where every "
+                    "law gives 0"))
             found = self.law_verifier.violation(h)
             if found is None and self.law_verifier.last == "local":
                 return CheckResult(expression, True, proof="<grad h, grad y> = 0 exactly for "

@@ -21,6 +21,8 @@ from sympy.polys.rings import ring
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import conslaw_algebra as ca
+from conslaw_algebra.analyses.normalized import refutation
+from conslaw_algebra.language.expand import theta_ring
 from conslaw_algebra.errors import ConslawError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -295,6 +297,48 @@ def test_every_reported_law_passes_the_exact_reduction(template, eps, seed):
     exact = model.exact_normalized
     for h in model.laws(2, seed=seed).laws:
         assert exact.violation(h) is None
+
+
+# -------------------------------------- a "no" at a point of the variety modulo p
+@settings(max_examples=24, deadline=None, suppress_health_check=list(HealthCheck),
+          derandomize=True, database=None)
+@given(st.sampled_from(MODELS), st.sampled_from(["", ", eps=1/7"]), st.integers(0, 3),
+       st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(-3, 3)),
+                min_size=1, max_size=4), st.booleans())
+def test_a_refutation_agrees_with_the_exact_reduction(template, eps, seed, terms, with_law):
+    # h = (optionally a law of the model) + a random quadratic: the exact reduction
+    # (ExactModel) is the independent judge; a refutation must never call a law a
+    # non-law, and without gates at 0/1 it finds every non-law here
+    model = ca.parse(template.format(eps=eps))
+    t = theta_ring(model.dim).gens()
+    h = sum((c * t[i % model.dim] * t[j % model.dim] for i, j, c in terms), t[0] * 0)
+    if with_law:
+        laws = model.laws(2, seed=seed).laws
+        h = h + (laws[0] if laws else 0)
+    if h == 0:
+        return
+    judged = model.exact_normalized.violation(h)
+    refuted = refutation(model.program, h, seed)
+    if refuted is not None:
+        assert judged is not None                   # never a law called a non-law
+    if "relu" not in template:
+        assert (refuted is None) == (judged is None)
+
+
+def test_check_says_no_at_once_where_the_exact_expansion_cannot_fit(tmp_path):
+    # examples/resnet_basic_block.net: ExactModel would hold about 10^11 terms. By hand,
+    # h = W1[0,0,0,0]^2 has <grad h, grad y> = 2 W1[0,0,0,0] dy/dW1[0,0,0,0], not 0 on
+    # the variety (the output depends on that weight), so it is not conserved; the
+    # squared norm of the filter before a BatchNorm is (scale invariance)
+    example = str(ROOT / "examples" / "resnet_basic_block.net")
+    run = subprocess.run([sys.executable, "-m", "conslaw_algebra.views.cli", "check", example,
+                          "W1[0,0,0,0]^2", "--json", "--seed", "3"], capture_output=True, text=True)
+    assert run.returncode == 1, run.stderr
+    assert '"conserved": false' in run.stdout and "modulo p" in run.stdout
+    norm = " + ".join(f"W1[0,0,{i},{j}]^2" for i in range(3) for j in range(3))
+    run = subprocess.run([sys.executable, "-m", "conslaw_algebra.views.cli", "check", example,
+                          norm], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.startswith("conserved"), run.stderr
 
 
 # ------------------------------------------- gates inside a variance: drawn at 0/1

@@ -380,6 +380,60 @@ class ExactModel:
 
 
 # ------------------------------------------------------------------ sampled laws
+REFUTATION_ROWS = 8        # sampled generators a non-law is tested against
+
+
+def refutation(program: Program, h, seed: int = 0,
+               rows: int = REFUTATION_ROWS) -> tuple[int, int, int] | None:
+    """A proof that ``h`` is not conserved, or None (no proof either way): (p, row, value)
+    with ``value`` = <grad h, v> != 0 modulo p for the generator v of sampled ``row``, at
+    a point of the variety modulo p drawn from ``seed``.
+
+    Why it is a proof: v = sum_c w_c grad y_c at a point of V(GF(p)) (as the count and
+    the law system draw them), and a law has <grad h, grad y_c> = sum_S A_S s^S with every
+    A_S = 0 after reduction (``ExactModel.violation``), an identity over QQ that holds
+    modulo p wherever it is defined: p divides no denominator of the model or of h. So
+    a nonzero value at one point is impossible for a law. With gates drawn at 0/1 the
+    point is a genuine one for that gate pattern, and a law holds for every pattern.
+    This needs no expansion, which is what lets ``check`` answer "not conserved" for
+    real blocks whose exact expansion cannot fit.
+
+    >>> from conslaw_algebra.api import parse
+    >>> program = parse("param W[2,2], v[2]\\ninput x[2]\\noutput v @ rmsnorm(W @ x)").program
+    >>> t = theta_ring(6).gens()
+    >>> refutation(program, t[0]**2 + t[1]**2 + t[2]**2 + t[3]**2) is None
+    True
+    >>> refutation(program, t[0]**2)[2] != 0
+    True
+    """
+    dim = program.num_params
+    terms = [(tuple(e), c) for e, c in h.terms()]
+    avoid = _denominators(program) + [int(c.q) for _, c in terms if c.q > 1]
+    p, _ = draw_prime(seed, avoid)
+    with using(p):
+        evaluator = Evaluator(program)
+        rng = np.random.default_rng([seed, _STREAM, 3])
+        points, sample = evaluator.admissible(rng, rows)
+        moved = evaluator.gradient(points, sample)[0]
+        theta = points[0]
+    terms = [(e, int(c.p) * pow(int(c.q), -1, p) % p) for e, c in terms]
+    for row in range(rows):
+        point = [int(v) for v in np.broadcast_to(theta[row % theta.shape[0]], (dim,))]
+        velocity = [int(v) for v in moved[row]]
+        total = 0
+        for exponents, coefficient in terms:
+            powers = [(j, k) for j, k in enumerate(exponents) if k]
+            for j, k in powers:
+                term = coefficient * k * pow(point[j], k - 1, p) * velocity[j]
+                for i, m in powers:
+                    if i != j:
+                        term = term * pow(point[i], m, p) % p
+                total = (total + term) % p
+        if total:
+            return p, row, total
+    return None
+
+
 def normalized_laws(program: Program, degree: int, seed: int = 0, exact=None,
                     attempts: int = 3) -> tuple[list, int]:
     """A basis of the polynomial laws of degree 1..``degree`` of a model with

@@ -172,7 +172,7 @@ def cmd_check(args) -> int:
         return 0 if found.in_algebra else 1
 
     def answer(m):
-        result = m.check(args.expression)
+        result = m.check(args.expression, seed=args.seed)
         return result.to_text(), result.to_json(), 0 if result.conserved else 1
     return _per_region(model, args, answer, args.json)
 
@@ -398,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="is it a polynomial in the basis laws? which one? (needs Singular)")
     p.add_argument("--degree", type=int, default=2,
                    help="with --in-algebra: the basis laws have degree <= K (default 2)")
+    p.add_argument("--seed", type=_non_negative, default=0,
+                   help="random points at which a model with normalization layers is first "
+                   "tested for a generator that changes the polynomial (default 0)")
     p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("relations", parents=[limits], help="polynomial relations among the basis laws")

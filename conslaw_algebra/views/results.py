@@ -200,7 +200,7 @@ def _laws_html(result) -> str:
 def _check_json(result) -> dict:
     return {"expression": result.expression, "conserved": result.conserved,
             "breaking_feature": result.feature, "feature_polynomial": result.feature_poly,
-            "derivative": result.derivative}
+            "derivative": result.derivative, "proof": result.proof}
 
 
 @renders(CheckResult, "text")
@@ -208,6 +208,8 @@ def _check_text(result) -> str:
     if result.conserved:
         return (f"conserved: {result.expression}\n"
                 f"  {result.proof or '<grad h, grad psi> = 0 exactly for every feature psi'}")
+    if result.proof:
+        return f"not conserved: {result.expression}\n  {result.proof}"
     return (f"not conserved: {result.expression}\n"
             f"  broken by the generator grad psi, psi = {result.feature_poly}\n"
             f"  ({result.feature})\n"
