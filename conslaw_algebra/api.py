@@ -8,6 +8,7 @@ complete: 3 independent laws = N (certif
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from math import comb
 from pathlib import Path
@@ -288,7 +289,14 @@ class Model:
             system = self.system
             system.point_factor = 4 ** system.scales
             system.field_degree = max(system.field_degree, normalized_degree(self.program))
-        return count_laws(self.system, seed=seed)
+            system.patterns.clear()
+        lie = count_laws(self.system, seed=seed)
+        if lie.bound_unproved and self.normalized and self.system.patterns:
+            from .analyses.normalized import certify_patterns
+            report(f"certifying {len(self.system.patterns):,} gate patterns")
+            if certify_patterns(self.program, list(self.system.patterns.values()), seed):
+                lie = replace(lie, bound_unproved=None)
+        return lie
 
     def _independent(self, seed: int) -> bool:
         from .analyses.normalized import certify_independence

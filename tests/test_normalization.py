@@ -393,12 +393,32 @@ def test_gates_at_random_values_would_give_too_small_a_count():
     for seed in range(3):
         count = model.count_laws(seed=seed)
         assert count.lie.trace_rank == 1 and count.laws == 3
-        assert count.lie.unbounded.startswith("gates drawn at 0/1; not certified")
+        # each sampled pattern's variance proved independent: N <= 3 is certain (and
+        # true: rank 1 above); no probability is given for equality
+        assert count.lie.unbounded and count.lie.bound_unproved is None
     text = model.count_laws().to_text()
-    assert "N <= 3 from the sampled gate patterns (gates drawn at 0/1; not certified" in text
-    assert "with certainty" not in text
+    assert "N <= 3 with certainty (the variances proved independent for each sampled" in text
+    assert "no probability for N = 3" in text
     data = model.count_laws().to_json()
-    assert data["error_bound"] is None and data["upper_bound_certified"] is False
+    assert data["error_bound"] is None and data["upper_bound_certified"] is True
+
+
+def test_a_gate_pattern_with_a_dependent_variance_leaves_the_bound_uncertified():
+    # rmsnorm(relu(W @ x)) over two entries: the pattern with one gate open has the
+    # variance (0^2 + e^2)/2 = e^2/2, one half times a square, so its variety s^2 e^2 = 2
+    # is reducible (s = +-sqrt(2)/e). Such samples exist modulo p exactly when 2 is a
+    # square, i.e. p = +-1 (mod 8) (the second supplement of quadratic reciprocity); the
+    # other patterns' variances are independent. So the upper bound is certified
+    # exactly for the primes p = +-3 (mod 8)
+    model = ca.parse("param W[2,2], v[2]\ninput x[2]\noutput v @ rmsnorm(relu(W @ x))")
+    seen = set()
+    for seed in range(6):
+        lie = model.count_laws(seed=seed).lie
+        certified = lie.bound_unproved is None
+        assert certified == (lie.prime % 8 in (3, 5)), (seed, lie.prime)
+        seen.add(certified)
+        assert lie.laws == 1          # ||W||_F^2 (rmsnorm is scale-invariant), and no other
+    assert seen == {True, False}
 
 
 def test_law_rows_with_gates_at_0_1_find_the_scale_law():
@@ -460,4 +480,6 @@ def test_resnet_block_compiles_and_counts_within_bounded_memory(tmp_path):
     data = json.loads(done.stdout)
     assert data["D"] == 80 and data["laws_at_most"] >= 6
     assert data["laws"] == 6          # the sampled bound meets the 6 laws derived by hand
-    assert data["upper_bound_certified"] is False
+    # every sampled gate pattern's variances proved independent: N <= 6 certain, no
+    # probability for equality (gates drawn at 0/1)
+    assert data["upper_bound_certified"] is True and data["equality_not_bounded"]

@@ -125,8 +125,10 @@ def test_resnet_basic_block_counts_its_hand_derived_laws():
     # independent laws (each holds a tensor the others lack: W1; g2, b2; W3 with b2)
     model = _shipped_is_imported("resnet_basic_block")
     count = model.count_laws()
-    assert count.laws == 3 and count.lie.unbounded     # not certified: gates in a variance
-    assert "not certified" in count.to_text()
+    # gates inside a variance: drawn at 0/1, each sampled pattern's variances proved
+    # independent, so N <= 3 is certain (no probability for equality)
+    assert count.laws == 3 and count.lie.unbounded and count.lie.bound_unproved is None
+    assert "N <= 3 with certainty" in count.to_text()
 
 
 def test_transformer_encoder_layer_counts_its_hand_derived_laws():
@@ -150,18 +152,26 @@ def test_laws_of_the_large_blocks_are_listed():
         assert f"independent: {count} of N = {count}" in done.stdout
 
 
-def test_a_sweep_marks_the_uncertified_count():
+def test_a_sweep_marks_an_upper_bound_and_whether_it_is_certified():
     from conslaw_algebra.tools.sweep import count_task, format_table
     text = (ROOT / "examples" / "resnet_basic_block.net").read_text()
     row = count_task(("resnet", text))
     assert row["upper_bound_only"] and row["error_bound"] is None
+    assert row["upper_bound_certified"]
     table = format_table([row])
-    assert f"<={row['laws']}" in table and "not certified" in table
+    assert f"<={row['laws']} " in table and "a certain upper bound" in table
+    # the two-entry rmsnorm after a ReLU at a prime where 2 is a square: a sampled
+    # pattern's variance is e^2/2 (test_normalization), the bound is not certified
+    row = count_task(("half", "param W[2,2], v[2]\ninput x[2]\noutput v @ rmsnorm(relu(W @ x))"),
+                     seed=0)
+    assert row["prime"] % 8 == 7 and not row["upper_bound_certified"]
+    table = format_table([row])
+    assert f"<={row['laws']}?" in table and "not certified" in table
 
 
-def test_laws_by_block_do_not_call_an_uncertified_count_certified():
-    # the ResNet block's count is an upper bound from 0/1 gate patterns (gates inside the
-    # second BatchNorm's variance): reaching it is not a certificate
+def test_laws_by_block_reach_the_certified_count_of_a_resnet_block():
+    # the ResNet block's count is an upper bound from 0/1 gate patterns, each proved to
+    # keep the variances independent: the 3 exact laws (N >= 3) reaching it certify N = 3
     result = ca.load(ROOT / "examples" / "resnet_basic_block.net").block_laws(2)
-    assert result.count_unbounded and result.to_json()["certified"] is False
-    assert "(certified)" not in result.to_text() and "not certified" in result.to_text()
+    assert result.count_unbounded is None and result.to_json()["certified"] is True
+    assert result.independent == 3 and "not certified" not in result.to_text()

@@ -495,7 +495,7 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     independent = independent_count(union, model.dim, seed, prime)
     return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed,
                      model.name, degree, tuple(model.names), skipped, normalized,
-                     lie.unbounded if lie is not None else None)
+                     lie.bound_unproved if lie is not None else None)
 
 
 def _mirror_as_metric(program: Program, mirror) -> Program:

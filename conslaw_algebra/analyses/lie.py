@@ -127,10 +127,13 @@ NORMALIZED_ASSUMPTION = ("an estimate: it assumes the variances are squares modu
 
 
 # A count whose gates are drawn at 0/1 (``modular.Evaluator.binary_gates``): nothing
-# bounds P(N < laws), and the irreducibility that makes N <= laws certain is proved for
-# the variances with gates mixed, not for each gate pattern (``normalized.py``)
-GATES_UNBOUNDED = ("gates drawn at 0/1; not certified: the variances' independence is "
-                   "not proved for each gate pattern")
+# bounds P(N < laws); and N <= laws is certain only once the variances are proved
+# independent for each gate pattern sampled (``normalized.certify_patterns``, run by
+# ``api.Model.lie_count``, which clears ``bound_unproved`` when it succeeds)
+GATES_UNBOUNDED = ("gates drawn at 0/1: no probability bounds N = laws, since a nonzero "
+                   "minor may vanish at most 0/1 patterns")
+GATES_UNPROVED = ("gates drawn at 0/1; not certified: the variances' independence is "
+                  "not proved for each gate pattern")
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ class LieCount:
     prime_forced: bool = False              # set by CONSLAW_PRIME
     bound_assumes: str | None = None        # what an error bound rests on beyond proof
     unbounded: str | None = None            # why no probability is given for N = laws
+    bound_unproved: str | None = None       # why N <= laws is not certain (None: it is)
 
     @property
     def laws(self) -> int:
@@ -164,8 +168,8 @@ class LieCount:
     @property
     def certain(self) -> bool:
         """True when the trace is all of R^D: then N = 0 with no probability attached
-        (not for gates drawn at 0/1, whose samples are not proved genuine)."""
-        return self.trace_rank == self.dim and not self.unbounded
+        (not when the upper bound itself is unproved, ``bound_unproved``)."""
+        return self.trace_rank == self.dim and not self.bound_unproved
 
 
 def count_laws(system, seed: int = 0) -> LieCount:
@@ -294,7 +298,8 @@ def _count(system, seed: int, skipped: tuple[int, ...], bits: int) -> LieCount:
         # a nonzero minor multilinear in the gates may vanish at most 0/1 patterns:
         # Schwartz-Zippel over {0, 1} bounds nothing, so equality gets no probability
         return LieCount(dim, generator_rank, span.rank, seed, p, 1.0, adopted, tests, 1.0,
-                        None if forced else 1.0, skipped, forced, None, GATES_UNBOUNDED)
+                        None if forced else 1.0, skipped, forced, None, GATES_UNBOUNDED,
+                        GATES_UNPROVED)
     return LieCount(dim, generator_rank, span.rank, seed, p, bound, adopted, tests, point_bound,
                     prime_bound, skipped, forced, assumes)
 

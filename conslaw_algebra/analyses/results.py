@@ -128,7 +128,7 @@ class LawsResult(Shown):
     @property
     def certified(self) -> bool:
         """independent (certain lower bound) = D - rank (certain upper bound)."""
-        return self.complete and not self.lie.unbounded
+        return self.complete and not self.lie.bound_unproved
 
     def strings(self, style: str = "text") -> list[str]:
         """The laws as text in the variables' names ('text'), identifiers ('ident', 'sage')

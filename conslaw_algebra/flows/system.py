@@ -62,6 +62,7 @@ class _Base:
         # gates drawn at 0/1 (``Evaluator.binary_gates``): N <= D - rank stays certain,
         # but no error probability is proved for equality
         self.binary_gates = self.evaluator.binary_gates
+        self.patterns: dict[bytes, dict] = {}     # the gate patterns sampled (binary_gates)
         self.point = None
         self.params = program.num_params
         self.mirror = _mirror_mask(program, spec)
@@ -194,9 +195,20 @@ class GradientFlow(_Base):
         """A batch of random generators, each a genuine element of W (with normalization
         layers: at data for which every scale exists at the point, ``settle_point``)."""
         if self.normalized:
-            return _GradientSamples(self, self.evaluator.admissible_sample(rng, batch,
-                                                                          self.point))
+            sample = self.evaluator.admissible_sample(rng, batch, self.point)
+            if self.binary_gates:
+                self._keep_patterns(sample)
+            return _GradientSamples(self, sample)
         return _GradientSamples(self, self.evaluator.sample(rng, batch))
+
+    def _keep_patterns(self, sample: Sample) -> None:
+        """Remember the distinct 0/1 gate patterns of the samples drawn, one dict per
+        pattern (gate data index -> values), for ``normalized.certify_patterns``."""
+        kinds = [k for k, d in enumerate(self.program.data) if d.kind == "gate" or d.window]
+        for b in range(sample.batch):
+            pattern = {k: sample.data[k][0, b] for k in kinds}
+            key = b"".join(v.astype(np.int8).tobytes() for v in pattern.values())
+            self.patterns.setdefault(key, pattern)
 
     def settle_point(self, rng: np.random.Generator, theta: np.ndarray) -> np.ndarray:
         """The point of a count: ``theta``, or with normalization layers a point drawn

@@ -74,7 +74,7 @@ def _count_json(result) -> dict:
         "error_bound_point": None if lie.unbounded else lie.point_bound,
         "error_bound_prime": None if lie.unbounded else lie.prime_bound,
         "error_bound_assumes": lie.bound_assumes,
-        "equality_not_bounded": lie.unbounded, "upper_bound_certified": not lie.unbounded,
+        "equality_not_bounded": lie.unbounded, "upper_bound_certified": not lie.bound_unproved,
         "adopted_brackets": {str(k): v for k, v in lie.adopted.items()},
     }
 
@@ -98,9 +98,13 @@ def _count_text(result) -> str:
     if lie.certain:
         lines.append("           certain: the Lie algebra's trace is all of "
                      + ("R^D" if lie.dim == result.dim else f"R^{lie.dim} (the phase space)"))
-    elif lie.unbounded:
+    elif lie.bound_unproved:
         lines.append(f"           N <= {lie.laws} from the sampled gate patterns "
-                     f"({lie.unbounded})")
+                     f"({lie.bound_unproved})")
+    elif lie.unbounded:
+        lines.append(f"           N <= {lie.laws} with certainty (the variances proved "
+                     "independent for each sampled gate pattern); no probability for "
+                     f"N = {lie.laws} ({lie.unbounded})")
     else:
         lines.append(f"           N <= {lie.laws} with certainty; N = {lie.laws} with error "
                      f"probability <= {_bound(lie.error_bound)}")
@@ -147,10 +151,14 @@ def _laws_verdict(result) -> str:
     if result.certified:
         return (f"complete: {result.independent} independent laws = N (certified: exact laws give "
                 f"N >= {result.independent}, the Lie trace gives N <= {lie.laws}, both with certainty)")
-    if lie.unbounded:
+    if lie.bound_unproved:
         return (f"{'not complete at degree ' + str(result.degree) + ': ' if not result.complete else ''}"
                 f"{result.independent} independent laws, N >= {result.independent} with "
-                f"certainty; N <= {lie.laws} from the sampled gate patterns ({lie.unbounded})")
+                f"certainty; N <= {lie.laws} from the sampled gate patterns ({lie.bound_unproved})")
+    if lie.unbounded:
+        return (f"not complete at degree {result.degree}: {result.independent} independent; "
+                f"{result.independent} <= N <= {lie.laws} with certainty (no probability for "
+                f"N = {lie.laws}: {lie.unbounded})")
     return (f"not complete at degree {result.degree}: {result.independent} independent; "
             f"{result.independent} <= N <= {lie.laws} with certainty "
             + f"(N = {lie.laws} with error probability <= {_bound(lie.error_bound)}"
