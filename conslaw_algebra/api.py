@@ -24,7 +24,7 @@ from .analyses.regions import SignRegion, describe_region, region_witnesses
 from .flows.system import exact_fields, flow_system
 from .analyses.laws import (degree_hint, field_polynomials, first_violation, independent_count,
                             polynomial_laws)
-from .analyses.lie import SHORT_PRIME_DIM, LieCount, count_laws
+from .analyses.lie import DATA_UNPROVED, SHORT_PRIME_DIM, LieCount, count_laws
 from .analyses.natural_basis import BASES, natural_basis
 from .exact.render import render
 from .analyses.results import CheckResult, CountResult, LawsResult
@@ -291,7 +291,9 @@ class Model:
             system.field_degree = max(system.field_degree, normalized_degree(self.program))
             system.patterns.clear()
         lie = count_laws(self.system, seed=seed)
-        if lie.bound_unproved and self.normalized and self.system.patterns:
+        if self.normalized and not self._independence(seed)[1]:
+            lie = replace(lie, bound_unproved=DATA_UNPROVED)
+        elif lie.bound_unproved and self.normalized and self.system.patterns:
             from .analyses.normalized import certify_patterns
             report(f"certifying {len(self.system.patterns):,} gate patterns")
             if certify_patterns(self.program, list(self.system.patterns.values()), seed):
@@ -299,11 +301,18 @@ class Model:
         return lie
 
     def _independent(self, seed: int) -> bool:
-        from .analyses.normalized import certify_independence
-        cache = self.__dict__.setdefault("_independence", {})
+        """Are each sample's variances proved independent modulo squares (else the
+        model is refused)?"""
+        return self._independence(seed)[0]
+
+    def _independence(self, seed: int) -> tuple[bool, bool]:
+        """``normalized.independence``: (each sample's variances, and their data part at a
+        fixed point, proved independent modulo squares)."""
+        from .analyses.normalized import independence
+        cache = self.__dict__.setdefault("_independence_cache", {})
         if seed not in cache:
             report("certifying the normalized groups")
-            cache[seed] = certify_independence(self.program, seed)
+            cache[seed] = independence(self.program, seed)
         return cache[seed]
 
     def _refuse_normalized_dependence(self):
@@ -470,7 +479,9 @@ class Model:
             if not self._independent(0):
                 self._refuse_normalized_dependence()
             from .analyses.normalized import refutation
-            refuted = refutation(self.program, h, seed)
+            # a point modulo p refutes only on an irreducible variety (its component
+            # might not be the real model's otherwise)
+            refuted = refutation(self.program, h, seed) if self._independence(0)[1] else None
             if refuted is not None:
                 p, row, value = refuted
                 where = (f"a generator v sampled at a point of the variety modulo p = {p} "

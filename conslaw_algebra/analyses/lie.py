@@ -132,8 +132,14 @@ NORMALIZED_ASSUMPTION = ("an estimate: it assumes the variances are squares modu
 # ``api.Model.lie_count``, which clears ``bound_unproved`` when it succeeds)
 GATES_UNBOUNDED = ("gates drawn at 0/1: no probability bounds N = laws, since a nonzero "
                    "minor may vanish at most 0/1 patterns")
-GATES_UNPROVED = ("gates drawn at 0/1; not certified: the variances' independence is "
-                  "not proved for each gate pattern")
+GATES_UNPROVED = ("the gates are drawn at 0/1, and the variances' independence is not "
+                  "proved for each gate pattern sampled")
+# A count on the variety of normalization scales whose variances' data part is not
+# proved independent at a fixed point (``normalized.independence``): the samples' variety
+# may be reducible, and a point modulo p off the real model's component
+DATA_UNPROVED = ("a variance's dependence on the data is not proved free of a factor in "
+                 "theta alone times a square, so the samples' variety may be reducible "
+                 "(analyses/normalized.py, independence)")
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,15 @@ irreducible V). *Independence* is certified exactly before a count
 the Legendre symbols' bits over S the same at every point (modulo any good p), so bit
 vectors whose differences span F_2^G, observed at random points, prove there is none;
 groups whose q holds other scales are tested level by level at points of the variety
-of the earlier levels. A model for which the test fails is refused: ``layernorm(e)``
+of the earlier levels. The count's samples share one point theta, so its rows lie on
+the product of the samples' varieties over theta, irreducible when moreover no product
+of one sample's q is f(theta) times a square (every sample would then hold sqrt(f),
+and the real model, s > 0, may lie on one component only: y = x (v + sum(rmsnorm(w
+(x^2 + 1)))) has N = 3 while points mixing the components give N <= 2). The same test
+with theta held fixed and the data varied (``independence``, second part; rows in
+blocks sharing theta) proves that; when it fails the count runs, but its bound is
+said to be not certified (``lie.DATA_UNPROVED``), and ``check`` draws no refutation.
+A model for which the first test fails is refused: ``layernorm(e)``
 beside ``layernorm(2*e)`` (s_2 = s_1/2: write the value once), or a variance that is
 itself a square, as over two entries a, b (((a - b)/2)^2: s = 2/|a - b| is piecewise,
 V has two components); both make V reducible.
@@ -165,6 +173,9 @@ def _f2_rank(rows: list[int]) -> int:
     return len(pivots)
 
 
+_SHARED_POINT = 8          # rows of a certificate sharing one theta: only the data vary
+
+
 def certify_independence(program: Program, seed: int = 0) -> bool:
     """True when the groups' q are proved independent modulo squares (times constants),
     level by level: the differences of the Legendre bit vectors observed at random
@@ -183,41 +194,116 @@ def certify_independence(program: Program, seed: int = 0) -> bool:
     ...                            "output layernorm(W @ x) + layernorm(2 * W @ x)").program)
     False
     """
+    return independence(program, seed)[0]
+
+
+def independence(program: Program, seed: int = 0) -> tuple[bool, bool]:
+    """(each sample's q independent modulo squares, as ``certify_independence``; and
+    their data-dependent part independent for a fixed theta as well).
+
+    The second is what makes the variety of many samples sharing one point irreducible:
+    the count's rows come from samples x_1, x_2, ... at one theta, on the fibre product
+    of the samples' varieties over theta. If a product of some q of a sample were
+    f(theta) r(theta, x)^2, then every sample would hold sqrt(f): the product splits into
+    components (r_1 s_1 = +-r_2 s_2), the real model lies on one of them when r keeps its
+    sign (r = x^2 + 1), and a point modulo p on another can have a larger rank (a count
+    too small). For a fixed theta the sum of that product's Legendre bits would then not
+    vary with the data, so bit-vector differences among rows sharing theta that span
+    the data-dependent coordinates prove there is no such product.
+
+    >>> from conslaw_algebra.api import parse
+    >>> independence(parse("param W[3,3]\\ninput X[2,3]\\noutput layernorm(X @ W)").program)
+    (True, True)
+    >>> independence(parse("param w[3], v\\ninput x\\n"
+    ...                    "output x * v + x * sum(rmsnorm(w * (x * x + 1)))").program)
+    (True, False)
+    """
+    return _certify(program, seed, 1, [{}], _CERTIFY_BATCH)
+
+
+def _data_dependent(program: Program, fixed) -> list[bool]:
+    """Per node: does its value depend on data other than the ``fixed`` data tensors
+    (a scale depends on what its q depends on)?"""
+    dependent: list[bool] = []
+    for node in program.nodes:
+        if node.op == "data" and node.attr in program.normalizations:
+            dependent.append(dependent[program.sources[node.attr][1]])
+        elif node.op == "data":
+            dependent.append(node.attr not in fixed)
+        else:
+            dependent.append(any(dependent[a] for a in node.args))
+    return dependent
+
+
+def _as_integer(bits) -> int:
+    return int("".join("1" if b else "0" for b in bits) or "0", 2)
+
+
+def _certify(program: Program, seed: int, stream: int, patterns: list[dict],
+             rows_each: int) -> tuple[bool, bool]:
+    """The Legendre certificates of ``independence``, for each gate pattern (data index
+    -> fixed values; ``{}``: none fixed), ``rows_each`` random rows per pattern and round
+    in blocks of ``_SHARED_POINT`` rows that share theta. Returns (every pattern's q
+    independent, and every pattern's data-dependent part independent at a fixed theta);
+    a pattern is given up after ``_CERTIFY_ROUNDS`` rounds."""
     levels = _levels(program)
+    if not levels:
+        return True, True
+    fixed = set(patterns[0])
+    dependent = _data_dependent(program, fixed)
+    order = sorted(levels)
+    columns: dict[int, list[bool]] = {level: [] for level in set(levels.values())}
+    for k in order:
+        columns[levels[k]] += [dependent[program.sources[k][1]]] * program.data[k].size
+    masks = {level: np.array(c) for level, c in columns.items()}
     evaluator = Evaluator(program)
+    # per pattern and level: all rows' bits, and the differences within shared thetas
+    found = [{level: ([], []) for level in columns} for _ in patterns]
+    whole = {i: False for i in range(len(patterns))}
+    within = {i: False for i in range(len(patterns))}
+    alive = list(range(len(patterns)))
     p, _ = draw_prime(seed, _denominators(program))
     with using(p):
-        rng = np.random.default_rng([seed, _STREAM, 1])
-        rows: dict[int, list[int]] = {level: [] for level in set(levels.values())}
-        sizes = {level: sum(program.data[k].size for k, l in levels.items() if l == level)
-                 for level in rows}
+        rng = np.random.default_rng([seed, _STREAM, stream])
         for _ in range(_CERTIFY_ROUNDS):
-            batch = _CERTIFY_BATCH
-            theta = rng.integers(0, p, (1, batch, program.num_params), dtype=np.int64)
-            values = evaluator.forward(theta, evaluator.sample(rng, batch), misses={})
+            batch = rows_each * len(alive)
+            theta = np.repeat(rng.integers(0, p, (batch // _SHARED_POINT, program.num_params),
+                                           dtype=np.int64), _SHARED_POINT, axis=0)[None]
+            sample = evaluator.sample(rng, batch)
+            data = list(sample.data)
+            for k in fixed:
+                values = np.stack([np.asarray(patterns[i][k], dtype=np.int64) for i in alive])
+                data[k] = np.repeat(values, rows_each, axis=0)[None]
+            values = evaluator.forward(theta, Sample(tuple(data), sample.weights), misses={})
             square, nonzero = {}, {}
             for k in levels:
                 q0 = np.broadcast_to(values[program.sources[k][1]][0],
                                      (batch, program.data[k].size))
                 square[k], nonzero[k] = is_square(q0), q0 % p != 0
-            for level in rows:
+            for level, mask in masks.items():
                 valid = np.ones(batch, dtype=bool)
                 for k, l in levels.items():
                     if l < level:
                         valid &= square[k].all(axis=1)
                     elif l == level:
                         valid &= nonzero[k].all(axis=1)
-                bits = np.concatenate([~square[k] for k in sorted(levels) if levels[k] == level],
-                                      axis=1)[valid]
-                rows[level] += [int("".join("1" if b else "0" for b in row) or "0", 2)
-                                for row in bits]
-            done = True
-            for level, found in rows.items():
-                if not found or _f2_rank([r ^ found[0] for r in found[1:]]) < sizes[level]:
-                    done = False
-            if done:
-                return True
-    return False
+                bits = np.concatenate([~square[k] for k in order if levels[k] == level], axis=1)
+                for j, i in enumerate(alive):
+                    every, differences = found[i][level]
+                    for start in range(j * rows_each, (j + 1) * rows_each, _SHARED_POINT):
+                        rows = [r for r in range(start, start + _SHARED_POINT) if valid[r]]
+                        every += [_as_integer(bits[r]) for r in rows]
+                        differences += [_as_integer((bits[r] ^ bits[rows[0]]) & mask)
+                                        for r in rows[1:]]
+            for i in alive:
+                whole[i] = all(every and _f2_rank([r ^ every[0] for r in every[1:]]) == len(masks[l])
+                               for l, (every, _) in found[i].items())
+                within[i] = all(_f2_rank(differences) == int(masks[l].sum())
+                                for l, (_, differences) in found[i].items())
+            alive = [i for i in alive if not (whole[i] and within[i])]
+            if not alive:
+                break
+    return all(whole.values()), all(within.values())
 
 
 _PATTERN_POINTS = 16      # random points per gate pattern and round
@@ -225,9 +311,10 @@ _PATTERN_POINTS = 16      # random points per gate pattern and round
 
 def certify_patterns(program: Program, patterns, seed: int = 0) -> bool:
     """True when, for every gate pattern given, the groups' q with those gate values
-    are proved independent modulo squares, level by level, as ``certify_independence``
-    proves them with random gates: then the variety of each pattern is irreducible and
-    a count whose samples have these patterns keeps N <= D - rank certain (module
+    are proved independent modulo squares, level by level, both ways of ``independence``
+    (each sample, and the data's part at a fixed theta), as it proves them with random
+    gates: then the variety of samples with these patterns at one point is irreducible
+    and a count whose samples have these patterns keeps N <= D - rank certain (module
     header). ``patterns``: one dict per pattern, gate data index -> its 0/1 values in
     one sample (shape of the data tensor). False when some pattern fails its rounds
     (its variances may be dependent, as when every gate before a variance is 0).
@@ -244,49 +331,9 @@ def certify_patterns(program: Program, patterns, seed: int = 0) -> bool:
     >>> certify_patterns(program, [{gate: np.array([1, 0, 0])}])
     False
     """
-    levels = _levels(program)
-    if not levels or not patterns:
+    if not patterns:
         return True
-    evaluator = Evaluator(program)
-    sizes = {level: sum(program.data[k].size for k, l in levels.items() if l == level)
-             for level in set(levels.values())}
-    pending = list(patterns)
-    found = [{level: [] for level in sizes} for _ in pending]
-    alive = list(range(len(pending)))
-    p, _ = draw_prime(seed, _denominators(program))
-    with using(p):
-        rng = np.random.default_rng([seed, _STREAM, 4])
-        for _ in range(_CERTIFY_ROUNDS):
-            batch = _PATTERN_POINTS * len(alive)
-            theta = rng.integers(0, p, (1, batch, program.num_params), dtype=np.int64)
-            sample = evaluator.sample(rng, batch)
-            data = list(sample.data)
-            for k in pending[0]:
-                fixed = np.stack([np.asarray(pending[i][k], dtype=np.int64) for i in alive])
-                data[k] = np.repeat(fixed, _PATTERN_POINTS, axis=0)[None]
-            values = evaluator.forward(theta, Sample(tuple(data), sample.weights), misses={})
-            square, nonzero = {}, {}
-            for k in levels:
-                q0 = np.broadcast_to(values[program.sources[k][1]][0],
-                                     (batch, program.data[k].size))
-                square[k], nonzero[k] = is_square(q0), q0 % p != 0
-            for level in sizes:
-                valid = np.ones(batch, dtype=bool)
-                for k, l in levels.items():
-                    valid &= square[k].all(axis=1) if l < level else (
-                        nonzero[k].all(axis=1) if l == level else True)
-                bits = np.concatenate([~square[k] for k in sorted(levels) if levels[k] == level],
-                                      axis=1)
-                for j, i in enumerate(alive):
-                    rows = slice(j * _PATTERN_POINTS, (j + 1) * _PATTERN_POINTS)
-                    found[i][level] += [int("".join("1" if b else "0" for b in row) or "0", 2)
-                                        for row in bits[rows][valid[rows]]]
-            alive = [i for i in alive if not all(
-                rows and _f2_rank([r ^ rows[0] for r in rows[1:]]) == sizes[level]
-                for level, rows in found[i].items())]
-            if not alive:
-                return True
-    return False
+    return all(_certify(program, seed, 4, list(patterns), _PATTERN_POINTS))
 
 
 def normalized_degree(program: Program) -> int:

@@ -45,7 +45,7 @@ def count_task(item: tuple[str, str], seed: int = 0) -> dict:
     return {"model": name, "D": model.dim, "state_dim": lie.dim, "lie_rank": lie.trace_rank,
             "laws": lie.laws,
             "seed": seed, "prime": lie.prime,
-            "error_bound": None if lie.unbounded else lie.error_bound,
+            "error_bound": None if lie.unbounded or lie.bound_unproved else lie.error_bound,
             "error_bound_assumes": lie.unbounded or lie.bound_assumes,
             "upper_bound_only": bool(lie.unbounded),
             "upper_bound_certified": not lie.bound_unproved,
@@ -169,8 +169,8 @@ def format_table(rows: list[dict]) -> str:
             lines.append(f"{r['model']:<{width}}  error: {r['error']}")
         else:
             state = f"  {r.get('state_dim', r['D']):>7}" if phase else ""
-            laws = (r["laws"] if not r.get("upper_bound_only") else f"<={r['laws']}"
-                    if r.get("upper_bound_certified") else f"<={r['laws']}?")
+            laws = (f"<={r['laws']}?" if not r.get("upper_bound_certified", True) else
+                    f"<={r['laws']}" if r.get("upper_bound_only") else r["laws"])
             lines.append(f"{r['model']:<{width}}  {r['D']:>7}{state}  {r['lie_rank']:>7}  "
                          f"{laws:>6}  {r['seconds']:>8.2f}")
     total = sum(r["seconds"] for r in rows)
@@ -180,6 +180,6 @@ def format_table(rows: list[dict]) -> str:
                      "the variances independent; no probability for equality (gates inside a "
                      "normalization's variance)")
     if any(r.get("upper_bound_only") and not r.get("upper_bound_certified") for r in rows):
-        lines.append("<=N?: an upper bound from 0/1 gate patterns, not certified (a pattern's "
-                     "variances not proved independent)")
+        lines.append("<=N?: an upper bound, not certified (the variances not proved "
+                     "independent for a gate pattern or for the data at a fixed point)")
     return "\n".join(lines)

@@ -70,9 +70,9 @@ def _count_json(result) -> dict:
         "generator_rank": lie.generator_rank, "lie_rank": lie.trace_rank, "laws": lie.laws,
         "laws_at_most": lie.laws, "seed": lie.seed, "prime": lie.prime,
         "prime_forced": lie.prime_forced, "primes_skipped": list(lie.skipped_primes),
-        "error_bound": None if lie.unbounded else lie.error_bound,
-        "error_bound_point": None if lie.unbounded else lie.point_bound,
-        "error_bound_prime": None if lie.unbounded else lie.prime_bound,
+        "error_bound": None if lie.unbounded or lie.bound_unproved else lie.error_bound,
+        "error_bound_point": None if lie.unbounded or lie.bound_unproved else lie.point_bound,
+        "error_bound_prime": None if lie.unbounded or lie.bound_unproved else lie.prime_bound,
         "error_bound_assumes": lie.bound_assumes,
         "equality_not_bounded": lie.unbounded, "upper_bound_certified": not lie.bound_unproved,
         "adopted_brackets": {str(k): v for k, v in lie.adopted.items()},
@@ -99,8 +99,7 @@ def _count_text(result) -> str:
         lines.append("           certain: the Lie algebra's trace is all of "
                      + ("R^D" if lie.dim == result.dim else f"R^{lie.dim} (the phase space)"))
     elif lie.bound_unproved:
-        lines.append(f"           N <= {lie.laws} from the sampled gate patterns "
-                     f"({lie.bound_unproved})")
+        lines.append(f"           N <= {lie.laws}, not certified: {lie.bound_unproved}")
     elif lie.unbounded:
         lines.append(f"           N <= {lie.laws} with certainty (the variances proved "
                      "independent for each sampled gate pattern); no probability for "
@@ -137,8 +136,8 @@ def _laws_json(result) -> dict:
         "count": result.count, "independent": result.independent, "lie_laws": result.lie.laws,
         "complete": result.complete, "certified": result.certified, "seed": result.lie.seed,
         "prime": result.lie.prime,
-        "error_bound": 0.0 if result.certified else None if result.lie.unbounded
-        else result.lie.error_bound,
+        "error_bound": 0.0 if result.certified else None
+        if result.lie.unbounded or result.lie.bound_unproved else result.lie.error_bound,
         "variables": list(result.names), "identifiers": list(result.identifiers),
         "renamed": [{"variable": variable, "usual": usual, "used": used, "in": kind}
                     for variable, usual, used, kind in result.renamed],
@@ -154,7 +153,7 @@ def _laws_verdict(result) -> str:
     if lie.bound_unproved:
         return (f"{'not complete at degree ' + str(result.degree) + ': ' if not result.complete else ''}"
                 f"{result.independent} independent laws, N >= {result.independent} with "
-                f"certainty; N <= {lie.laws} from the sampled gate patterns ({lie.bound_unproved})")
+                f"certainty; N <= {lie.laws}, not certified: {lie.bound_unproved}")
     if lie.unbounded:
         return (f"not complete at degree {result.degree}: {result.independent} independent; "
                 f"{result.independent} <= N <= {lie.laws} with certainty (no probability for "
@@ -345,7 +344,7 @@ def _blocks_text(result) -> str:
                  + (f" (ranks modulo {result.prime}, seed {result.seed})" if result.prime else ""))
     if result.complete and result.count_unbounded:
         lines.append(f"the blocks' laws reach the count's N <= {result.lie_laws}, which is not "
-                     f"certified ({result.count_unbounded})")
+                     f"certified: {result.count_unbounded}")
     elif result.complete:
         lines.append("complete: the blocks' laws reach N (certified), every law of the model is "
                      "locally a function of them")
