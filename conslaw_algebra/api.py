@@ -479,9 +479,7 @@ class Model:
             if not self._independent(0):
                 self._refuse_normalized_dependence()
             from .analyses.normalized import refutation
-            # a point modulo p refutes only on an irreducible variety (its component
-            # might not be the real model's otherwise)
-            refuted = refutation(self.program, h, seed) if self._independence(0)[1] else None
+            refuted = refutation(self.program, h, seed)
             if refuted is not None:
                 p, row, value = refuted
                 where = (f"a generator v sampled at a point of the variety modulo p = {p} "

@@ -115,7 +115,7 @@ from ..exact.modp import draw_prime, is_square, using
 from ..exact.render import render
 from ..exact.sparse import Terms, ring_polynomial, sparse_terms
 from ..language.expand import EXACT, entries, evaluate_node, reduce_gates, tangent_step, theta_ring
-from ..language.modular import Evaluator, Sample
+from ..language.modular import Evaluator, Sample, gate_pattern
 from ..language.program import Program
 from .local_check import reduce_scale
 from .laws import _derivative_rows, _law_key, _monomial_array, _order_key, _primitive, _rational
@@ -514,12 +514,15 @@ def refutation(program: Program, h, seed: int = 0,
     with ``value`` = <grad h, v> != 0 modulo p for the generator v of sampled ``row``, at
     a point of the variety modulo p drawn from ``seed``.
 
-    Why it is a proof: v = sum_c w_c grad y_c at a point of V(GF(p)) (as the count and
-    the law system draw them), and a law has <grad h, grad y_c> = sum_S A_S s^S with every
-    A_S = 0 after reduction (``ExactModel.violation``), an identity over QQ that holds
-    modulo p wherever it is defined: p divides no denominator of the model or of h. So
-    a nonzero value at one point is impossible for a law. With gates drawn at 0/1 the
-    point is a genuine one for that gate pattern, and a law holds for every pattern.
+    Why it is a proof: each row is one sample with its own point, v = sum_c w_c grad y_c
+    at a point of the variety V of one sample modulo p. V is irreducible (the model was
+    admitted by ``certify_independence``), so its real points with s > 0 are dense in it
+    and a law, <grad h, grad y_c> = 0 there, vanishes on all of V: reduced by the
+    relations it is sum_S A_S s^S with every A_S = 0 (module header), an identity over QQ
+    that holds modulo p wherever it is defined: p divides no denominator of the model or
+    of h. So a nonzero value at one point is impossible for a law. With gates drawn at
+    0/1 the row counts only when its gate pattern's variety is proved irreducible too
+    (``certify_patterns``' first test, for that pattern).
     This needs no expansion, which is what lets ``check`` answer "not conserved" for
     real blocks whose exact expansion cannot fit.
 
@@ -554,7 +557,8 @@ def refutation(program: Program, h, seed: int = 0,
                     if i != j:
                         term = term * pow(point[i], m, p) % p
                 total = (total + term) % p
-        if total:
+        if total and (not evaluator.binary_gates or _certify(
+                program, seed, 5, [gate_pattern(program, sample, row)], _PATTERN_POINTS)[0]):
             return p, row, total
     return None
 

@@ -34,7 +34,7 @@ from ..exact.modp import prime, residue
 from ..exact.sparse import Terms, derivatives, sparse_terms
 from ..language.expand import Expansion
 from ..language.flowspec import FlowSpec
-from ..language.modular import Evaluator, Sample, value_bounds
+from ..language.modular import Evaluator, Sample, gate_pattern, value_bounds
 from ..language.program import Program
 from .fields import Field
 
@@ -204,9 +204,8 @@ class GradientFlow(_Base):
     def _keep_patterns(self, sample: Sample) -> None:
         """Remember the distinct 0/1 gate patterns of the samples drawn, one dict per
         pattern (gate data index -> values), for ``normalized.certify_patterns``."""
-        kinds = [k for k, d in enumerate(self.program.data) if d.kind == "gate" or d.window]
         for b in range(sample.batch):
-            pattern = {k: sample.data[k][0, b] for k in kinds}
+            pattern = gate_pattern(self.program, sample, b)
             key = b"".join(v.astype(np.int8).tobytes() for v in pattern.values())
             self.patterns.setdefault(key, pattern)
 

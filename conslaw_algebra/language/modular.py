@@ -57,6 +57,21 @@ class Sample:
                       tuple(w[:, indices] for w in self.weights))
 
 
+def gate_pattern(program, sample: Sample, row: int) -> dict:
+    """The 0/1 values of the gates (and one-hot windows) of one sample: data index ->
+    values, as ``normalized.certify_patterns`` reads a gate pattern.
+
+    >>> from conslaw_algebra.api import parse
+    >>> program = parse("param w[3]\\ninput x[3]\\noutput sum(rmsnorm(relu(w * x)))").program
+    >>> evaluator = Evaluator(program)
+    >>> pattern = gate_pattern(program, evaluator.sample(np.random.default_rng(0), 2), 1)
+    >>> [sorted(set(v.tolist()) | {0, 1}) for v in pattern.values()]
+    [[0, 1]]
+    """
+    return {k: sample.data[k][0, row] for k, d in enumerate(program.data)
+            if d.kind == "gate" or d.window}
+
+
 class Jets(Arithmetic):
     """The arithmetic of jets modulo the working prime, for ``interpreter.Interpreter``:
     values of shape (2^k, batch, *shape), int64 residues.
