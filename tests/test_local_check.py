@@ -34,6 +34,9 @@ TEMPLATES = [
     "param W[3,2], g[3], b[3]\ninput X[4,2]\noutput sum(g * batchnorm(X @ W.T) + b)",
     "param W1[3,2], W2[2,3]\ninput x[2]\noutput W2 @ relu(rmsnorm(W1 @ x))",
     "param W1[2,2], W2[3,2], c[3]\ninput x[2]\noutput c @ layernorm(W2 @ (W1 @ x))",
+    # laws that scale some entries only (one row, one channel): per-entry ratios
+    "param W[2,3], g[2], b[2]\ninput X[4,3]\noutput sum(relu(g * batchnorm(X @ W.T) + b))",
+    "param W1[2,3], g[2], W2[2,2]\ninput X[4,3]\noutput sum(relu(g * batchnorm(X @ W1.T)) @ W2.T)",
 ]
 
 
@@ -73,6 +76,36 @@ def test_single_squares_are_decided_as_the_exact_model_does():
         for j in range(model.dim):
             law = exact.violation(t[j] ** 2) is None
             assert (LocalCheck(model.program).verify(t[j] ** 2) is None) == law, (text, j)
+
+
+def test_per_channel_laws_of_a_two_channel_resnet_block_are_verified_locally():
+    # By hand (tests/test_normalization.py, RESNET_BLOCK): BatchNorm per channel makes
+    # each output channel's filter scale-invariant, so ||W1[c]||^2 and ||W3[c]||^2 are
+    # laws (c = 0, 1); the ReLU's homogeneity gives g2[i]^2 + b2[i]^2 - ||W3[:, i]||^2.
+    # Each moves one channel only: the local check carries a lambda per entry.
+    from test_normalization import RESNET_BLOCK
+    model = ca.parse(RESNET_BLOCK)
+    t = theta_ring(model.dim).gens()
+    index = {name: k for k, name in enumerate(model.names)}
+
+    def norm(names):
+        return sum(t[index[n]] ** 2 for n in names)
+
+    def filt(tensor, c):
+        return [f"{tensor}[{c},{i},{a},{b}]" for i in range(2) for a in range(3) for b in range(3)]
+
+    def column(i):
+        return [f"W3[{o},{i},{a},{b}]" for o in range(2) for a in range(3) for b in range(3)]
+
+    laws = [norm(filt("W1", c)) for c in range(2)] + [norm(filt("W3", c)) for c in range(2)]
+    laws += [norm([f"g2[{i},0,0]", f"b2[{i},0,0]"]) - norm(column(i)) for i in range(2)]
+    check = LocalCheck(model.program)
+    for h in laws:
+        assert check.verify(h) is None, str(h)
+    # and not one filter's norm plus an entry of the other, nor one affine pair alone
+    small = LocalCheck(model.program, max_terms=200_000)
+    for h in (laws[0] + t[index["W1[1,0,0,0]"]] ** 2, norm(["g2[0,0,0]", "b2[0,0,0]"])):
+        assert small.verify(h) is not None, str(h)
 
 
 def _squares(entries) -> str:
