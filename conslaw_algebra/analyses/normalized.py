@@ -111,7 +111,7 @@ from flint import fmpq, fmpq_mpoly_ctx, nmod_mat
 from ..errors import BudgetError
 from ..language.canonical import term_bound
 from . import guards
-from ..exact.modp import draw_prime, is_square, using
+from ..exact.modp import draw_prime, is_square, kernel, using
 from ..exact.render import render
 from ..exact.sparse import Terms, ring_polynomial, sparse_terms
 from ..language.expand import EXACT, entries, evaluate_node, reduce_gates, tangent_step, theta_ring
@@ -604,12 +604,11 @@ def normalized_laws(program: Program, degree: int, seed: int = 0, exact=None,
             moved = np.zeros((count, dim + 1), dtype=np.int64)
             moved[:, :dim] = value
             rows = _derivative_rows(monomials[order], theta, moved)
-            basis, nullity = nmod_mat(rows.shape[0], rows.shape[1], rows.ravel().tolist(),
-                                      p).nullspace()
+            basis = kernel(rows)
+            nullity = basis.shape[0]
             if nullity == 0:
                 return [], 0
-            kernel = np.array(basis.tolist(), dtype=np.int64)[:, :nullity].T
-            reduced, rank_ = nmod_mat(nullity, len(order), kernel.ravel().tolist(), p).rref()
+            reduced, rank_ = nmod_mat(nullity, len(order), basis.ravel().tolist(), p).rref()
             reduced = np.array(reduced.tolist(), dtype=np.int64)[:rank_]
         laws, failed = [], 0
         for row in reduced:

@@ -504,6 +504,33 @@ def _unit_lower_inverse(lower: np.ndarray) -> np.ndarray:
     return x
 
 
+def kernel(matrix: np.ndarray) -> np.ndarray:
+    """A basis of the right kernel {x : matrix x = 0} modulo the working prime, one
+    vector per row (free columns set to the unit vectors), from ``echelonize``: its
+    rows restricted to the pivot columns are unit upper triangular, so the pivot
+    coordinates come from one blocked triangular solve (BLAS products, where FLINT's
+    ``nmod_mat.nullspace`` eliminates entry by entry: about ten times slower at 3,000).
+
+    >>> kernel(np.array([[1, 2, 3], [0, 1, 1]])).tolist() == [[prime() - 1, prime() - 1, 1]]
+    True
+    """
+    p = prime()
+    n = matrix.shape[1]
+    rows, pivots, _ = echelonize(matrix)
+    taken = set(pivots)
+    free = [c for c in range(n) if c not in taken]
+    out = np.zeros((len(free), n), dtype=np.int64)
+    if not free:
+        return out
+    out[np.arange(len(free)), free] = 1
+    if pivots:
+        flip = np.arange(len(pivots))[::-1]
+        triangle = rows[:, pivots][flip][:, flip]           # unit lower triangular
+        solved = _unit_lower_solve(triangle, rows[:, free][flip])[flip]
+        out[:, pivots] = (-solved.T) % p
+    return out
+
+
 def rank(rows: np.ndarray) -> int:
     """Rank of a matrix of residues.
 

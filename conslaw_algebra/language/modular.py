@@ -306,14 +306,19 @@ class Evaluator:
         own = point is None
         points = rng.integers(0, p, (1, batch, self.dim), dtype=np.int64) if own else point
         sample = self.sample(rng, batch)
+        pending = np.arange(batch)       # samples not yet seen admissible (each on its own)
         for _ in range(MAX_REDRAWS):
             misses: dict = {}
-            self.forward(points[:1], sample, misses)
-            bad = np.zeros(batch, dtype=bool)
+            at = points[:1, pending] if points.shape[1] == batch else points[:1]
+            self.forward(at, sample.select(pending), misses)
+            failing = np.zeros(len(pending), dtype=bool)
             for mask in misses.values():
-                bad |= np.broadcast_to(mask, (batch,))
-            if not bad.any():
+                failing |= np.broadcast_to(mask, (len(pending),))
+            pending = pending[failing]
+            if not len(pending):
                 return points, sample
+            bad = np.zeros(batch, dtype=bool)
+            bad[pending] = True
             fresh = self.sample(rng, int(bad.sum()))
             data = list(sample.data)
             for k, values in enumerate(fresh.data):
