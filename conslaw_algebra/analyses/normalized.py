@@ -317,7 +317,10 @@ def certify_patterns(program: Program, patterns, seed: int = 0) -> bool:
     and a count whose samples have these patterns keeps N <= D - rank certain (module
     header). ``patterns``: one dict per pattern, gate data index -> its 0/1 values in
     one sample (shape of the data tensor). False when some pattern fails its rounds
-    (its variances may be dependent, as when every gate before a variance is 0).
+    (its variances may be dependent, as when every gate before a variance is 0), and
+    when a variance depends on the gates but on no other data: its value is then one
+    function of theta per pattern, shared by the samples of that pattern at the count's
+    point, and those functions are not compared across patterns.
 
     >>> from conslaw_algebra.api import parse
     >>> program = parse("param W[3,3], g[3]\\ninput x[3]\\n"
@@ -333,6 +336,11 @@ def certify_patterns(program: Program, patterns, seed: int = 0) -> bool:
     """
     if not patterns:
         return True
+    gates = set(patterns[0])
+    with_gates, without = _data_dependent(program, ()), _data_dependent(program, gates)
+    variances = [program.sources[k][1] for k in program.normalizations]
+    if any(with_gates[q] and not without[q] for q in variances):
+        return False    # a variance of theta and gates only: one per pattern, not compared
     return all(_certify(program, seed, 4, list(patterns), _PATTERN_POINTS))
 
 
