@@ -283,6 +283,9 @@ class Model:
                             "find the laws block by block (conslaw laws --by-block)")
         if self.normalized:
             from .analyses.normalized import normalized_degree
+            refusal = self.system.evaluator.draw_refusal(1024)   # a batch of the count
+            if refusal:
+                raise UnsupportedError(refusal)
             if not self._independent(seed):
                 self._refuse_normalized_dependence()
             system = self.system

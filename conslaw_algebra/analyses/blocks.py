@@ -491,6 +491,10 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
             lie = model.lie_count(seed)
         except BudgetError as exc:
             skipped = exc.message
+        except UnsupportedError as exc:   # normalized: no points of the variety to count at
+            if not normalized:
+                raise
+            skipped = exc.message
     prime = lie.prime if lie is not None else None
     independent = independent_count(union, model.dim, seed, prime)
     return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed,
@@ -544,6 +548,7 @@ class _SampledBlocks:
         self.basis: dict[tuple, dict] = {}   # checked laws, reduced: pivot monomial -> law
         self.failed_lift: set = set()
         self.rejected: dict[tuple, list] = {}  # normalized: (law, reason) failing the check
+        self.unavailable: str | None = None   # why no pool of samples could be drawn
         sizes = [comb(self._size(t) + degree, degree) - 1 for t in pairs]
         self.samples = min(self.limit, max(sizes, default=0)) + _MARGIN
 
@@ -588,7 +593,13 @@ class _SampledBlocks:
         if comb(len(coordinates) + self.degree, self.degree) - 1 > self.limit:
             return None
         if self.pool is None:
-            self._draw()
+            if self.unavailable:
+                return None
+            try:
+                self._draw()
+            except UnsupportedError as exc:   # no points of the variety: nothing to sample
+                self.unavailable = exc.message
+                return None
         dim = self.program.num_params
         local = _monomial_array(len(coordinates), self.degree)
         monomials = np.append(np.array(coordinates, dtype=np.int64), dim)[local]
@@ -626,6 +637,8 @@ class _SampledBlocks:
         """Why a block of a normalized model has no laws listed (it was not sampled)."""
         if tensors in self.failed_lift:
             return "its sampled laws did not lift to QQ"
+        if self.unavailable:
+            return f"no sample to solve it from: {self.unavailable}"
         unknowns = comb(self._size(tensors) + self.degree, self.degree) - 1
         return (f"{unknowns:,} unknown coefficients, over the {self.limit:,} sampled for a "
                 "model with normalization layers, which has no features to expand")
