@@ -415,13 +415,18 @@ class BlockLaws(Shown):
 
 
 def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
-               block_terms: int = 200_000) -> BlockLaws:
+               block_terms: int = 200_000, jobs: int | None = 1, scheduler=None) -> BlockLaws:
     """Polynomial laws of degree <= ``degree`` of every block, in the model's variables.
 
     A block whose expansion would exceed ``block_terms`` terms, or whose law system
     would exceed the memory budget, is skipped and says so; the completeness verdict
     compares the union with N of the whole model, when the count fits the budget
     (otherwise the blocks' laws are given without N, and ``count_skipped`` says why).
+    The blocks that are expanded are independent jobs (``_solve_block``): ``jobs`` local
+    processes (None: all cores) run them side by side while their memory estimates
+    together fit the budget, or ``scheduler`` (a Dask address or client, as for
+    ``conslaw sweep``) sends them to a cluster; the result is the same either way
+    (blocks are assembled in their order, and nothing in a block depends on the others).
 
     >>> import conslaw_algebra as ca
     >>> result = block_laws(ca.parse("param a, b, c, d\\noutput a*b + c*d"), 2)
@@ -442,48 +447,49 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     program = _mirror_as_metric(model.program, model.flow.mirror)
     flow = replace(model.flow, mirror=())       # the program now carries the mirror itself
     ring = theta_ring(model.dim)
-    blocks = []
-    pairs = interactions(program)
+    pairs = [tuple(tensors) for tensors in interactions(program)]
+    blocks: list[Block | None] = [None] * len(pairs)
     sampled = _SampledBlocks(model, program, pairs, degree, seed, normalized)
     candidates = {}
     for done, tensors in enumerate(pairs):
         report("laws of small blocks, from samples", done, len(pairs))
         found = sampled.laws(tensors)
         if found is not None:
-            candidates[tuple(tensors)] = found
+            candidates[tensors] = found
     passed = sampled.check(candidates)
-    for done, tensors in enumerate(pairs):
-        report("laws by block", done, len(pairs))
-        if tuple(tensors) in passed:
-            rejected = sampled.rejected.get(tuple(tensors), [])
-            blocks.append(Block(tuple(tensors), tuple(ring_polynomial(ring, h)
-                                                      for h in candidates[tuple(tensors)]
-                                                      if all(h is not r for r, _ in rejected)),
-                                rejected=tuple((ring_polynomial(ring, r), why)
-                                               for r, why in rejected)))
-            continue
-        if normalized:     # no features to expand: the sampled laws are all there is
-            blocks.append(Block(tuple(tensors), (), sampled.why_not(tuple(tensors))))
-            continue
-        frozen, coordinates = freeze(program, set(tensors))
-        try:
-            guards.require(guards.laws_bytes(frozen, degree),
-                           f"the degree-{degree} law system of this block", "it is skipped",
-                           model.memory_budget)
-            expansion = expand_features(frozen, max_terms=block_terms)
-        except BudgetError as exc:
-            blocks.append(Block(tuple(tensors), (), exc.message))
-            continue
-        fields = exact_fields(frozen, flow, expansion, distinct=True)
-        local = polynomial_laws(fields, expansion.ring, degree)
-        lifted = [ring.from_dict({_lift(exps, coordinates, model.dim): c for exps, c in h.terms()})
-                  for h in local]
-        check = WholeModelCheck(program, set(tensors))
-        verdicts = [(h, check.violation([(tuple(coordinates[v] for v in index), c)
-                                         for index, c in sparse_terms(g)]))
-                    for h, g in zip(lifted, local)]
-        blocks.append(Block(tuple(tensors), tuple(h for h, why in verdicts if why is None),
-                            rejected=tuple((h, why) for h, why in verdicts if why is not None)))
+    expanded, weights = [], []     # (position, job) of the blocks to expand, their estimates
+    for k, tensors in enumerate(pairs):
+        if tensors in passed:
+            rejected = sampled.rejected.get(tensors, [])
+            blocks[k] = Block(tensors, tuple(ring_polynomial(ring, h) for h in candidates[tensors]
+                                             if all(h is not r for r, _ in rejected)),
+                              rejected=tuple((ring_polynomial(ring, r), why)
+                                             for r, why in rejected))
+        elif normalized:     # no features to expand: the sampled laws are all there is
+            blocks[k] = Block(tensors, (), sampled.why_not(tensors))
+        else:
+            frozen, coordinates = freeze(program, set(tensors))
+            estimate = guards.laws_bytes(frozen, degree)
+            try:
+                guards.require(estimate, f"the degree-{degree} law system of this block",
+                               "it is skipped", model.memory_budget)
+            except BudgetError as exc:
+                blocks[k] = Block(tensors, (), exc.message)
+                continue
+            expanded.append((k, (program, frozen, coordinates, tensors, flow, degree, block_terms)))
+            weights.append(estimate)
+    finished = [0]
+
+    def arrived(index, outcome):
+        finished[0] += 1
+        report("laws of blocks, expanded", finished[0], len(expanded))
+
+    outcomes = guards.run_tasks(_solve_block, [job for _, job in expanded], jobs=jobs,
+                         scheduler=scheduler, on_result=arrived, weights=weights,
+                         capacity=guards.memory_budget(model.memory_budget))
+    for (k, _), (skipped, laws, rejected) in zip(expanded, outcomes):
+        blocks[k] = Block(pairs[k], tuple(ring_polynomial(ring, h) for h in laws), skipped,
+                          tuple((ring_polynomial(ring, h), why) for h, why in rejected))
     union = [h for b in blocks for h in b.laws]
     lie, skipped = None, None
     if count:
@@ -500,6 +506,32 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed,
                      model.name, degree, tuple(model.names), skipped, normalized,
                      lie.unbounded if lie is not None else None)
+
+
+def _solve_block(job) -> tuple[str | None, list[dict], list[tuple[dict, str]]]:
+    """One expanded block, a job of its own (run in another process or on a Dask worker):
+    (why it was skipped or None, its laws, its laws that failed the whole-model check
+    with the reason), each law {variable indices of the whole model: fmpq}.
+
+    >>> import conslaw_algebra as ca
+    >>> model = ca.parse("param a, b, c\\ninput x\\noutput a*b*x + c*x")
+    >>> frozen, coordinates = freeze(model.program, {"a", "b"})
+    >>> _solve_block((model.program, frozen, coordinates, ("a", "b"), model.flow, 2, 1000))
+    (None, [{(0, 0): 1, (1, 1): -1}], [])
+    """
+    program, frozen, coordinates, tensors, flow, degree, block_terms = job
+    try:
+        expansion = expand_features(frozen, max_terms=block_terms)
+    except BudgetError as exc:
+        return exc.message, [], []
+    fields = exact_fields(frozen, flow, expansion, distinct=True)
+    check = WholeModelCheck(program, set(tensors))
+    laws, rejected = [], []
+    for h in polynomial_laws(fields, expansion.ring, degree):
+        terms = {tuple(coordinates[v] for v in index): c for index, c in sparse_terms(h)}
+        why = check.violation(list(terms.items()))
+        (laws.append(terms) if why is None else rejected.append((terms, why)))
+    return None, laws, rejected
 
 
 def _mirror_as_metric(program: Program, mirror) -> Program:
@@ -692,13 +724,3 @@ SAMPLED_UNKNOWNS = 300     # blocks with at most this many unknown coefficients 
 # of the whole model's gradient at its own point of the variety
 NORMALIZED_SAMPLED_UNKNOWNS = 3_000
 _MARGIN = 8
-
-
-def _lift(exps, coordinates, dim) -> tuple:
-    full = [0] * dim
-    for e, j in zip(exps, coordinates):
-        full[j] = e
-    return tuple(full)
-
-
-

@@ -29,6 +29,9 @@ count-based estimate cannot be closer than that factor in general; and estimates
 made per step, each with what the earlier steps keep.
 The budget is, in order: the ``memory_budget`` argument, the environment variable
 ``CONSLAW_MEMORY_BUDGET`` (set by ``--memory-budget``), or half the machine's memory.
+Independent jobs (``run_tasks``: the models of a sweep, the expanded blocks of
+``laws --by-block``) run on local processes side by side only while their estimates
+together fit the budget, or on a Dask cluster (each worker bounds its own memory).
 The time limit (``time_limit``) is a POSIX interval timer whose signal raises
 ``TimeLimitError`` in the main thread: Python code stops at once, a single long
 call inside a C library (one large exact rank) at its end.
@@ -44,6 +47,7 @@ import contextlib
 import os
 import signal
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from math import comb
 
 from ..errors import BudgetError, ConslawError
@@ -467,3 +471,79 @@ def time_limit(seconds: float | None):
         _DEADLINE.pop()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+# ------------------------------------------------------------------ independent jobs
+def run_tasks(task, items: list, jobs: int | None = None, scheduler=None, on_result=None,
+              weights: list[int] | None = None, capacity: int | None = None,
+              **options) -> list:
+    """``task(item, **options)`` for every item: in this process (``jobs`` 1 or a single
+    item), on ``jobs`` local processes (default: all cores), or with ``scheduler`` (an
+    address, or a ``distributed.Client``) on a Dask cluster. Results come back in input
+    order whatever the order they finish in; ``on_result(index, result)`` is called as
+    each arrives. ``task`` must be a module-level function (it is pickled).
+
+    ``weights`` and ``capacity`` (local processes only): item i is started only while the
+    weights of the items running with it sum to at most ``capacity`` (an item alone
+    always runs): the memory estimates of jobs against the memory budget, so that K
+    processes never together exceed what one is allowed. On an exception (a time limit,
+    an interrupt) the local processes are stopped and the exception raised.
+
+    >>> run_tasks(abs, [-2, 3, -5], jobs=1)
+    [2, 3, 5]
+    >>> run_tasks(abs, [-2, 3, -5], jobs=2, weights=[2, 2, 2], capacity=3)
+    [2, 3, 5]
+    """
+    results: list = [None] * len(items)
+
+    def record(index, result):
+        results[index] = result
+        if on_result:
+            on_result(index, result)
+
+    if scheduler:
+        try:
+            from distributed import Client, as_completed as dask_completed
+        except ImportError:
+            raise ConslawError("a Dask scheduler needs the 'distributed' package "
+                               "(pip install -e '.[dask]')", file="<arguments>") from None
+        client = Client(scheduler) if isinstance(scheduler, str) else scheduler
+        try:
+            futures = client.map(task, items, pure=False, **options)
+            index = {f.key: i for i, f in enumerate(futures)}
+            for future in dask_completed(futures):
+                record(index[future.key], future.result())
+        finally:
+            if isinstance(scheduler, str):
+                client.close()
+    elif (jobs or os.cpu_count() or 1) == 1 or len(items) <= 1:
+        for i, item in enumerate(items):
+            record(i, task(item, **options))
+    else:
+        _run_local(task, items, jobs or os.cpu_count(), record, weights, capacity, options)
+    return results
+
+
+def _run_local(task, items, jobs, record, weights, capacity, options) -> None:
+    """``run_tasks`` on a process pool, admitting items in order while they fit."""
+    weights = weights or [0] * len(items)
+    capacity = capacity if capacity is not None else sum(weights)
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    try:
+        running: dict = {}
+        following = 0
+        while following < len(items) or running:
+            while (following < len(items) and len(running) < jobs
+                   and (not running or sum(weights[i] for i in running.values())
+                        + weights[following] <= capacity)):
+                running[pool.submit(task, items[following], **options)] = following
+                following += 1
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                record(running.pop(future), future.result())
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()      # a running task cannot be cancelled otherwise
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()

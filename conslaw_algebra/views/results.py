@@ -342,8 +342,11 @@ def _blocks_text(result) -> str:
     elif result.lie_laws is not None:
         unverified = any(why.startswith("not verified") for b in result.blocks
                          for _, why in b.rejected)
+        skipped = sum(1 for b in result.blocks if b.skipped)
         lines.append(f"not complete: {result.lie_laws - result.independent} independent laws "
-                     + ("not reached: some candidates above could not be verified exactly, or "
+                     + (f"not reached: {skipped} skipped blocks may hold them, or laws involve "
+                        "more than one block or have a higher degree" if skipped else
+                        "not reached: some candidates above could not be verified exactly, or "
                         "laws involve more than one block or have a higher degree" if unverified
                         else "involve more than one block, or have a higher degree"))
     if result.count_skipped:
