@@ -497,6 +497,10 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
             lie = model.lie_count(seed)
         except BudgetError as exc:
             skipped = exc.message
+        except guards.TimeLimitError as exc:   # estimated past --timeout: the blocks stand
+            if guards.past_deadline():
+                raise
+            skipped = str(exc)
         except UnsupportedError as exc:   # normalized: no points of the variety to count at
             if not normalized:
                 raise

@@ -439,6 +439,16 @@ def require_time(seconds: float, what: str, suggestion: str) -> None:
                              f"--timeout); {suggestion}")
 
 
+def past_deadline() -> bool:
+    """True when the active time limit has run out (a ``TimeLimitError`` then stops the
+    command; before it, one from ``require_time`` only refuses a step).
+
+    >>> past_deadline()                                # no --timeout
+    False
+    """
+    return bool(_DEADLINE) and time.monotonic() >= _DEADLINE[-1]
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
