@@ -33,7 +33,8 @@ def run(case: dict) -> dict:
             times.append(time.perf_counter() - start)
             if out.returncode:
                 raise RuntimeError(out.stderr.strip().splitlines()[-1])
-        return {"times": times, "stdout": out.stdout}
+        return {"times": times, "stdout": out.stdout,   # the largest process it started
+                "children_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
     if case.get("whole_system"):   # the law system built whole (the path before grading)
         from conslaw_algebra.analyses import laws
         laws._graded_laws = lambda *args: None

@@ -415,7 +415,7 @@ class BlockLaws(Shown):
 
 
 def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
-               block_terms: int = 200_000, jobs: int | None = 1, scheduler=None) -> BlockLaws:
+               block_terms: int = 5_000_000, jobs: int | None = 1, scheduler=None) -> BlockLaws:
     """Polynomial laws of degree <= ``degree`` of every block, in the model's variables.
 
     A block whose expansion would exceed ``block_terms`` terms, or whose law system
@@ -438,6 +438,7 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     normalized = getattr(model, "normalized", False)
     if model.flow.momentum:
         raise UnsupportedError("laws by block are computed for gradient flows")
+    guards.deep_stack()       # the laws are polynomials in all D variables of the model
     if normalized and (model.flow.mirror or model.program.metrics):
         from .normalized import call_place
         function, line, column = call_place(model.program)
@@ -523,6 +524,10 @@ def _solve_block(job) -> tuple[str | None, list[dict], list[tuple[dict, str]]]:
     >>> _solve_block((model.program, frozen, coordinates, ("a", "b"), model.flow, 2, 1000))
     (None, [{(0, 0): 1, (1, 1): -1}], [])
     """
+    return guards.on_deep_stack(_solve_here, job)
+
+
+def _solve_here(job):
     program, frozen, coordinates, tensors, flow, degree, block_terms = job
     try:
         expansion = expand_features(frozen, max_terms=block_terms)

@@ -309,8 +309,11 @@ def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
     terms = field_terms(program, momentum)
     if degree == 2 and not momentum:
         # rows with one entry are skipped without being listed: the screening works per
-        # term and per variable of the term, so it grows with terms x degree, not x n
-        entries = terms * (min(_carrier_degree(program), n) + 2) * BYTES_PER_SCREENED_ENTRY
+        # term and per variable of the term, so it grows with terms x degree, not x n;
+        # and only monomials of its entries get a column (or those no field touches)
+        screened = terms * (min(_carrier_degree(program), n) + 2)
+        entries = screened * BYTES_PER_SCREENED_ENTRY
+        unknowns = min(unknowns, screened)
     elif degree >= 3:
         return graded_laws_bytes(unknowns, degree, terms)
     else:
@@ -481,6 +484,58 @@ def time_limit(seconds: float | None):
         _DEADLINE.pop()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+# ------------------------------------------------------------------ deep stacks
+DEEP_STACK = 1 << 30      # bytes the stack may grow to for polynomials in many variables
+THREAD_STACK = 512 << 20  # the stack of a thread made for that
+
+
+def deep_stack() -> None:
+    """Let the main thread's stack grow to ``DEEP_STACK`` (the soft limit, within the hard
+    one). FLINT's multivariate polynomials use stack space in proportion to the number of
+    variables of their ring: with the usual 8 MiB limit a ring of about 8,000 variables
+    (a block's expansion, the whole model's theta ring) crashed the process; 85,000
+    variables needed more than 64 MiB (measured, python-flint 0.9). Pages are taken only
+    when used.
+
+    >>> deep_stack()
+    """
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    want = DEEP_STACK if hard == resource.RLIM_INFINITY else min(hard, DEEP_STACK)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_STACK, (want, hard))
+
+
+def on_deep_stack(function, *args):
+    """``function(*args)`` where the stack can grow (``deep_stack``): in the main thread
+    itself, elsewhere (a Dask worker's thread) in a thread made with ``THREAD_STACK``.
+
+    >>> on_deep_stack(max, 2, 3)
+    3
+    """
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        deep_stack()
+        return function(*args)
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as exc:        # raised again in the calling thread
+            outcome["error"] = exc
+    previous = threading.stack_size(THREAD_STACK)
+    try:
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 # ------------------------------------------------------------------ independent jobs

@@ -476,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
+    guards.deep_stack()       # FLINT polynomials in D variables use stack in proportion to D
     previous_budget = os.environ.get(guards.ENVIRONMENT)
     try:
         budget = getattr(args, "memory_budget", None)

@@ -297,7 +297,7 @@ def _generators_text(result) -> str:
 def _blocks_json(result) -> dict:
     names = list(result.names)
     return {
-        "degree": result.degree,
+        "model": result.model, "D": len(names), "degree": result.degree,
         "blocks": [{"parameters": list(b.tensors), "laws": [render(h, names) for h in b.laws],
                     "skipped": b.skipped,
                     "rejected": [{"law": render(h, names), "reason": why}
