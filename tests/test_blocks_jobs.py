@@ -84,3 +84,20 @@ def test_too_many_normalized_groups_answer_at_once_with_the_reason():
     assert result.count_skipped and "12 normalized groups" in result.count_skipped
     assert not result.complete
     assert "whether these laws are complete is not known" in result.to_text()
+
+
+def test_degree_two_columns_only_for_touched_monomials_keep_every_law():
+    # by hand: a*b has the generator (b, a, 0) (times any weight); c never moves, so c and
+    # c^2 are conserved, and a^2 - b^2 is (2a b - 2b a = 0); a c is not (its derivative is
+    # c b), nor b c, nor a, b: no other law of degree <= 2
+    model = ca.parse("param a, b, c\noutput a*b", "abc")
+    assert [str(h) for h in model.laws(2).laws] == ["t2", "t0^2 - t1^2", "t2^2"]
+
+
+def test_the_estimate_of_a_degree_two_block_grows_with_its_terms_not_with_d_squared():
+    # layers 600 -> 1 -> 1: D = 601 and C(D + 2, 2) - 1 = 181,302 monomials, but its
+    # fields have 2 terms per path: the system is about 1,200 entries, a few MB
+    from conslaw_algebra.analyses import guards
+    model = ca.parse("layers 600 -> 1 relu -> 1", "wide")
+    assert guards.laws_bytes(model.program, 2) < 16 * 2**20   # 181,302 x 300 B: 52 MB
+    assert model.laws(2).independent == 1          # one hidden neuron, one balance law
