@@ -251,7 +251,8 @@ class WholeModelCheck:
     def __init__(self, program: Program, tensors, max_terms: int = 2_000_000):
         self.program = program
         self.max_terms = max_terms
-        self.terms = 0
+        self.terms = 0            # of the values kept
+        self.moving = 0           # of the derivatives of the law being checked
         kept = {i for i, p in enumerate(program.params) if p.name in tensors}
         self.coordinates = {j for i in kept for j in range(program.params[i].offset,
                                                             program.params[i].offset
@@ -277,6 +278,7 @@ class WholeModelCheck:
         outside = sorted(j for j in derivative if j not in self.coordinates)
         if outside:
             return f"involves parameters outside its block (variables {outside})"
+        self.moving = 0
         try:
             speed = self._speed(derivative)
             found: dict[int, np.ndarray | None] = {}
@@ -297,9 +299,15 @@ class WholeModelCheck:
         return None
 
     # ------------------------------------------------------------------ values
-    def _count(self, value: np.ndarray) -> np.ndarray:
-        self.terms += sum(len(p) for p in value.reshape(-1))
-        if self.terms > self.max_terms:
+    def _count(self, value: np.ndarray, kept: bool = True) -> np.ndarray:
+        """Count the terms of a value (kept for every law) or of a derivative (one law's,
+        dropped after it): the limit is on the values plus one law's derivatives."""
+        size = sum(len(p) for p in value.reshape(-1))
+        if kept:
+            self.terms += size
+        else:
+            self.moving += size
+        if self.terms + self.moving > self.max_terms:
             raise _TooLarge
         return value
 
@@ -342,7 +350,7 @@ class WholeModelCheck:
         out = tangent_step(program, node, parts, self._value)
         if out is None:
             return None
-        out = self._count(out)
+        out = self._count(out, kept=False)
         return out if any(out.reshape(-1)) else None
 
     def _reduce_gates(self, entry: dict) -> dict:
