@@ -101,3 +101,20 @@ def test_the_estimate_of_a_degree_two_block_grows_with_its_terms_not_with_d_squa
     model = ca.parse("layers 600 -> 1 relu -> 1", "wide")
     assert guards.laws_bytes(model.program, 2) < 16 * 2**20   # 181,302 x 300 B: 52 MB
     assert model.laws(2).independent == 1          # one hidden neuron, one balance law
+
+
+def test_laws_in_many_variables_are_kept_sparse_and_read_the_same(monkeypatch):
+    # FLINT stores every exponent of its ring in each term; from SPARSE_VARIABLES on the
+    # blocks' laws are SparseLaw dicts: the same laws (the hand balances), the same text
+    from conslaw_algebra.analyses import blocks
+    from conslaw_algebra.exact.sparse import SparseLaw
+    model = ca.parse(NET, "relu")
+    flint_text = model.block_laws(2).to_text()
+    monkeypatch.setattr(blocks, "SPARSE_VARIABLES", 1)
+    result = ca.parse(NET, "relu").block_laws(2)
+    assert all(isinstance(h, SparseLaw) for b in result.blocks for h in b.laws)
+    assert result.to_text() == flint_text
+    assert result.independent == 9 and result.complete
+    lines = [line.split(" = ", 1)[1] for line in flint_text.splitlines() if line.startswith("  h")]
+    assert lines[0] == ("W1[0,0]^2 + W1[0,1]^2 + W1[0,2]^2 + W1[0,3]^2 - W2[0,0]^2 - W2[1,0]^2"
+                        " - W2[2,0]^2 - W2[3,0]^2")     # neuron 0 of the first hidden layer

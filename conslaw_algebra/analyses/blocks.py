@@ -60,7 +60,8 @@ from flint import fmpq, fmpq_mpoly
 from . import guards
 from ..errors import BudgetError, UnsupportedError
 from ..exact.modp import draw_prime, using
-from ..exact.sparse import Terms, add_into, derivatives, ring_polynomial, sparse_terms
+from ..exact.sparse import (SPARSE_VARIABLES, SparseLaw, Terms, add_into, derivatives,
+                            ring_polynomial, sparse_terms)
 from ..flows.system import exact_fields
 from .laws import (_block_laws_modular, _law_key, _monomial_array, _order_key, independent_count,
                    polynomial_laws)
@@ -390,7 +391,8 @@ class Block:
     """
 
     tensors: tuple[str, ...]
-    laws: tuple           # fmpq_mpoly in the whole model's variables t0..t{D-1}
+    laws: tuple           # fmpq_mpoly in the model's variables t0..t{D-1} (SparseLaw from
+    #                       SPARSE_VARIABLES variables on)
     skipped: str | None = None   # why the block was not solved (its expansion is too large)
     rejected: tuple = ()  # (law, reason) pairs
 
@@ -458,6 +460,12 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     ring = theta_ring(model.dim)
     pairs = [tuple(tensors) for tensors in interactions(program)]
     blocks: list[Block | None] = [None] * len(pairs)
+
+    def law(terms):     # many variables: kept sparse (FLINT stores every exponent per term)
+        if model.dim >= SPARSE_VARIABLES:
+            return SparseLaw({tuple(sorted(index)): fmpq(c) for index, c in dict(terms).items()})
+        return ring_polynomial(ring, terms)
+
     sampled = _SampledBlocks(model, program, pairs, degree, seed, normalized)
     candidates = {}
     for done, tensors in enumerate(pairs):
@@ -470,10 +478,9 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     for k, tensors in enumerate(pairs):
         if tensors in passed:
             rejected = sampled.rejected.get(tensors, [])
-            blocks[k] = Block(tensors, tuple(ring_polynomial(ring, h) for h in candidates[tensors]
+            blocks[k] = Block(tensors, tuple(law(h) for h in candidates[tensors]
                                              if all(h is not r for r, _ in rejected)),
-                              rejected=tuple((ring_polynomial(ring, r), why)
-                                             for r, why in rejected))
+                              rejected=tuple((law(r), why) for r, why in rejected))
         elif normalized:     # no features to expand: the sampled laws are all there is
             blocks[k] = Block(tensors, (), sampled.why_not(tensors))
         else:
@@ -497,8 +504,8 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
                          scheduler=scheduler, on_result=arrived, weights=weights,
                          capacity=guards.memory_budget(model.memory_budget))
     for (k, _), (skipped, laws, rejected) in zip(expanded, outcomes):
-        blocks[k] = Block(pairs[k], tuple(ring_polynomial(ring, h) for h in laws), skipped,
-                          tuple((ring_polynomial(ring, h), why) for h, why in rejected))
+        blocks[k] = Block(pairs[k], tuple(law(h) for h in laws), skipped,
+                          tuple((law(h), why) for h, why in rejected))
     union = [h for b in blocks for h in b.laws]
     lie, skipped = None, None
     if count:
@@ -544,8 +551,8 @@ def _solve_here(job):
     fields = exact_fields(frozen, flow, expansion, distinct=True)
     check = WholeModelCheck(program, set(tensors))
     laws, rejected = [], []
-    for h in polynomial_laws(fields, expansion.ring, degree):
-        terms = {tuple(coordinates[v] for v in index): c for index, c in sparse_terms(h)}
+    for h in polynomial_laws(fields, expansion.ring, degree, as_terms=True):
+        terms = {tuple(sorted(coordinates[v] for v in index)): c for index, c in h.items()}
         why = check.violation(list(terms.items()))
         (laws.append(terms) if why is None else rejected.append((terms, why)))
     return None, laws, rejected
@@ -686,9 +693,9 @@ class _SampledBlocks:
         """Why a block of a normalized model has no laws listed (it was not sampled)."""
         if tensors in self.failed_lift:
             return "its sampled laws did not lift to QQ"
-        if self.unavailable:
-            return f"no sample to solve it from: {self.unavailable}"
         unknowns = comb(self._size(tensors) + self.degree, self.degree) - 1
+        if unknowns <= self.limit and self.unavailable:
+            return f"no sample to solve it from: {self.unavailable}"
         return (f"{unknowns:,} unknown coefficients, over the {self.limit:,} sampled for a "
                 "model with normalization layers, which has no features to expand")
 

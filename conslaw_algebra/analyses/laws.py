@@ -51,6 +51,7 @@ import numpy as np
 from flint import fmpq, fmpq_mpoly, nmod_mat
 
 from ..exact.modp import draw_prime, matmul, prime, rank, residue, using
+from ..exact.modp import prime as current_prime
 from ..exact.rational import nullspace, primitive, rref
 from ..exact.sparse import add_into, ring_polynomial
 from ..progress import report
@@ -244,13 +245,14 @@ def _order_key(monomial):
 
 
 def polynomial_laws(fields, ring, degree: int, seed: int = 0,
-                    memory_budget: int | str | None = None) -> list[fmpq_mpoly]:
+                    memory_budget: int | str | None = None, as_terms: bool = False) -> list:
     """A basis of the polynomial laws of degree 1..``degree`` of a family of fields.
 
     ``fields``: each a list of (component, [(variable indices, coefficient)]), in the
     variables of ``ring`` (see ``flows.system.exact_fields``). Exact over QQ; each law has coprime
     integer coefficients and a positive leading coefficient; the order is by degree,
-    then by leading monomial.
+    then by leading monomial. ``as_terms``: each law as {variable indices: coefficient}
+    instead (no FLINT polynomial in a ring of many variables is made).
 
     >>> from conslaw_algebra.api import parse
     >>> model = parse("param a, b\\noutput a*b")       # one feature, t0*t1
@@ -275,8 +277,7 @@ def polynomial_laws(fields, ring, degree: int, seed: int = 0,
         if graded is not None:
             laws, unknowns = graded
             laws.sort(key=lambda law: _law_key(law, unknowns))
-            return [ring_polynomial(ring, {unknowns[c]: v for c, v in law.items()})
-                    for law in laws]
+            return _as_laws(ring, laws, unknowns, as_terms)
         rows, unknowns = build_system(fields, dim, degree)
         rows, zero = _eliminate_singletons(rows, len(unknowns))
     live = [c for c in range(len(unknowns)) if c not in zero]
@@ -288,6 +289,12 @@ def polynomial_laws(fields, ring, degree: int, seed: int = 0,
         kernel = _echelon(_block_kernel(cols, block), cols, unknowns)
         laws.extend(_primitive(vector, unknowns) for vector in kernel)
     laws.sort(key=lambda law: _law_key(law, unknowns))
+    return _as_laws(ring, laws, unknowns, as_terms)
+
+
+def _as_laws(ring, laws, unknowns, as_terms: bool) -> list:
+    if as_terms:
+        return [{unknowns[c]: fmpq(v) for c, v in law.items()} for law in laws]
     return [ring_polynomial(ring, {unknowns[c]: v for c, v in law.items()}) for law in laws]
 
 
@@ -637,6 +644,16 @@ def independent_count(laws, dim: int, seed: int, prime: int | None = None) -> in
     rng = np.random.default_rng(seed + 1)
     point = [int(v) for v in rng.integers(1, 1 << 30, dim)]
     with using(prime or draw_prime(seed)[0]):
+        if isinstance(laws[0], dict):      # sparse.SparseLaw: only the variables it has
+            p = current_prime()
+            residues = [v % p for v in point]
+            columns = sorted({j for h in laws for j in h.variables()})
+            where = {j: k for k, j in enumerate(columns)}
+            rows = np.zeros((len(laws), len(columns)), dtype=np.int64)
+            for i, h in enumerate(laws):
+                for j, value in h.gradient_at(residues, p).items():
+                    rows[i, where[j]] = value
+            return rank(rows)
         rows = []
         for h in laws:
             row = [0] * dim
