@@ -33,7 +33,8 @@ Whole small networks (size ``networks``, D of 10^5: BENCHMARKS.md, "Issue 18 ite
 for ``conslaw laws --by-block``:
 
 * ``mlp``: 64 -> 256 -> 256 -> 10 with ReLU and biases (D = 85,002): one balance law per
-  hidden neuron (N = 512), in the blocks of consecutive layers.
+  hidden neuron (N = 512), in the blocks of consecutive layers; ``mlp64``, the same at
+  width 64 (D = 8,970, N = 128), small enough for the count.
 * ``resnet8``: a ResNet-8 on 8x8 images (a stem convolution and three basic blocks of
   16, 32, 64 channels, the last two with stride 2 and a 1x1 projection, BatchNorm after
   every convolution, global average pooling, a linear head; D = 78,042, a batch of 2).
@@ -174,6 +175,7 @@ SIZES = {   # module, example input
     },
     "networks": {
         "mlp": lambda: (_mlp([64, 256, 256, 10]), torch.zeros(1, 64)),
+        "mlp64": lambda: (_mlp([64, 64, 64, 10]), torch.zeros(1, 64)),
         "resnet8": lambda: (ResNet8(16), torch.zeros(2, 3, 8, 8)),
         "transformer2": lambda: (Transformer(64, 4, 256, 2), torch.zeros(1, 4, 64)),
     },
