@@ -118,3 +118,15 @@ def test_laws_in_many_variables_are_kept_sparse_and_read_the_same(monkeypatch):
     lines = [line.split(" = ", 1)[1] for line in flint_text.splitlines() if line.startswith("  h")]
     assert lines[0] == ("W1[0,0]^2 + W1[0,1]^2 + W1[0,2]^2 + W1[0,3]^2 - W2[0,0]^2 - W2[1,0]^2"
                         " - W2[2,0]^2 - W2[3,0]^2")     # neuron 0 of the first hidden layer
+
+
+def test_an_unreachable_scheduler_is_one_line_about_the_scheduler(tmp_path, capsys):
+    import dask
+    path = tmp_path / "relu.net"
+    path.write_text(NET)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        status = main(["laws", str(path), "--by-block", "--scheduler", "tcp://127.0.0.1:1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert err[0].startswith("conslaw: <arguments>: cannot reach the Dask scheduler "
+                             "'tcp://127.0.0.1:1' (")

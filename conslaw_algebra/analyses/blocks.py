@@ -40,9 +40,24 @@ and reported. Blocks of up to ``NORMALIZED_SAMPLED_UNKNOWNS`` unknowns (about 75
 parameters at degree 2) are solved, larger ones are skipped and say so; when the local
 check is inconclusive, the exact one expands the whole model in (theta, x, s) once,
 and is refused at once when that cannot fit.
+Blocks as jobs: the blocks that are expanded share nothing (each is frozen, expanded,
+solved and checked on its own, ``_solve_block``), so they run on local processes or a
+Dask cluster (``guards.run_tasks``, the machinery of ``conslaw sweep``), assembled in
+block order: the output does not depend on where they ran. The small sampled blocks
+stay in the calling process (they share one pool of samples and one basis of checked
+laws). With D from ``sparse.SPARSE_VARIABLES`` on, laws are ``SparseLaw`` dicts: FLINT
+stores every exponent of the ring in each term. Measured on an MLP 64 -> 256 -> 256 ->
+10 (D = 85,002; BENCHMARKS.md, "Issue 18 item 4"): the block of its last two layers
+(68,362 parameters, 658,000 feature terms) solved in about 45 s and 1.5 GB, its 256
+balance laws each verified against the whole model.
 Where it stops winning: a law that needs three tensors at once (none for layered,
 residual, convolutional or attention blocks) is not found; the verdict then says
-the union is not complete.
+the union is not complete. A block is one exact system in all its parameters: a block
+of consecutive wide layers (82,000 parameters, 8.5 million field terms) exceeds a few
+GB. With normalization layers, blocks of more than about 75 parameters are not solved
+(the sampled system is dense) and points of the variety cannot be drawn once more than
+about 8 normalized groups must all have square variances (``modular.Evaluator.
+draw_refusal``): real networks with normalization layers have no block solved.
 
 >>> import conslaw_algebra as ca
 >>> model = ca.parse("layers 3 -> 4 relu -> 3 relu -> 2")

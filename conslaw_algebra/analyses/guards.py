@@ -572,7 +572,11 @@ def run_tasks(task, items: list, jobs: int | None = None, scheduler=None, on_res
         except ImportError:
             raise ConslawError("a Dask scheduler needs the 'distributed' package "
                                "(pip install -e '.[dask]')", file="<arguments>") from None
-        client = Client(scheduler) if isinstance(scheduler, str) else scheduler
+        try:
+            client = Client(scheduler) if isinstance(scheduler, str) else scheduler
+        except (OSError, ValueError, TypeError) as exc:   # unreachable, or not an address
+            raise ConslawError(f"cannot reach the Dask scheduler '{scheduler}' ({exc})",
+                               file="<arguments>") from None
         try:
             futures = client.map(task, items, pure=False, **options)
             index = {f.key: i for i, f in enumerate(futures)}
