@@ -449,7 +449,7 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     (otherwise the blocks' laws are given without N, and ``count_skipped`` says why).
     The blocks that are expanded are independent jobs (``_solve_block``): ``jobs`` local
     processes (None: all cores) run them side by side while their memory estimates
-    together fit the budget, or ``scheduler`` (a Dask address or client, as for
+    together fit the budget (less the count's, which runs meanwhile here), or ``scheduler`` (a Dask address or client, as for
     ``conslaw sweep``) sends them to a cluster; the result is the same either way
     (blocks are assembled in their order, and nothing in a block depends on the others).
 
@@ -510,32 +510,38 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
             expanded.append((k, (program, frozen, coordinates, tensors, flow, degree, block_terms)))
             weights.append(estimate)
     finished = [0]
+    counted: dict = {"lie": None, "skipped": None}
 
     def arrived(index, outcome):
         finished[0] += 1
         report("laws of blocks, expanded", finished[0], len(expanded))
 
+    def count_meanwhile():     # N of the whole model, in this process while blocks run
+        try:
+            counted["lie"] = model.lie_count(seed)
+        except BudgetError as exc:
+            counted["skipped"] = exc.message
+        except guards.TimeLimitError as exc:   # estimated past --timeout: the blocks stand
+            if guards.past_deadline():
+                raise
+            counted["skipped"] = str(exc)
+        except UnsupportedError as exc:   # normalized: no points of the variety to count at
+            if not normalized:
+                raise
+            counted["skipped"] = exc.message
+
+    capacity = guards.memory_budget(model.memory_budget)
+    if count:                  # the count runs beside the blocks: its share of the budget
+        capacity -= guards.count_bytes(program, False)
     outcomes = guards.run_tasks(_solve_block, [job for _, job in expanded], jobs=jobs,
-                         scheduler=scheduler, on_result=arrived, weights=weights,
-                         capacity=guards.memory_budget(model.memory_budget))
+                                scheduler=scheduler, on_result=arrived, weights=weights,
+                                capacity=max(capacity, 0),
+                                meanwhile=count_meanwhile if count else None)
     for (k, _), (skipped, laws, rejected) in zip(expanded, outcomes):
         blocks[k] = Block(pairs[k], tuple(law(h) for h in laws), skipped,
                           tuple((law(h), why) for h, why in rejected))
     union = [h for b in blocks for h in b.laws]
-    lie, skipped = None, None
-    if count:
-        try:
-            lie = model.lie_count(seed)
-        except BudgetError as exc:
-            skipped = exc.message
-        except guards.TimeLimitError as exc:   # estimated past --timeout: the blocks stand
-            if guards.past_deadline():
-                raise
-            skipped = str(exc)
-        except UnsupportedError as exc:   # normalized: no points of the variety to count at
-            if not normalized:
-                raise
-            skipped = exc.message
+    lie, skipped = counted["lie"], counted["skipped"]
     prime = lie.prime if lie is not None else None
     independent = independent_count(union, model.dim, seed, prime)
     return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed,

@@ -541,7 +541,7 @@ def on_deep_stack(function, *args):
 # ------------------------------------------------------------------ independent jobs
 def run_tasks(task, items: list, jobs: int | None = None, scheduler=None, on_result=None,
               weights: list[int] | None = None, capacity: int | None = None,
-              **options) -> list:
+              meanwhile=None, **options) -> list:
     """``task(item, **options)`` for every item: in this process (``jobs`` 1 or a single
     item), on ``jobs`` local processes (default: all cores), or with ``scheduler`` (an
     address, or a ``distributed.Client``) on a Dask cluster. Results come back in input
@@ -551,8 +551,10 @@ def run_tasks(task, items: list, jobs: int | None = None, scheduler=None, on_res
     ``weights`` and ``capacity`` (local processes only): item i is started only while the
     weights of the items running with it sum to at most ``capacity`` (an item alone
     always runs): the memory estimates of jobs against the memory budget, so that K
-    processes never together exceed what one is allowed. On an exception (a time limit,
-    an interrupt) the local processes are stopped and the exception raised.
+    processes never together exceed what one is allowed. ``meanwhile()`` (optional) is
+    called once in this process while the tasks run elsewhere (before them when they
+    run here). On an exception (a time limit, an interrupt) the local processes are
+    stopped and the exception raised.
 
     >>> run_tasks(abs, [-2, 3, -5], jobs=1)
     [2, 3, 5]
@@ -579,21 +581,26 @@ def run_tasks(task, items: list, jobs: int | None = None, scheduler=None, on_res
                                file="<arguments>") from None
         try:
             futures = client.map(task, items, pure=False, **options)
+            if meanwhile:
+                meanwhile()
             index = {f.key: i for i, f in enumerate(futures)}
             for future in dask_completed(futures):
                 record(index[future.key], future.result())
         finally:
             if isinstance(scheduler, str):
                 client.close()
-    elif (jobs or os.cpu_count() or 1) == 1 or len(items) <= 1:
+    elif (jobs or os.cpu_count() or 1) == 1 or not items:
+        if meanwhile:
+            meanwhile()
         for i, item in enumerate(items):
             record(i, task(item, **options))
     else:
-        _run_local(task, items, jobs or os.cpu_count(), record, weights, capacity, options)
+        _run_local(task, items, jobs or os.cpu_count(), record, weights, capacity, options,
+                   meanwhile)
     return results
 
 
-def _run_local(task, items, jobs, record, weights, capacity, options) -> None:
+def _run_local(task, items, jobs, record, weights, capacity, options, meanwhile) -> None:
     """``run_tasks`` on a process pool, admitting items in order while they fit."""
     weights = weights or [0] * len(items)
     capacity = capacity if capacity is not None else sum(weights)
@@ -607,6 +614,10 @@ def _run_local(task, items, jobs, record, weights, capacity, options) -> None:
                         + weights[following] <= capacity)):
                 running[pool.submit(task, items[following], **options)] = following
                 following += 1
+            if meanwhile:
+                meanwhile()
+                meanwhile = None
+                continue
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 record(running.pop(future), future.result())
