@@ -185,9 +185,19 @@ class SparseLaw(dict):
     """
 
     def variables(self) -> list[int]:
+        """The variables h involves, in order.
+
+        >>> SparseLaw({(3, 3): 1, (1,): 2}).variables()
+        [1, 3]
+        """
         return sorted({v for index in self for v in index})
 
     def degree(self) -> int:
+        """The total degree of h.
+
+        >>> SparseLaw({(3, 3): 1, (1,): 2}).degree()
+        2
+        """
         return max((len(index) for index in self), default=0)
 
     def gradient_at(self, point, modulus: int) -> dict[int, int]:
