@@ -18,6 +18,8 @@ Groups (each case in a fresh process; seconds are compute time unless stated):
   degrees        laws of degree 4 and 5 of examples/relu_2layer.net, and degree 4 with
                  the whole system built (the path before grading) in the same run
   blocks         laws by block of a transformer-style block, D = 2,048 (full run only)
+  real-blocks    laws by block of real networks of D ~ 10^5 (an MLP, a ResNet-8 with
+                 BatchNorm, a 2-layer transformer), --jobs 1 and 2 (full run only)
   simulate       the default `conslaw simulate` of every shipped example (target < 20 s)
   budget         the memory guards' estimates against measured peaks (count, laws of
                  degree 2 to 5, features, simulate), and what --memory-budget 1G lets run
@@ -322,6 +324,61 @@ def group_blocks(quick):
              f"{result['peak_mb']:.0f}", _check(case)]])
 
 
+REAL_NETWORKS = ("mlp64", "mlp", "resnet8", "transformer2")   # real_blocks.py "networks"
+REAL_BUDGET = "4G"         # a quarter of a 16 GB machine: the guards' budget, stated
+
+
+def group_real_blocks(quick):
+    """Issue 18 item 4: whole `conslaw laws --by-block --format json` processes on the
+    real networks of ``examples/real_blocks.py networks`` (D of 10^5), with --jobs 1 and
+    2, under --memory-budget 4G; the check: every law reported passed the whole-model
+    check, none is dropped, and the union is at most N (known: one law per hidden neuron
+    for the MLP, 512)."""
+    if quick:
+        return
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run([sys.executable, str(ROOT / "examples" / "real_blocks.py"), "networks",
+                        folder], check=True, capture_output=True, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+        outputs = {}
+        for name in REAL_NETWORKS:
+            for jobs in (1, 2):
+                argv = [sys.executable, "-m", "conslaw_algebra.views.cli", "laws",
+                        str(Path(folder) / f"{name}.net"), "--by-block", "--format", "json",
+                        "--quiet", "--memory-budget", REAL_BUDGET, "--jobs", str(jobs)]
+                result = _run({"kind": "command", "argv": argv, "may_fail": True})
+                if result["returncode"]:       # refused before any block: the reason
+                    rows.append([name, "—", jobs, "—", "—", "—", "—", "—", "—", "no",
+                                 f"{result['times'][0]:.1f}",
+                                 f"{result['children_peak_mb']:.0f}",
+                                 f"refused (exit {result['returncode']}): {result['stderr']}"])
+                    outputs.setdefault(name, set()).add(result["stderr"])
+                    continue
+                found = json.loads(result["stdout"])
+                outputs.setdefault(name, set()).add(result["stdout"])
+                blocks = found["blocks"]
+                solved = [b for b in blocks if not b["skipped"]]
+                laws = sum(len(b["laws"]) for b in blocks)
+                dropped = sum(len(b["rejected"]) for b in blocks)
+                known = {"mlp": 512, "mlp64": 128}.get(name)   # one per hidden neuron
+                fine = (dropped == 0 and (found["lie_laws"] is None
+                                          or found["independent"] <= found["lie_laws"])
+                        and (known is None or found["independent"] <= known))
+                rows.append([name, f"{found['D']:,}", jobs, len(blocks), len(solved),
+                             len(blocks) - len(solved), laws, found["independent"],
+                             found["lie_laws"] if found["lie_laws"] is not None else "not counted",
+                             "yes" if found["certified"] else "no",
+                             f"{result['times'][0]:.1f}", f"{result['children_peak_mb']:.0f}",
+                             "ok" if fine else "WRONG"])
+        same = all(len(texts) == 1 for texts in outputs.values())
+    _table("Issue 18 item 4: real networks by block (`conslaw laws --by-block`, "
+           f"--memory-budget {REAL_BUDGET}; --jobs 2 output "
+           + ("identical to --jobs 1" if same else "DIFFERENT from --jobs 1") + ")",
+           ["network", "D", "jobs", "blocks", "solved", "skipped", "laws", "independent", "N",
+            "certified complete", "seconds", "peak MB", "check"], rows)
+
+
 def group_simulate(quick):
     """Whole `conslaw simulate EXAMPLE` processes with their default settings."""
     import time
@@ -405,6 +462,7 @@ GROUPS = {
     "ladder-laws": lambda q: _ladder("ReLU MLPs with biases, degree-2 laws", LADDER_LAWS, "relu",
                                      _hidden, True, q, 300),
     "blocks": group_blocks,
+    "real-blocks": group_real_blocks,
     "simulate": group_simulate,
     "budget": group_budget,
     "deep-linear": group_deep_linear,

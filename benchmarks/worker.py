@@ -31,9 +31,12 @@ def run(case: dict) -> dict:
             env = {**os.environ, **case.get("env", {}), **({"PYTHONPATH": where} if where else {})}
             out = subprocess.run(case["argv"], capture_output=True, text=True, cwd=where, env=env)
             times.append(time.perf_counter() - start)
-            if out.returncode:
+            if out.returncode and not case.get("may_fail"):
                 raise RuntimeError(out.stderr.strip().splitlines()[-1])
-        return {"times": times, "stdout": out.stdout}
+        return {"times": times, "stdout": out.stdout, "returncode": out.returncode,
+                "stderr": out.stderr.strip().splitlines()[-1] if out.returncode else "",
+                # the largest process it started
+                "children_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
     if case.get("whole_system"):   # the law system built whole (the path before grading)
         from conslaw_algebra.analyses import laws
         laws._graded_laws = lambda *args: None

@@ -284,6 +284,9 @@ class Model:
                             "find the laws block by block (conslaw laws --by-block)")
         if self.normalized:
             from .analyses.normalized import normalized_degree
+            refusal = self.system.evaluator.draw_refusal(1024)   # a batch of the count
+            if refusal:
+                raise UnsupportedError(refusal)
             if not self._independent(seed):
                 self._refuse_normalized_dependence()
             system = self.system
@@ -434,10 +437,11 @@ class Model:
         return degree_hint(self.flow, metric, result.degree, result.count, result.independent,
                            result.lie.laws, self.state_names[0], suggest)
 
-    def block_laws(self, degree: int = 2, seed: int = 0):
-        """Laws of each block of interacting parameter tensors (``blocks.py``)."""
+    def block_laws(self, degree: int = 2, seed: int = 0, jobs: int | None = 1, scheduler=None):
+        """Laws of each block of interacting parameter tensors (``blocks.py``); ``jobs``
+        local processes or a Dask ``scheduler`` run the blocks (same result)."""
         from .analyses.blocks import block_laws
-        return block_laws(self, degree, seed=seed)
+        return block_laws(self, degree, seed=seed, jobs=jobs, scheduler=scheduler)
 
     def parse_polynomial(self, text: str):
         """A polynomial in the parameters, written in the `.net` expression language."""

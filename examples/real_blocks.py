@@ -29,9 +29,21 @@ written to ``examples/*.net``:
   eps = 0 nothing before a LayerNorm is scale-invariant alone, since the residual
   x + ... is not homogeneous in the weights.
 
-Run: ``python examples/real_blocks.py [small|large] [OUTDIR]`` writes the .net files
-into OUTDIR, by default the current directory (``small``, the default size, is the one
-the tests and the commented copies in examples/ use).
+Whole small networks (size ``networks``, D of 10^5: BENCHMARKS.md, "Issue 18 item 4"),
+for ``conslaw laws --by-block``:
+
+* ``mlp``: 64 -> 256 -> 256 -> 10 with ReLU and biases (D = 85,002): one balance law per
+  hidden neuron (N = 512), in the blocks of consecutive layers; ``mlp64``, the same at
+  width 64 (D = 8,970, N = 128), small enough for the count.
+* ``resnet8``: a ResNet-8 on 8x8 images (a stem convolution and three basic blocks of
+  16, 32, 64 channels, the last two with stride 2 and a 1x1 projection, BatchNorm after
+  every convolution, global average pooling, a linear head; D = 78,042, a batch of 2).
+* ``transformer2``: two encoder layers of width 64 (4 heads, feed-forward 256, written
+  as ``EncoderLayer`` above) on 4 tokens, and a linear head (D = 99,200).
+
+Run: ``python examples/real_blocks.py [small|large|networks] [OUTDIR]`` writes the .net
+files into OUTDIR, by default the current directory (``small``, the default size, is the
+one the tests and the commented copies in examples/ use).
 """
 from __future__ import annotations
 
@@ -88,6 +100,68 @@ class EncoderLayer(nn.Module):
         return self.norm2(x + self.linear2(torch.relu(self.linear1(x))))
 
 
+class ProjectedBlock(nn.Module):
+    """A basic block whose skip is a 1x1 convolution and a BatchNorm when the stride or the
+    width changes (as in ResNet for CIFAR)."""
+
+    def __init__(self, inputs: int, channels: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inputs, channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.skip = None
+        if stride != 1 or inputs != channels:
+            self.skip = nn.Sequential(nn.Conv2d(inputs, channels, 1, stride=stride, bias=False),
+                                      nn.BatchNorm2d(channels))
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(y + (self.skip(x) if self.skip is not None else x))
+
+
+class ResNet8(nn.Module):
+    """Stem convolution, three basic blocks (width, 2 width, 4 width), pooling, head."""
+
+    def __init__(self, width: int = 16, classes: int = 10):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(width)
+        self.blocks = nn.Sequential(ProjectedBlock(width, width, 1),
+                                    ProjectedBlock(width, 2 * width, 2),
+                                    ProjectedBlock(2 * width, 4 * width, 2))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(4 * width, classes)
+
+    def forward(self, x):
+        x = self.blocks(torch.relu(self.bn(self.conv(x))))
+        return self.head(torch.flatten(self.pool(x), 1))
+
+
+class Transformer(nn.Module):
+    """``layers`` encoder layers and a linear head, no embedding (the input is the tokens'
+    vectors)."""
+
+    def __init__(self, width: int, heads: int, feedforward: int, layers: int,
+                 classes: int = 10):
+        super().__init__()
+        self.layers = nn.ModuleList(EncoderLayer(width, heads, feedforward)
+                                    for _ in range(layers))
+        self.head = nn.Linear(width, classes, bias=False)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x)
+
+
+def _mlp(widths):
+    layers = []
+    for inputs, outputs in zip(widths, widths[1:]):
+        layers += [nn.Linear(inputs, outputs), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
 SIZES = {   # module, example input
     "small": {
         "gated_mlp": lambda: (GatedMLP(3, 4), torch.zeros(1, 3)),
@@ -98,6 +172,12 @@ SIZES = {   # module, example input
         "gated_mlp": lambda: (GatedMLP(8, 16), torch.zeros(1, 8)),
         "resnet_basic_block": lambda: (BasicBlock(2), torch.zeros(2, 2, 4, 4)),
         "transformer_encoder_layer": lambda: (EncoderLayer(4, 2, 8), torch.zeros(1, 3, 4)),
+    },
+    "networks": {
+        "mlp": lambda: (_mlp([64, 256, 256, 10]), torch.zeros(1, 64)),
+        "mlp64": lambda: (_mlp([64, 64, 64, 10]), torch.zeros(1, 64)),
+        "resnet8": lambda: (ResNet8(16), torch.zeros(2, 3, 8, 8)),
+        "transformer2": lambda: (Transformer(64, 4, 256, 2), torch.zeros(1, 4, 64)),
     },
 }
 

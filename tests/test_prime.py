@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import sympy
+from flint import fmpq
 
 import conslaw_algebra as ca
 from conslaw_algebra.analyses import blocks
@@ -213,8 +214,9 @@ def test_every_block_law_passes_an_independent_whole_model_check():
 def test_a_wrong_law_injected_into_a_block_is_dropped_and_reported(monkeypatch, capsys, tmp_path):
     solve = blocks.polynomial_laws
 
-    def with_a_wrong_law(fields, ring, degree):
-        return solve(fields, ring, degree) + [ring.gens()[0] ** 2]   # W1[0,0]^2: not a law
+    def with_a_wrong_law(fields, ring, degree, as_terms=False):   # the block's laws as terms
+        wrong = {(0, 0): fmpq(1)} if as_terms else ring.gens()[0] ** 2  # W1[0,0]^2: not a law
+        return solve(fields, ring, degree, as_terms=as_terms) + [wrong]
 
     monkeypatch.setattr(blocks, "polynomial_laws", with_a_wrong_law)
     monkeypatch.setattr(blocks, "SAMPLED_UNKNOWNS", 0)     # the block's expansion, not samples

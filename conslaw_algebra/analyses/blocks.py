@@ -40,9 +40,24 @@ and reported. Blocks of up to ``NORMALIZED_SAMPLED_UNKNOWNS`` unknowns (about 75
 parameters at degree 2) are solved, larger ones are skipped and say so; when the local
 check is inconclusive, the exact one expands the whole model in (theta, x, s) once,
 and is refused at once when that cannot fit.
+Blocks as jobs: the blocks that are expanded share nothing (each is frozen, expanded,
+solved and checked on its own, ``_solve_block``), so they run on local processes or a
+Dask cluster (``guards.run_tasks``, the machinery of ``conslaw sweep``), assembled in
+block order: the output does not depend on where they ran. The small sampled blocks
+stay in the calling process (they share one pool of samples and one basis of checked
+laws). With D from ``sparse.SPARSE_VARIABLES`` on, laws are ``SparseLaw`` dicts: FLINT
+stores every exponent of the ring in each term. Measured on an MLP 64 -> 256 -> 256 ->
+10 (D = 85,002; BENCHMARKS.md, "Issue 18 item 4"): the block of its last two layers
+(68,362 parameters, 658,000 feature terms) solved in about 45 s and 1.5 GB, its 256
+balance laws each verified against the whole model.
 Where it stops winning: a law that needs three tensors at once (none for layered,
 residual, convolutional or attention blocks) is not found; the verdict then says
-the union is not complete.
+the union is not complete. A block is one exact system in all its parameters: a block
+of consecutive wide layers (82,000 parameters, 8.5 million field terms) exceeds a few
+GB. With normalization layers, blocks of more than about 75 parameters are not solved
+(the sampled system is dense) and points of the variety cannot be drawn once more than
+about 8 normalized groups must all have square variances (``modular.Evaluator.
+draw_refusal``): real networks with normalization layers have no block solved.
 
 >>> import conslaw_algebra as ca
 >>> model = ca.parse("layers 3 -> 4 relu -> 3 relu -> 2")
@@ -60,7 +75,8 @@ from flint import fmpq, fmpq_mpoly
 from . import guards
 from ..errors import BudgetError, UnsupportedError
 from ..exact.modp import draw_prime, using
-from ..exact.sparse import Terms, add_into, derivatives, ring_polynomial, sparse_terms
+from ..exact.sparse import (SPARSE_VARIABLES, SparseLaw, Terms, add_into, derivatives,
+                            ring_polynomial, sparse_terms)
 from ..flows.system import exact_fields
 from .laws import (_block_laws_modular, _law_key, _monomial_array, _order_key, independent_count,
                    polynomial_laws)
@@ -251,7 +267,8 @@ class WholeModelCheck:
     def __init__(self, program: Program, tensors, max_terms: int = 2_000_000):
         self.program = program
         self.max_terms = max_terms
-        self.terms = 0
+        self.terms = 0            # of the values kept
+        self.moving = 0           # of the derivatives of the law being checked
         kept = {i for i, p in enumerate(program.params) if p.name in tensors}
         self.coordinates = {j for i in kept for j in range(program.params[i].offset,
                                                             program.params[i].offset
@@ -277,6 +294,7 @@ class WholeModelCheck:
         outside = sorted(j for j in derivative if j not in self.coordinates)
         if outside:
             return f"involves parameters outside its block (variables {outside})"
+        self.moving = 0
         try:
             speed = self._speed(derivative)
             found: dict[int, np.ndarray | None] = {}
@@ -297,9 +315,15 @@ class WholeModelCheck:
         return None
 
     # ------------------------------------------------------------------ values
-    def _count(self, value: np.ndarray) -> np.ndarray:
-        self.terms += sum(len(p) for p in value.reshape(-1))
-        if self.terms > self.max_terms:
+    def _count(self, value: np.ndarray, kept: bool = True) -> np.ndarray:
+        """Count the terms of a value (kept for every law) or of a derivative (one law's,
+        dropped after it): the limit is on the values plus one law's derivatives."""
+        size = sum(len(p) for p in value.reshape(-1))
+        if kept:
+            self.terms += size
+        else:
+            self.moving += size
+        if self.terms + self.moving > self.max_terms:
             raise _TooLarge
         return value
 
@@ -342,7 +366,7 @@ class WholeModelCheck:
         out = tangent_step(program, node, parts, self._value)
         if out is None:
             return None
-        out = self._count(out)
+        out = self._count(out, kept=False)
         return out if any(out.reshape(-1)) else None
 
     def _reduce_gates(self, entry: dict) -> dict:
@@ -382,7 +406,8 @@ class Block:
     """
 
     tensors: tuple[str, ...]
-    laws: tuple           # fmpq_mpoly in the whole model's variables t0..t{D-1}
+    laws: tuple           # fmpq_mpoly in the model's variables t0..t{D-1} (SparseLaw from
+    #                       SPARSE_VARIABLES variables on)
     skipped: str | None = None   # why the block was not solved (its expansion is too large)
     rejected: tuple = ()  # (law, reason) pairs
 
@@ -415,13 +440,18 @@ class BlockLaws(Shown):
 
 
 def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
-               block_terms: int = 200_000) -> BlockLaws:
+               block_terms: int = 5_000_000, jobs: int | None = 1, scheduler=None) -> BlockLaws:
     """Polynomial laws of degree <= ``degree`` of every block, in the model's variables.
 
     A block whose expansion would exceed ``block_terms`` terms, or whose law system
     would exceed the memory budget, is skipped and says so; the completeness verdict
     compares the union with N of the whole model, when the count fits the budget
     (otherwise the blocks' laws are given without N, and ``count_skipped`` says why).
+    The blocks that are expanded are independent jobs (``_solve_block``): ``jobs`` local
+    processes (None: all cores) run them side by side while their memory estimates
+    together fit the budget (less the count's, which runs meanwhile here), or ``scheduler`` (a Dask address or client, as for
+    ``conslaw sweep``) sends them to a cluster; the result is the same either way
+    (blocks are assembled in their order, and nothing in a block depends on the others).
 
     >>> import conslaw_algebra as ca
     >>> result = block_laws(ca.parse("param a, b, c, d\\noutput a*b + c*d"), 2)
@@ -433,6 +463,7 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     normalized = getattr(model, "normalized", False)
     if model.flow.momentum:
         raise UnsupportedError("laws by block are computed for gradient flows")
+    guards.deep_stack()       # the laws are polynomials in all D variables of the model
     if normalized and (model.flow.mirror or model.program.metrics):
         from .normalized import call_place
         function, line, column = call_place(model.program)
@@ -442,60 +473,110 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     program = _mirror_as_metric(model.program, model.flow.mirror)
     flow = replace(model.flow, mirror=())       # the program now carries the mirror itself
     ring = theta_ring(model.dim)
-    blocks = []
-    pairs = interactions(program)
+    pairs = [tuple(tensors) for tensors in interactions(program)]
+    blocks: list[Block | None] = [None] * len(pairs)
+
+    def law(terms):     # many variables: kept sparse (FLINT stores every exponent per term)
+        if model.dim >= SPARSE_VARIABLES:
+            return SparseLaw({tuple(sorted(index)): fmpq(c) for index, c in dict(terms).items()})
+        return ring_polynomial(ring, terms)
+
     sampled = _SampledBlocks(model, program, pairs, degree, seed, normalized)
     candidates = {}
     for done, tensors in enumerate(pairs):
         report("laws of small blocks, from samples", done, len(pairs))
         found = sampled.laws(tensors)
         if found is not None:
-            candidates[tuple(tensors)] = found
+            candidates[tensors] = found
     passed = sampled.check(candidates)
-    for done, tensors in enumerate(pairs):
-        report("laws by block", done, len(pairs))
-        if tuple(tensors) in passed:
-            rejected = sampled.rejected.get(tuple(tensors), [])
-            blocks.append(Block(tuple(tensors), tuple(ring_polynomial(ring, h)
-                                                      for h in candidates[tuple(tensors)]
-                                                      if all(h is not r for r, _ in rejected)),
-                                rejected=tuple((ring_polynomial(ring, r), why)
-                                               for r, why in rejected)))
-            continue
-        if normalized:     # no features to expand: the sampled laws are all there is
-            blocks.append(Block(tuple(tensors), (), sampled.why_not(tuple(tensors))))
-            continue
-        frozen, coordinates = freeze(program, set(tensors))
+    expanded, weights = [], []     # (position, job) of the blocks to expand, their estimates
+    for k, tensors in enumerate(pairs):
+        if tensors in passed:
+            rejected = sampled.rejected.get(tensors, [])
+            blocks[k] = Block(tensors, tuple(law(h) for h in candidates[tensors]
+                                             if all(h is not r for r, _ in rejected)),
+                              rejected=tuple((law(r), why) for r, why in rejected))
+        elif normalized:     # no features to expand: the sampled laws are all there is
+            blocks[k] = Block(tensors, (), sampled.why_not(tensors))
+        else:
+            frozen, coordinates = freeze(program, set(tensors))
+            estimate = guards.laws_bytes(frozen, degree)
+            try:
+                guards.require(estimate, f"the degree-{degree} law system of this block",
+                               "it is skipped", model.memory_budget)
+            except BudgetError as exc:
+                blocks[k] = Block(tensors, (), exc.message)
+                continue
+            expanded.append((k, (program, frozen, coordinates, tensors, flow, degree, block_terms)))
+            weights.append(estimate)
+    finished = [0]
+    counted: dict = {"lie": None, "skipped": None}
+
+    def arrived(index, outcome):
+        finished[0] += 1
+        report("laws of blocks, expanded", finished[0], len(expanded))
+
+    def count_meanwhile():     # N of the whole model, in this process while blocks run
         try:
-            guards.require(guards.laws_bytes(frozen, degree),
-                           f"the degree-{degree} law system of this block", "it is skipped",
-                           model.memory_budget)
-            expansion = expand_features(frozen, max_terms=block_terms)
+            counted["lie"] = model.lie_count(seed)
         except BudgetError as exc:
-            blocks.append(Block(tuple(tensors), (), exc.message))
-            continue
-        fields = exact_fields(frozen, flow, expansion, distinct=True)
-        local = polynomial_laws(fields, expansion.ring, degree)
-        lifted = [ring.from_dict({_lift(exps, coordinates, model.dim): c for exps, c in h.terms()})
-                  for h in local]
-        check = WholeModelCheck(program, set(tensors))
-        verdicts = [(h, check.violation([(tuple(coordinates[v] for v in index), c)
-                                         for index, c in sparse_terms(g)]))
-                    for h, g in zip(lifted, local)]
-        blocks.append(Block(tuple(tensors), tuple(h for h, why in verdicts if why is None),
-                            rejected=tuple((h, why) for h, why in verdicts if why is not None)))
+            counted["skipped"] = exc.message
+        except guards.TimeLimitError as exc:   # estimated past --timeout: the blocks stand
+            if guards.past_deadline():
+                raise
+            counted["skipped"] = str(exc)
+        except UnsupportedError as exc:   # normalized: no points of the variety to count at
+            if not normalized:
+                raise
+            counted["skipped"] = exc.message
+
+    capacity = guards.memory_budget(model.memory_budget)
+    if count:                  # the count runs beside the blocks: its share of the budget
+        capacity -= guards.count_bytes(program, False)
+    outcomes = guards.run_tasks(_solve_block, [job for _, job in expanded], jobs=jobs,
+                                scheduler=scheduler, on_result=arrived, weights=weights,
+                                capacity=max(capacity, 0),
+                                meanwhile=count_meanwhile if count else None)
+    for (k, _), (skipped, laws, rejected) in zip(expanded, outcomes):
+        blocks[k] = Block(pairs[k], tuple(law(h) for h in laws), skipped,
+                          tuple((law(h), why) for h, why in rejected))
     union = [h for b in blocks for h in b.laws]
-    lie, skipped = None, None
-    if count:
-        try:
-            lie = model.lie_count(seed)
-        except BudgetError as exc:
-            skipped = exc.message
+    lie, skipped = counted["lie"], counted["skipped"]
     prime = lie.prime if lie is not None else None
     independent = independent_count(union, model.dim, seed, prime)
     return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed,
                      model.name, degree, tuple(model.names), skipped, normalized,
                      lie.bound_unproved if lie is not None else None)
+
+
+def _solve_block(job) -> tuple[str | None, list[dict], list[tuple[dict, str]]]:
+    """One expanded block, a job of its own (run in another process or on a Dask worker):
+    (why it was skipped or None, its laws, its laws that failed the whole-model check
+    with the reason), each law {variable indices of the whole model: fmpq}.
+
+    >>> import conslaw_algebra as ca
+    >>> model = ca.parse("param a, b, c\\ninput x\\noutput a*b*x + c*x")
+    >>> frozen, coordinates = freeze(model.program, {"a", "b"})
+    >>> _solve_block((model.program, frozen, coordinates, ("a", "b"), model.flow, 2, 1000))
+    (None, [{(0, 0): 1, (1, 1): -1}], [])
+    """
+    return guards.on_deep_stack(_solve_here, job)
+
+
+def _solve_here(job):
+    program, frozen, coordinates, tensors, flow, degree, block_terms = job
+    try:
+        expansion = expand_features(frozen, max_terms=block_terms)
+    except BudgetError as exc:
+        return exc.message, [], []
+    fields = exact_fields(frozen, flow, expansion, distinct=True)
+    check = WholeModelCheck(program, set(tensors))
+    laws, rejected = [], []
+    for h in polynomial_laws(fields, expansion.ring, degree, as_terms=True):
+        terms = {tuple(sorted(coordinates[v] for v in index)): c for index, c in h.items()}
+        why = check.violation(list(terms.items()))
+        (laws.append(terms) if why is None else rejected.append((terms, why)))
+    return None, laws, rejected
 
 
 def _mirror_as_metric(program: Program, mirror) -> Program:
@@ -544,6 +625,7 @@ class _SampledBlocks:
         self.basis: dict[tuple, dict] = {}   # checked laws, reduced: pivot monomial -> law
         self.failed_lift: set = set()
         self.rejected: dict[tuple, list] = {}  # normalized: (law, reason) failing the check
+        self.unavailable: str | None = None   # why no pool of samples could be drawn
         sizes = [comb(self._size(t) + degree, degree) - 1 for t in pairs]
         self.samples = min(self.limit, max(sizes, default=0)) + _MARGIN
 
@@ -588,7 +670,13 @@ class _SampledBlocks:
         if comb(len(coordinates) + self.degree, self.degree) - 1 > self.limit:
             return None
         if self.pool is None:
-            self._draw()
+            if self.unavailable:
+                return None
+            try:
+                self._draw()
+            except UnsupportedError as exc:   # no points of the variety: nothing to sample
+                self.unavailable = exc.message
+                return None
         dim = self.program.num_params
         local = _monomial_array(len(coordinates), self.degree)
         monomials = np.append(np.array(coordinates, dtype=np.int64), dim)[local]
@@ -627,6 +715,8 @@ class _SampledBlocks:
         if tensors in self.failed_lift:
             return "its sampled laws did not lift to QQ"
         unknowns = comb(self._size(tensors) + self.degree, self.degree) - 1
+        if unknowns <= self.limit and self.unavailable:
+            return f"no sample to solve it from: {self.unavailable}"
         return (f"{unknowns:,} unknown coefficients, over the {self.limit:,} sampled for a "
                 "model with normalization layers, which has no features to expand")
 
@@ -679,13 +769,3 @@ SAMPLED_UNKNOWNS = 300     # blocks with at most this many unknown coefficients 
 # of the whole model's gradient at its own point of the variety
 NORMALIZED_SAMPLED_UNKNOWNS = 3_000
 _MARGIN = 8
-
-
-def _lift(exps, coordinates, dim) -> tuple:
-    full = [0] * dim
-    for e, j in zip(exps, coordinates):
-        full[j] = e
-    return tuple(full)
-
-
-

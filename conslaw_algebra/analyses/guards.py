@@ -29,6 +29,9 @@ count-based estimate cannot be closer than that factor in general; and estimates
 made per step, each with what the earlier steps keep.
 The budget is, in order: the ``memory_budget`` argument, the environment variable
 ``CONSLAW_MEMORY_BUDGET`` (set by ``--memory-budget``), or half the machine's memory.
+Independent jobs (``run_tasks``: the models of a sweep, the expanded blocks of
+``laws --by-block``) run on local processes side by side only while their estimates
+together fit the budget, or on a Dask cluster (each worker bounds its own memory).
 The time limit (``time_limit``) is a POSIX interval timer whose signal raises
 ``TimeLimitError`` in the main thread: Python code stops at once, a single long
 call inside a C library (one large exact rank) at its end.
@@ -44,6 +47,7 @@ import contextlib
 import os
 import signal
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from math import comb
 
 from ..errors import BudgetError, ConslawError
@@ -305,8 +309,11 @@ def laws_bytes(program: Program, degree: int, momentum: bool = False) -> int:
     terms = field_terms(program, momentum)
     if degree == 2 and not momentum:
         # rows with one entry are skipped without being listed: the screening works per
-        # term and per variable of the term, so it grows with terms x degree, not x n
-        entries = terms * (min(_carrier_degree(program), n) + 2) * BYTES_PER_SCREENED_ENTRY
+        # term and per variable of the term, so it grows with terms x degree, not x n;
+        # and only monomials of its entries get a column (or those no field touches)
+        screened = terms * (min(_carrier_degree(program), n) + 2)
+        entries = screened * BYTES_PER_SCREENED_ENTRY
+        unknowns = min(unknowns, screened)
     elif degree >= 3:
         return graded_laws_bytes(unknowns, degree, terms)
     else:
@@ -435,6 +442,16 @@ def require_time(seconds: float, what: str, suggestion: str) -> None:
                              f"--timeout); {suggestion}")
 
 
+def past_deadline() -> bool:
+    """True when the active time limit has run out (a ``TimeLimitError`` then stops the
+    command; before it, one from ``require_time`` only refuses a step).
+
+    >>> past_deadline()                                # no --timeout
+    False
+    """
+    return bool(_DEADLINE) and time.monotonic() >= _DEADLINE[-1]
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
@@ -467,3 +484,146 @@ def time_limit(seconds: float | None):
         _DEADLINE.pop()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+# ------------------------------------------------------------------ deep stacks
+DEEP_STACK = 1 << 30      # bytes the stack may grow to for polynomials in many variables
+THREAD_STACK = 512 << 20  # the stack of a thread made for that
+
+
+def deep_stack() -> None:
+    """Let the main thread's stack grow to ``DEEP_STACK`` (the soft limit, within the hard
+    one). FLINT's multivariate polynomials use stack space in proportion to the number of
+    variables of their ring: with the usual 8 MiB limit a ring of about 8,000 variables
+    (a block's expansion, the whole model's theta ring) crashed the process; 85,000
+    variables needed more than 64 MiB (measured, python-flint 0.9). Pages are taken only
+    when used.
+
+    >>> deep_stack()
+    """
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    want = DEEP_STACK if hard == resource.RLIM_INFINITY else min(hard, DEEP_STACK)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_STACK, (want, hard))
+
+
+def on_deep_stack(function, *args):
+    """``function(*args)`` where the stack can grow (``deep_stack``): in the main thread
+    itself, elsewhere (a Dask worker's thread) in a thread made with ``THREAD_STACK``.
+
+    >>> on_deep_stack(max, 2, 3)
+    3
+    """
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        deep_stack()
+        return function(*args)
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as exc:        # raised again in the calling thread
+            outcome["error"] = exc
+    previous = threading.stack_size(THREAD_STACK)
+    try:
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+# ------------------------------------------------------------------ independent jobs
+def run_tasks(task, items: list, jobs: int | None = None, scheduler=None, on_result=None,
+              weights: list[int] | None = None, capacity: int | None = None,
+              meanwhile=None, **options) -> list:
+    """``task(item, **options)`` for every item: in this process (``jobs`` 1 or a single
+    item), on ``jobs`` local processes (default: all cores), or with ``scheduler`` (an
+    address, or a ``distributed.Client``) on a Dask cluster. Results come back in input
+    order whatever the order they finish in; ``on_result(index, result)`` is called as
+    each arrives. ``task`` must be a module-level function (it is pickled).
+
+    ``weights`` and ``capacity`` (local processes only): item i is started only while the
+    weights of the items running with it sum to at most ``capacity`` (an item alone
+    always runs): the memory estimates of jobs against the memory budget, so that K
+    processes never together exceed what one is allowed. ``meanwhile()`` (optional) is
+    called once in this process while the tasks run elsewhere (before them when they
+    run here). On an exception (a time limit, an interrupt) the local processes are
+    stopped and the exception raised.
+
+    >>> run_tasks(abs, [-2, 3, -5], jobs=1)
+    [2, 3, 5]
+    >>> run_tasks(abs, [-2, 3, -5], jobs=2, weights=[2, 2, 2], capacity=3)
+    [2, 3, 5]
+    """
+    results: list = [None] * len(items)
+
+    def record(index, result):
+        results[index] = result
+        if on_result:
+            on_result(index, result)
+
+    if scheduler:
+        try:
+            from distributed import Client, as_completed as dask_completed
+        except ImportError:
+            raise ConslawError("a Dask scheduler needs the 'distributed' package "
+                               "(pip install -e '.[dask]')", file="<arguments>") from None
+        try:
+            client = Client(scheduler) if isinstance(scheduler, str) else scheduler
+        except (OSError, ValueError, TypeError) as exc:   # unreachable, or not an address
+            raise ConslawError(f"cannot reach the Dask scheduler '{scheduler}' ({exc})",
+                               file="<arguments>") from None
+        try:
+            futures = client.map(task, items, pure=False, **options)
+            if meanwhile:
+                meanwhile()
+            index = {f.key: i for i, f in enumerate(futures)}
+            for future in dask_completed(futures):
+                record(index[future.key], future.result())
+        finally:
+            if isinstance(scheduler, str):
+                client.close()
+    elif (jobs or os.cpu_count() or 1) == 1 or not items:
+        if meanwhile:
+            meanwhile()
+        for i, item in enumerate(items):
+            record(i, task(item, **options))
+    else:
+        _run_local(task, items, jobs or os.cpu_count(), record, weights, capacity, options,
+                   meanwhile)
+    return results
+
+
+def _run_local(task, items, jobs, record, weights, capacity, options, meanwhile) -> None:
+    """``run_tasks`` on a process pool, admitting items in order while they fit."""
+    weights = weights or [0] * len(items)
+    capacity = capacity if capacity is not None else sum(weights)
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    try:
+        running: dict = {}
+        following = 0
+        while following < len(items) or running:
+            while (following < len(items) and len(running) < jobs
+                   and (not running or sum(weights[i] for i in running.values())
+                        + weights[following] <= capacity)):
+                running[pool.submit(task, items[following], **options)] = following
+                following += 1
+            if meanwhile:
+                meanwhile()
+                meanwhile = None
+                continue
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                record(running.pop(future), future.result())
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()      # a running task cannot be cancelled otherwise
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()

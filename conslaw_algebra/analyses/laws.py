@@ -31,7 +31,9 @@ Where it stops winning: the monomials of degree <= k are still enumerated (numpy
 48 bytes each): C(D + k, k) must fit; a grading that leaves a large block pays its
 size squared; fields that are not homogeneous for any
 grading (none of the flows here) fall back to the whole system; at degree 2 the
-system has about (terms of all fields) x D entries, built in Python.
+system has about (terms of all fields) x (their degree + 2) entries, built in Python, and
+only the monomials that some entry or no field touches get a column (not all C(D + 2, 2):
+a block of 68,000 parameters, examples of BENCHMARKS.md "real networks by block").
 
 >>> from flint import fmpq_mpoly_ctx
 >>> ring = fmpq_mpoly_ctx.get(("t", 2), "degrevlex")
@@ -49,6 +51,7 @@ import numpy as np
 from flint import fmpq, fmpq_mpoly, nmod_mat
 
 from ..exact.modp import draw_prime, matmul, prime, rank, residue, using
+from ..exact.modp import prime as current_prime
 from ..exact.rational import nullspace, primitive, rref
 from ..exact.sparse import add_into, ring_polynomial
 from ..progress import report
@@ -84,13 +87,16 @@ def _screen_degree_two(fields, dim: int):
     entries are found from each term and the terms one variable smaller, in
     O(terms x degree) instead of O(terms x D); every other entry is alone in its row
     and forces its unknown to 0.
-    Returns (columns forced to zero, [(field, component, term, coefficient, cofactor)]
-    of the rows with several entries, to be built exactly).
+    Returns (the monomials not forced to zero, [(field, component, term, coefficient,
+    cofactor)] of the rows with several entries, to be built exactly). Nothing of size
+    D^2 is made: the monomials not forced are those of the shared rows' entries and those
+    in variables without any field term (at most the entries, plus the monomials of the
+    inactive variables), so a block of 10^5 parameters costs its fields' terms.
 
     >>> from conslaw_algebra.flows.system import gradient_fields
-    >>> forced, rest = _screen_degree_two(gradient_fields([[((0, 1), 1)]]), 2)
-    >>> sorted(forced), [(j, t, c) for _, j, t, _, c in rest]
-    ([0, 1, 3], [(0, (1,), (0,)), (1, (0,), (1,))])
+    >>> free, rest = _screen_degree_two(gradient_fields([[((0, 1), 1)]]), 2)
+    >>> sorted(free), [(j, t, c) for _, j, t, _, c in rest]
+    ([(0, 0), (1, 1)], [(0, (1,), (0,)), (1, (0,), (1,))])
     """
     rest = []
     entries_of = np.zeros(dim, dtype=np.int64)     # entries of each component: n_j
@@ -130,27 +136,27 @@ def _screen_degree_two(fields, dim: int):
     shared: dict[tuple, int] = {}
     for _, j, _, _, c in rest:
         shared[(j, c)] = shared.get((j, c), 0) + 1
-    owners = np.nonzero(entries_of)[0]
-    forced = np.zeros(dim + dim * (dim + 1) // 2, dtype=bool)
-    forced[owners] = True
-    partners = np.arange(dim)
-    for j in owners.tolist():
-        forced[_pair_columns(np.full(dim, j), partners, dim)] = True
+    inactive = np.flatnonzero(entries_of == 0).tolist()   # no entry: never forced
+    free = {(j,) for j in inactive}
+    free.update((a, b) for k, a in enumerate(inactive) for b in inactive[k:])
     for (j, c), count in shared.items():
         if count < entries_of[j]:
             continue
         if not c:
-            forced[j] = False
+            free.add((j,))
             continue
         x = c[0]
         if x == j or shared.get((x, (j,)), 0) == entries_of[x]:
-            forced[_pair_columns(np.array([j]), np.array([x]), dim)] = False
-    return set(np.nonzero(forced)[0].tolist()), rest
+            free.add((min(j, x), max(j, x)))
+    return free, rest
 
-def _pair_columns(first: np.ndarray, second: np.ndarray, dim: int) -> np.ndarray:
-    """Columns of the unknowns t_a t_b: listed after the D of degree 1, a <= b."""
-    low, high = np.minimum(first, second), np.maximum(first, second)
-    return dim + low * dim - low * (low - 1) // 2 + (high - low)
+class _Numbering(dict):
+    """Monomial -> column, a new column for each monomial at its first use."""
+
+    def __missing__(self, key):
+        self[key] = len(self)
+        return self[key]
+
 
 def _exact_rows(entries, column):
     """The rows of the entries (field, component j, term, coefficient, cofactor): entry
@@ -239,13 +245,14 @@ def _order_key(monomial):
 
 
 def polynomial_laws(fields, ring, degree: int, seed: int = 0,
-                    memory_budget: int | str | None = None) -> list[fmpq_mpoly]:
+                    memory_budget: int | str | None = None, as_terms: bool = False) -> list:
     """A basis of the polynomial laws of degree 1..``degree`` of a family of fields.
 
     ``fields``: each a list of (component, [(variable indices, coefficient)]), in the
     variables of ``ring`` (see ``flows.system.exact_fields``). Exact over QQ; each law has coprime
     integer coefficients and a positive leading coefficient; the order is by degree,
-    then by leading monomial.
+    then by leading monomial. ``as_terms``: each law as {variable indices: coefficient}
+    instead (no FLINT polynomial in a ring of many variables is made).
 
     >>> from conslaw_algebra.api import parse
     >>> model = parse("param a, b\\noutput a*b")       # one feature, t0*t1
@@ -255,10 +262,14 @@ def polynomial_laws(fields, ring, degree: int, seed: int = 0,
     dim = ring.nvars()
     fields = list({repr(f): f for f in fields}.values())   # a repeated field adds no equation
     report(f"building the degree-{degree} law system")
-    if degree == 2:
-        unknowns = list(_monomials(dim, 1, degree))
-        forced, rest = _screen_degree_two(fields, dim)
-        rows = _exact_rows(rest, {m: c for c, m in enumerate(unknowns)})
+    if degree == 2:       # columns only for the monomials of shared rows and the free ones
+        free, rest = _screen_degree_two(fields, dim)
+        column = _Numbering()
+        rows = _exact_rows(rest, column)
+        forced = {c for m, c in column.items() if m not in free}
+        for m in sorted(free, key=lambda m: (len(m), m)):
+            column[m]
+        unknowns = list(column)
         rows, zero = _eliminate_singletons(rows, len(unknowns), forced)
     else:
         polys = (ring, [field_polynomials(f, ring) for f in fields])
@@ -266,8 +277,7 @@ def polynomial_laws(fields, ring, degree: int, seed: int = 0,
         if graded is not None:
             laws, unknowns = graded
             laws.sort(key=lambda law: _law_key(law, unknowns))
-            return [ring_polynomial(ring, {unknowns[c]: v for c, v in law.items()})
-                    for law in laws]
+            return _as_laws(ring, laws, unknowns, as_terms)
         rows, unknowns = build_system(fields, dim, degree)
         rows, zero = _eliminate_singletons(rows, len(unknowns))
     live = [c for c in range(len(unknowns)) if c not in zero]
@@ -279,6 +289,12 @@ def polynomial_laws(fields, ring, degree: int, seed: int = 0,
         kernel = _echelon(_block_kernel(cols, block), cols, unknowns)
         laws.extend(_primitive(vector, unknowns) for vector in kernel)
     laws.sort(key=lambda law: _law_key(law, unknowns))
+    return _as_laws(ring, laws, unknowns, as_terms)
+
+
+def _as_laws(ring, laws, unknowns, as_terms: bool) -> list:
+    if as_terms:
+        return [{unknowns[c]: fmpq(v) for c, v in law.items()} for law in laws]
     return [ring_polynomial(ring, {unknowns[c]: v for c, v in law.items()}) for law in laws]
 
 
@@ -628,6 +644,16 @@ def independent_count(laws, dim: int, seed: int, prime: int | None = None) -> in
     rng = np.random.default_rng(seed + 1)
     point = [int(v) for v in rng.integers(1, 1 << 30, dim)]
     with using(prime or draw_prime(seed)[0]):
+        if isinstance(laws[0], dict):      # sparse.SparseLaw: only the variables it has
+            p = current_prime()
+            residues = [v % p for v in point]
+            columns = sorted({j for h in laws for j in h.variables()})
+            where = {j: k for k, j in enumerate(columns)}
+            rows = np.zeros((len(laws), len(columns)), dtype=np.int64)
+            for i, h in enumerate(laws):
+                for j, value in h.gradient_at(residues, p).items():
+                    rows[i, where[j]] = value
+            return rank(rows)
         rows = []
         for h in laws:
             row = [0] * dim

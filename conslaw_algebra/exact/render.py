@@ -80,20 +80,33 @@ def _underscores(name: str) -> str:
     return name.replace("_", r"\_")
 
 
-def render(poly, names: list[str], style: str = "text") -> str:
-    """The polynomial with variable i printed as ``names[i]``.
+def _powers(poly):
+    """(variable, exponent) pairs and the coefficient of each term: of an fmpq_mpoly in its
+    order, of a ``sparse.SparseLaw`` (a dict of variable indices) by degree, then indices."""
+    if isinstance(poly, dict):
+        for index in sorted(poly, key=lambda index: (-len(index), index)):
+            yield [(v, index.count(v)) for k, v in enumerate(index)
+                   if not k or index[k - 1] != v], poly[index]
+        return
+    for exps, coeff in poly.terms():
+        yield [(var, e) for var, e in enumerate(exps) if e], coeff
 
-    >>> from flint import fmpq_mpoly_ctx
+
+def render(poly, names: list[str], style: str = "text") -> str:
+    """The polynomial (an fmpq_mpoly, or a dict {variable indices: fmpq}) with variable
+    i printed as ``names[i]``.
+
+    >>> from flint import fmpq_mpoly_ctx, fmpq
     >>> a, b = fmpq_mpoly_ctx.get(("t", 2), "degrevlex").gens()
     >>> render(a**2 - 3*a*b, ["a", "b"]), render(a**2 - b**2, ["a", "b"], "latex")
     ('a^2 - 3*a*b', 'a^{2} - b^{2}')
+    >>> render({(0, 0): fmpq(1), (0, 1): fmpq(-3)}, ["a", "b"])
+    'a^2 - 3*a*b'
     """
     pieces = []
-    for exps, coeff in poly.terms():
+    for powers, coeff in _powers(poly):
         factors = []
-        for var, e in enumerate(exps):
-            if not e:
-                continue
+        for var, e in powers:
             name = latex_name(names[var]) if style == "latex" else names[var]
             if e == 1:
                 factors.append(name)

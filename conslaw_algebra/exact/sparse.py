@@ -24,7 +24,7 @@ at D = 3,000, a third of it FLINT's own ``terms()``).
 from __future__ import annotations
 
 import numpy as np
-from flint import fmpq_mpoly
+from flint import fmpq, fmpq_mpoly
 
 
 class Terms(dict):
@@ -169,6 +169,60 @@ def sparse_terms(poly: fmpq_mpoly):
     for r, c in zip(rows.tolist(), cols.tolist()):
         indices[r].extend([c] * int(exps[r, c]))
     return [(tuple(index), coeff) for index, (_, coeff) in zip(indices, terms)]
+
+
+class SparseLaw(dict):
+    """A polynomial in very many variables, {sorted variable indices: fmpq}, read where an
+    ``fmpq_mpoly`` would be (``render.render``, ``laws.independent_count``). Why: FLINT
+    stores an exponent for every variable of its ring in every term, at least a byte
+    each, so a law of 300 terms in D = 85,000 variables took 25 MB and 512 of them did not
+    fit in 8 GB; here a term costs its degree. Laws by block use it from
+    ``SPARSE_VARIABLES`` variables on.
+
+    >>> h = SparseLaw({(0, 0): 1, (1, 1): -1})
+    >>> h.variables(), h.degree()
+    ([0, 1], 2)
+    """
+
+    def variables(self) -> list[int]:
+        """The variables h involves, in order.
+
+        >>> SparseLaw({(3, 3): 1, (1,): 2}).variables()
+        [1, 3]
+        """
+        return sorted({v for index in self for v in index})
+
+    def degree(self) -> int:
+        """The total degree of h.
+
+        >>> SparseLaw({(3, 3): 1, (1,): 2}).degree()
+        2
+        """
+        return max((len(index) for index in self), default=0)
+
+    def gradient_at(self, point, modulus: int) -> dict[int, int]:
+        """{j: dh/dt_j at ``point``, modulo ``modulus``} for the variables of h (the point
+        as residues, one per variable of the ring).
+
+        >>> SparseLaw({(0, 0): 1, (0, 1): 3}).gradient_at([2, 5], 7)    # (2 t0 + 3 t1, 3 t0)
+        {0: 5, 1: 6}
+        """
+        out: dict[int, int] = {}
+        for index, coeff in self.items():
+            exact = fmpq(coeff)
+            c = int(exact.p) * pow(int(exact.q), -1, modulus) % modulus
+            for k, j in enumerate(index):
+                if k and index[k - 1] == j:
+                    continue
+                rest = index[:k] + index[k + 1:]      # d/dt_j of t_j^e: e t_j^(e-1)
+                value = c * index.count(j) % modulus
+                for v in rest:
+                    value = value * point[v] % modulus
+                out[j] = (out.get(j, 0) + value) % modulus
+        return out
+
+
+SPARSE_VARIABLES = 4_000   # from this many variables on, laws by block are ``SparseLaw``
 
 
 def ring_polynomial(ring, terms) -> fmpq_mpoly:

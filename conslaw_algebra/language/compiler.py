@@ -962,8 +962,8 @@ class _Compiler:
         """Refuse, before building them, more scalar nodes than a Program should hold."""
         if len(self.prog.nodes) + scalars > MAX_LOWERED_NODES:
             raise self.error(BudgetError, f"{function} would be lowered to about {scalars:,} "
-                             f"scalar operations (limit {MAX_LOWERED_NODES:,}); use smaller "
-                             "tensors", pos)
+                             f"scalar operations, {len(self.prog.nodes) + scalars:,} in the "
+                             f"program (limit {MAX_LOWERED_NODES:,}); use smaller tensors", pos)
 
     def product(self, a: int, b: int) -> int:
         return self.prog.add(Node("mul", (a, b), ()))

@@ -304,6 +304,10 @@ class Evaluator:
         """
         p = prime()
         own = point is None
+        if own:
+            hopeless = self.draw_refusal(batch)
+            if hopeless:
+                raise UnsupportedError(hopeless)
         points = rng.integers(0, p, (1, batch, self.dim), dtype=np.int64) if own else point
         sample = self.sample(rng, batch)
         pending = np.arange(batch)       # samples not yet seen admissible (each on its own)
@@ -329,6 +333,32 @@ class Evaluator:
                 points = points.copy()
                 points[0, bad] = rng.integers(0, p, (int(bad.sum()), self.dim), dtype=np.int64)
         raise UnsupportedError(self._no_root_message("point and data" if own else "data"))
+
+    def draw_refusal(self, batch: int) -> str | None:
+        """Why ``batch`` points of the variety (with their data) cannot be drawn within
+        ``MAX_REDRAWS`` rounds, or None. The G groups' variances are independent modulo
+        squares (``normalized.certify_independence``), so a random draw makes them all
+        squares about once in 2^G; a batch needs about 2^G ln(100 B) rounds for every
+        sample to succeed (each round redraws the failed samples), so past
+        ``MAX_REDRAWS`` the draw is refused at once instead of running its rounds and
+        failing. Where it stops: networks with more than about 8 normalized groups
+        (tokens times layer norms, channels times batch norms) have no such points.
+
+        >>> from conslaw_algebra.api import parse
+        >>> Evaluator(parse("param w[3]\\ninput x\\noutput sum(rmsnorm(w * x))").program).draw_refusal(8) is None
+        True
+        >>> text = "param W[3,3]\\ninput X[12,3]\\noutput layernorm(X @ W)"
+        >>> Evaluator(parse(text).program).draw_refusal(8)[:60]
+        'layernorm() at line 3, col 8: 12 normalized groups must all '
+        """
+        groups = sum(self.program.data[k].size for k in self.norms)
+        if not groups or 2.0 ** groups * math.log(100 * max(batch, 1)) <= MAX_REDRAWS:
+            return None
+        function, line, column = next(iter(self.program.normalizations.values()))
+        return (f"{function}() at line {line}, col {column}: {groups:,} normalized groups must "
+                f"all have square variances modulo p at once, about 2^-{groups:,} of random "
+                f"draws: {batch:,} points of the variety s^2 q = 1 cannot be drawn within "
+                f"{MAX_REDRAWS:,} rounds")
 
     def admissible_sample(self, rng: np.random.Generator, batch: int, point: np.ndarray
                           ) -> Sample:

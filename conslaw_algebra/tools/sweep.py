@@ -4,6 +4,8 @@ Each model is an independent task (parse, compile, count), so the sweep is
 embarrassingly parallel: a process pool uses the local cores, and with a scheduler
 address the same tasks go to ``distributed.Client.map``. A failing model becomes a
 row with its error message; the sweep goes on. Rows come back in input order.
+That machinery is ``guards.run_tasks``, for any independent tasks (``laws --by-block``
+runs its blocks with it).
 
 >>> rows = run_sweep([("tiny", "layers 2 -> 2 -> 2")], jobs=1)
 >>> rows[0]["laws"], rows[0]["D"], rows[0]["state_dim"]
@@ -11,12 +13,11 @@ row with its error message; the sweep goes on. Rows come back in input order.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from ..analyses.guards import run_tasks
 from ..errors import ConslawError, ModelFileError
 from .families import layered_text, random_layered
 
@@ -97,37 +98,15 @@ def run_sweep(models: list[tuple[str, str]], jobs: int | None = None, seed: int 
     [('ab', 1), ('abc', 2)]
     """
     total = len(models)
-    rows: list[dict | None] = [None] * total
+    done = [0]
 
     def record(index, row):
-        rows[index] = row
+        done[0] += 1
         if progress:
-            progress(sum(r is not None for r in rows), total, row)
+            progress(done[0], total, row)
 
-    if scheduler:
-        try:
-            from distributed import Client, as_completed as dask_completed
-        except ImportError:
-            raise ConslawError("a Dask scheduler needs the 'distributed' package "
-                               "(pip install -e '.[dask]')", file="<arguments>") from None
-        client = Client(scheduler) if isinstance(scheduler, str) else scheduler
-        try:
-            futures = client.map(count_task, models, seed=seed, pure=False)
-            index = {f.key: i for i, f in enumerate(futures)}
-            for future in dask_completed(futures):
-                record(index[future.key], future.result())
-        finally:
-            if isinstance(scheduler, str):
-                client.close()
-    elif (jobs or os.cpu_count() or 1) == 1 or total == 1:
-        for i, item in enumerate(models):
-            record(i, count_task(item, seed))
-    else:
-        with ProcessPoolExecutor(max_workers=jobs or os.cpu_count()) as pool:
-            futures = {pool.submit(count_task, item, seed): i for i, item in enumerate(models)}
-            for future in as_completed(futures):
-                record(futures[future], future.result())
-    return rows
+    return run_tasks(count_task, models, jobs=jobs, scheduler=scheduler, on_result=record,
+                     seed=seed)
 
 
 def progress_printer(stream=None):

@@ -115,6 +115,9 @@ def cmd_laws(args) -> int:
     if args.engine != "linear" and (args.minimal or args.by_block):
         raise ConslawError("--engine syzygy finds the laws of the whole model; not with "
                            "--minimal or --by-block", file="<arguments>")
+    if (args.jobs is not None or args.scheduler) and not args.by_block:
+        raise ConslawError("--jobs and --scheduler run the blocks of --by-block; add --by-block",
+                           file="<arguments>")
     show = progress.wanted(args.quiet)
     with progress.when(show, task="compiling the model"):
         model = api.load(args.model)
@@ -130,7 +133,9 @@ def cmd_laws(args) -> int:
         if args.format not in ("text", "json"):
             raise ConslawError("--by-block prints text or json", file="<arguments>")
         with progress.when(show, task="laws by block"):
-            blocks = block_laws(model, args.degree, seed=args.seed)
+            blocks = block_laws(model, args.degree, seed=args.seed,
+                                jobs=1 if args.jobs is None else args.jobs,
+                                scheduler=args.scheduler)
         if args.format == "json":
             _print_json(blocks.to_json())
         else:
@@ -382,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "matrix equations")
     p.add_argument("--by-block", action="store_true",
                    help="laws of each block of interacting parameters (for large models)")
+    p.add_argument("--jobs", type=_non_negative, default=None,
+                   help="with --by-block: local processes for the blocks (default 1; 0: all "
+                   "cores); side by side only while their memory estimates fit the budget")
+    p.add_argument("--scheduler", help="with --by-block: address of a Dask scheduler, e.g. "
+                   "tcp://host:8786, to run the blocks on its workers")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--minimal", action="store_true",
                    help="minimal generators of the algebra of laws (needs Singular)")
@@ -469,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
+    guards.deep_stack()       # FLINT polynomials in D variables use stack in proportion to D
     previous_budget = os.environ.get(guards.ENVIRONMENT)
     try:
         budget = getattr(args, "memory_budget", None)

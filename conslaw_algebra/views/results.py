@@ -306,7 +306,7 @@ def _generators_text(result) -> str:
 def _blocks_json(result) -> dict:
     names = list(result.names)
     return {
-        "degree": result.degree,
+        "model": result.model, "D": len(names), "degree": result.degree,
         "blocks": [{"parameters": list(b.tensors), "laws": [render(h, names) for h in b.laws],
                     "skipped": b.skipped,
                     "rejected": [{"law": render(h, names), "reason": why}
@@ -351,8 +351,11 @@ def _blocks_text(result) -> str:
     elif result.lie_laws is not None:
         unverified = any(why.startswith("not verified") for b in result.blocks
                          for _, why in b.rejected)
+        skipped = sum(1 for b in result.blocks if b.skipped)
         lines.append(f"not complete: {result.lie_laws - result.independent} independent laws "
-                     + ("not reached: some candidates above could not be verified exactly, or "
+                     + (f"not reached: {skipped} skipped blocks may hold them, or laws involve "
+                        "more than one block or have a higher degree" if skipped else
+                        "not reached: some candidates above could not be verified exactly, or "
                         "laws involve more than one block or have a higher degree" if unverified
                         else "involve more than one block, or have a higher degree"))
     if result.count_skipped:
