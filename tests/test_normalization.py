@@ -325,6 +325,16 @@ def test_a_refutation_agrees_with_the_exact_reduction(template, eps, seed, terms
         assert (refuted is None) == (judged is None)
 
 
+def test_check_without_points_of_the_variety_still_proves_a_law():
+    # 12 LayerNorm groups per sample (one per row of X): all 12 variances are squares at
+    # about 1 draw in 4,096, too rare to draw refuting points; ||W||_F^2 is still proved
+    # conserved (layernorm(X @ (c W)) = layernorm(X @ W) for c > 0, by hand) by the
+    # local check
+    model = ca.parse("param W[3,3], v[3]\ninput X[12,3]\noutput sum(layernorm(X @ W) @ v)")
+    norm = " + ".join(f"W[{i},{j}]^2" for i in range(3) for j in range(3))
+    assert model.check(norm).conserved
+
+
 def test_check_says_no_at_once_where_the_exact_expansion_cannot_fit(tmp_path):
     # examples/resnet_basic_block.net: ExactModel would hold about 10^11 terms. By hand,
     # h = W1[0,0,0,0]^2 has <grad h, grad y> = 2 W1[0,0,0,0] dy/dW1[0,0,0,0], not 0 on

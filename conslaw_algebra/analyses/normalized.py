@@ -548,6 +548,8 @@ def refutation(program: Program, h, seed: int = 0,
     p, _ = draw_prime(seed, avoid)
     with using(p):
         evaluator = Evaluator(program)
+        if evaluator.draw_refusal(rows):
+            return None             # no points of the variety to be had: no refutation
         rng = np.random.default_rng([seed, _STREAM, 3])
         points, sample = evaluator.admissible(rng, rows)
         moved = evaluator.gradient(points, sample)[0]
