@@ -1237,8 +1237,8 @@ def _numbers_in(tree) -> list:
             found.append(Fraction(item.value))
         elif isinstance(item, (tuple, list)):
             stack.extend(item)
-        elif hasattr(item, "__dataclass_fields__") and not isinstance(item, dsl.Pos):
-            stack.extend(getattr(item, f) for f in item.__dataclass_fields__)
+        elif isinstance(item, dsl.Record) and not isinstance(item, dsl.Pos):
+            stack.extend(getattr(item, f) for f in item._fields)
     return found
 
 

@@ -32,12 +32,13 @@ from ..errors import ModelFileError
 from .syntax import (  # the syntax tree, read as parser.X by its consumers
     MAX_DIGITS, STATEMENT_KEYWORDS, BinOp, Call, Decl, Expr, FlowOption, FlowStmt, Index, InputStmt,
     LayerStep, LayersStmt, LetStmt, MetricStmt, ModelStmt, Name, Neg, Number, OutputStmt, ParamStmt,
-    Pos, Pow, Program, Statement, Transpose)
+    Pos, Pow, Program, Record, Statement, Transpose)
 
 __all__ = ["MAX_DIGITS", "STATEMENT_KEYWORDS", "BinOp", "Call", "Decl", "Expr", "FlowOption",
-           "FlowStmt", "Index", "InputStmt", "LayerStep", "LayersStmt", "LetStmt", "MetricStmt",
-           "ModelStmt", "Name", "Neg", "Number", "OutputStmt", "ParamStmt", "Pos", "Pow", "Program",
-           "Statement", "Transpose", "parse", "read_model_text", "max_model_bytes"]
+           "FlowStmt", "Index", "InputStmt", "LayerStep", "LayersStmt", "LetStmt",
+           "MetricStmt", "ModelStmt", "Name", "Neg", "Number", "OutputStmt", "ParamStmt",
+           "Pos", "Pow", "Program", "Record", "Statement", "Transpose", "parse",
+           "read_model_text", "max_model_bytes"]
 
 MAX_MODEL_BYTES = 10 * 2**20          # model files above this are refused before reading
 MAX_MODEL_BYTES_ENVIRONMENT = "CONSLAW_MAX_MODEL_BYTES"
