@@ -284,7 +284,8 @@ class Model:
                             "find the laws block by block (conslaw laws --by-block)")
         if self.normalized:
             from .analyses.normalized import normalized_degree
-            refusal = self.system.evaluator.draw_refusal(1024)   # a batch of the count
+            # the count's batches grow to about twice D (lie.py)
+            refusal = self.system.evaluator.draw_refusal(min(1024, 2 * self.dim + 16))
             if refusal:
                 raise UnsupportedError(refusal)
             if not self._independent(seed):

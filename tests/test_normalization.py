@@ -325,6 +325,16 @@ def test_a_refutation_agrees_with_the_exact_reduction(template, eps, seed, terms
         assert (refuted is None) == (judged is None)
 
 
+def test_nine_groups_per_sample_are_still_counted():
+    # 9 LayerNorm groups (rows of X): all variances squares at 1 draw in 512, within the
+    # redraw rounds. By hand: layernorm over features is invariant under scaling W
+    # (||W||_F^2) and under W -> W + u 1^T (each row sum of W: 3), and its rows sum to
+    # 0, so v -> v + c 1 changes nothing (sum(v)): N = 5
+    count = ca.parse("param W[3,3], v[3]\ninput X[9,3]\noutput sum(layernorm(X @ W) @ v)"
+                     ).count_laws()
+    assert count.laws == 5 and count.lie.bound_unproved is None
+
+
 def test_check_without_points_of_the_variety_still_proves_a_law():
     # 12 LayerNorm groups per sample (one per row of X): all 12 variances are squares at
     # about 1 draw in 4,096, too rare to draw refuting points; ||W||_F^2 is still proved

@@ -56,7 +56,7 @@ the union is not complete. A block is one exact system in all its parameters: a 
 of consecutive wide layers (82,000 parameters, 8.5 million field terms) exceeds a few
 GB. With normalization layers, blocks of more than about 75 parameters are not solved
 (the sampled system is dense) and points of the variety cannot be drawn once more than
-about 8 normalized groups must all have square variances (``modular.Evaluator.
+about 10 normalized groups must all have square variances (``modular.Evaluator.
 draw_refusal``): real networks with normalization layers have no block solved.
 
 >>> import conslaw_algebra as ca

@@ -33,7 +33,8 @@ from ..exact.modp import is_square, power, prime, residue, square_root
 from .interpreter import Arithmetic, Interpreter, depends_on_parameters, lift
 from .program import Program
 
-MAX_REDRAWS = 4096   # rounds of redrawing a point or data until every variance is a square
+MAX_REDRAWS = 16_384  # rounds of redrawing a point or data until every variance is a square
+                      # (each round re-evaluates only the samples still failing)
 
 
 class OffVariety(Exception):
@@ -341,7 +342,7 @@ class Evaluator:
         squares about once in 2^G; a batch needs about 2^G ln(100 B) rounds for every
         sample to succeed (each round redraws the failed samples), so past
         ``MAX_REDRAWS`` the draw is refused at once instead of running its rounds and
-        failing. Where it stops: networks with more than about 8 normalized groups
+        failing. Where it stops: networks with more than about 10 normalized groups
         (tokens times layer norms, channels times batch norms) have no such points.
 
         >>> from conslaw_algebra.api import parse
