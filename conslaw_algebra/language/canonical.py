@@ -152,12 +152,7 @@ class ArgumentOracle:
         every gate at 0/1 (one theta, random data): different values prove data; an
         entry equal at all points may be free of data, which only its exact terms can
         tell (Undecided)."""
-        with using(self.prime):
-            for current in self._missing(node, self.binary_values):
-                self.binary_values[current] = self._binary_value(current)
-        value = self.binary_values[node]
-        rows = np.broadcast_to(value, (1, BINARY_POINTS) + value.shape[2:]).reshape(
-            BINARY_POINTS, -1)
+        rows = self._binary_rows(node)
         out = []
         for flat in range(rows.shape[1]):
             column = tuple(int(v) for v in rows[:, flat])
@@ -166,15 +161,20 @@ class ArgumentOracle:
             out.append(EntryFacts(True, ("bin",) + column, None))
         return out
 
-    def binary_key(self, node: int, flat: int) -> tuple:
-        """The entry's values at the ``BINARY_POINTS`` points with every gate at 0/1 (the
-        key of ``_binary_facts``), for any entry: comparable across kinds."""
+    def _binary_rows(self, node: int) -> np.ndarray:
+        """The node's entries at the ``BINARY_POINTS`` points with every gate at 0/1: one
+        row per point, one column per entry (evaluated once, with its arguments)."""
         with using(self.prime):
             for current in self._missing(node, self.binary_values):
                 self.binary_values[current] = self._binary_value(current)
         value = self.binary_values[node]
-        rows = np.broadcast_to(value, (1, BINARY_POINTS) + value.shape[2:]).reshape(
+        return np.broadcast_to(value, (1, BINARY_POINTS) + value.shape[2:]).reshape(
             BINARY_POINTS, -1)
+
+    def binary_key(self, node: int, flat: int) -> tuple:
+        """The entry's values at the ``BINARY_POINTS`` points with every gate at 0/1 (the
+        key of ``_binary_facts``), for any entry: comparable across kinds."""
+        rows = self._binary_rows(node)
         return ("bin",) + tuple(int(v) for v in rows[:, flat])
 
     def _binary_value(self, index: int) -> np.ndarray:
