@@ -26,7 +26,7 @@ forces every A_S = 0, hence Q P = 0 at every point of V(GF(p)), where Q != 0. So
 nonzero minor at our point proves that P is not 0 on V: rank <= the generic rank on V,
 which is the rank of the real model (its points with s > 0 are Zariski-dense in the
 irreducible V). *Independence* is certified exactly before a count
-(``certify_independence``): a relation prod_{g in S} q_g = c r^2 would make the sum of
+(``independence``): a relation prod_{g in S} q_g = c r^2 would make the sum of
 the Legendre symbols' bits over S the same at every point (modulo any good p), so bit
 vectors whose differences span F_2^G, observed at random points, prove there is none;
 groups whose q holds other scales are tested level by level at points of the variety
@@ -176,30 +176,11 @@ def _f2_rank(rows: list[int]) -> int:
 _SHARED_POINT = 8          # rows of a certificate sharing one theta: only the data vary
 
 
-def certify_independence(program: Program, seed: int = 0) -> bool:
-    """True when the groups' q are proved independent modulo squares (times constants),
-    level by level: the differences of the Legendre bit vectors observed at random
-    points span F_2^G (see the module's header). False when the test did not succeed
-    within its rounds (a dependence, such as layernorm(e) beside layernorm(2*e)).
-
-    >>> from conslaw_algebra.api import parse
-    >>> certify_independence(parse("param W[3,3]\\ninput X[2,3]\\noutput layernorm(X @ W)").program)
-    True
-    >>> certify_independence(parse("param W[2,2]\\ninput X[2,2]\\noutput layernorm(X @ W)").program)
-    False
-
-    (The variance of two entries a, b is ((a - b)/2)^2, a square: s = 2/|a - b| is
-    piecewise, and V has two components.)
-    >>> certify_independence(parse("param W[2,2]\\ninput x[2]\\n"
-    ...                            "output layernorm(W @ x) + layernorm(2 * W @ x)").program)
-    False
-    """
-    return independence(program, seed)[0]
-
-
 def independence(program: Program, seed: int = 0) -> tuple[bool, bool]:
-    """(each sample's q independent modulo squares, as ``certify_independence``; and
-    their data-dependent part independent for a fixed theta as well).
+    """(each sample's groups' q proved independent modulo squares (times constants),
+    level by level: the differences of the Legendre bit vectors observed at random
+    points span F_2^G, module header; and their data-dependent part independent for a
+    fixed theta as well). False where the test did not succeed within its rounds.
 
     The second is what makes the variety of many samples sharing one point irreducible:
     the count's rows come from samples x_1, x_2, ... at one theta, on the fibre product
@@ -214,6 +195,15 @@ def independence(program: Program, seed: int = 0) -> tuple[bool, bool]:
     >>> from conslaw_algebra.api import parse
     >>> independence(parse("param W[3,3]\\ninput X[2,3]\\noutput layernorm(X @ W)").program)
     (True, True)
+
+    The variance of two entries a, b is ((a - b)/2)^2, a square (s = 2/|a - b| is
+    piecewise and V has two components); layernorm(2 e) has the scale of layernorm(e)
+    halved: neither passes the first test.
+    >>> independence(parse("param W[2,2]\\ninput X[2,2]\\noutput layernorm(X @ W)").program)[0]
+    False
+    >>> independence(parse("param W[2,2]\\ninput x[2]\\n"
+    ...                    "output layernorm(W @ x) + layernorm(2 * W @ x)").program)[0]
+    False
     >>> independence(parse("param w[3], v\\ninput x\\n"
     ...                    "output x * v + x * sum(rmsnorm(w * (x * x + 1)))").program)
     (True, False)
@@ -524,7 +514,7 @@ def refutation(program: Program, h, seed: int = 0,
 
     Why it is a proof: each row is one sample with its own point, v = sum_c w_c grad y_c
     at a point of the variety V of one sample modulo p. V is irreducible (the model was
-    admitted by ``certify_independence``), so its real points with s > 0 are dense in it
+    admitted by ``independence``), so its real points with s > 0 are dense in it
     and a law, <grad h, grad y_c> = 0 there, vanishes on all of V: reduced by the
     relations it is sum_S A_S s^S with every A_S = 0 (module header), an identity over QQ
     that holds modulo p wherever it is defined: p divides no denominator of the model or

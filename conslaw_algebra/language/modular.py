@@ -338,7 +338,7 @@ class Evaluator:
     def draw_refusal(self, batch: int) -> str | None:
         """Why ``batch`` points of the variety (with their data) cannot be drawn within
         ``MAX_REDRAWS`` rounds, or None. The G groups' variances are independent modulo
-        squares (``normalized.certify_independence``), so a random draw makes them all
+        squares (``normalized.independence``), so a random draw makes them all
         squares about once in 2^G; a batch needs about 2^G ln(100 B) rounds for every
         sample to succeed (each round redraws the failed samples), so past
         ``MAX_REDRAWS`` the draw is refused at once instead of running its rounds and
