@@ -65,6 +65,9 @@ True
 """
 from __future__ import annotations
 
+from bisect import bisect_right
+from heapq import heappop, heappush
+
 import numpy as np
 from flint import fmpq, fmpq_mpoly
 
@@ -153,6 +156,16 @@ class LocalCheck:
         self.gated = any(info.kind == "gate" for info in program.data)
         self.scale_of = {i: node.attr for i, node in enumerate(program.nodes)
                          if node.op == "data" and node.attr in program.normalizations}
+        # who uses each node (a scale uses its q): a pass visits only what moves
+        self.users: list[list[int]] = [[] for _ in program.nodes]
+        for i, node in enumerate(program.nodes):
+            for a in node.args:
+                self.users[a].append(i)
+        for i, k in self.scale_of.items():
+            self.users[program.sources[k][1]].append(i)
+        self.param_node = {node.attr: i for i, node in enumerate(program.nodes)
+                           if node.op == "param"}
+        self.offsets = [info.offset for info in program.params]
 
     # ------------------------------------------------------------------ bookkeeping
     def _admit(self, bound: int) -> None:
@@ -408,9 +421,18 @@ class LocalCheck:
             info = program.data[k]
             for e in range(info.size):
                 self.scale_vars[self.dim + info.offset + e] = (i, e)
-        try:
-            for i, node in enumerate(program.nodes):
-                self.moves[i] = self._derivative(i, node, speed)
+        try:    # in topological order, only the nodes reached by a moving value
+            tensors = {bisect_right(self.offsets, j) - 1 for j in speed}
+            pending = sorted(self.param_node[t] for t in tensors if t in self.param_node)
+            seen = set(pending)
+            while pending:
+                i = heappop(pending)
+                self.moves[i] = self._derivative(i, program.nodes[i], speed)
+                if self.moves[i] is not None or i in self.ratio or i in self.entry_ratio:
+                    for user in self.users[i]:
+                        if user not in seen:
+                            seen.add(user)
+                            heappush(pending, user)
             for carrier, label in program.carriers:
                 value = self._explicit(carrier)
                 if value is None:

@@ -276,7 +276,24 @@ def expand_features(program: Program, max_terms: int = 2_000_000,
 
 def _gate_tables(program: Program, window_relations: bool = True) -> tuple[set, dict]:
     """The gate variables, and for max-pool gates and one-hot inputs (``window``):
-    variable -> (window, position, k)."""
+    variable -> (window, position, k). Kept on the program while its data are the same
+    (``reduce_gates`` runs once per entry: a transformer's check calls it 40,000 times)."""
+    return _gate_context(program, window_relations)[1:]
+
+
+def _gate_context(program: Program, window_relations: bool = True) -> tuple[int, set, dict]:
+    """(D, gates, windows), kept on the program while it has the same tensors (a
+    program only grows, by appending them)."""
+    key = (window_relations, len(program.params), len(program.data))
+    cached = program.__dict__.get("_gate_tables")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    context = (program.num_params,) + _compute_gate_tables(program, window_relations)
+    program.__dict__["_gate_tables"] = (key, context)
+    return context
+
+
+def _compute_gate_tables(program: Program, window_relations: bool) -> tuple[set, dict]:
     dim = program.num_params
     gates: set[int] = set()
     windows: dict[int, tuple] = {}
@@ -301,8 +318,7 @@ def reduce_gates(program: Program, entry: dict) -> dict:
     >>> reduce_gates(prog, {(0, 1, 2, 2): fmpq(3)})       # a * x * gate^2
     {(0, 1, 2): 3}
     """
-    dim = program.num_params
-    gates, windows = _gate_tables(program)
+    dim, gates, windows = _gate_context(program)
     out: dict = {}
     for monomial, coeff in entry.items():
         split = _first_data_position(monomial, dim)
@@ -530,9 +546,8 @@ def tangent_step(program: Program, node: Node, parts: list, value, product=None)
     if node.op in ("mul", "matmul"):
         out = None
         for position, part in enumerate(parts):
-            if part is not None:
-                args = [value(a) for a in node.args]
-                args[position] = part
+            if part is not None:    # the moving factor's own value is not needed
+                args = [part if k == position else value(a) for k, a in enumerate(node.args)]
                 term = product(node, args)
                 out = term if out is None else EXACT.add(out, term)
         return out
