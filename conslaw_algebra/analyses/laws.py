@@ -647,13 +647,7 @@ def independent_count(laws, dim: int, seed: int, prime: int | None = None) -> in
         if isinstance(laws[0], dict):      # sparse.SparseLaw: only the variables it has
             p = current_prime()
             residues = [v % p for v in point]
-            columns = sorted({j for h in laws for j in h.variables()})
-            where = {j: k for k, j in enumerate(columns)}
-            rows = np.zeros((len(laws), len(columns)), dtype=np.int64)
-            for i, h in enumerate(laws):
-                for j, value in h.gradient_at(residues, p).items():
-                    rows[i, where[j]] = value
-            return rank(rows)
+            return sum(_sparse_rank(part, residues, p) for part in _disjoint_groups(laws))
         rows = []
         for h in laws:
             row = [0] * dim
@@ -662,6 +656,46 @@ def independent_count(laws, dim: int, seed: int, prime: int | None = None) -> in
                     row[j] = residue(h.derivative(j)(*point))
             rows.append(row)
         return rank(np.array(rows, dtype=np.int64))
+
+
+def _disjoint_groups(laws) -> list[list]:
+    """Distinct sparse laws grouped so that no two groups share a variable: the rank of
+    the union is the sum of the groups' ranks, each over its own variables only (a
+    transformer's 11,000 block laws in 99,200 variables were one 8 GiB matrix).
+
+    >>> from conslaw_algebra.exact.sparse import SparseLaw
+    >>> laws = [SparseLaw({(0, 0): 1, (1, 1): -1}), SparseLaw({(2,): 1}),
+    ...         SparseLaw({(1,): 1}), SparseLaw({(0, 0): 1, (1, 1): -1})]
+    >>> sorted(len(part) for part in _disjoint_groups(laws))    # the copy is dropped
+    [1, 2]
+    """
+    distinct = list({tuple(sorted(h.items())): h for h in laws}.values())
+    parent: dict[int, int] = {}
+
+    def root(j: int) -> int:
+        while parent.setdefault(j, j) != j:
+            parent[j] = parent[parent[j]]
+            j = parent[j]
+        return j
+
+    for h in distinct:
+        first, *rest = h.variables()
+        for j in rest:
+            parent[root(j)] = root(first)
+    groups: dict[int, list] = {}
+    for h in distinct:
+        groups.setdefault(root(next(iter(h.variables()))), []).append(h)
+    return list(groups.values())
+
+
+def _sparse_rank(laws, residues, p: int) -> int:
+    columns = sorted({j for h in laws for j in h.variables()})
+    where = {j: k for k, j in enumerate(columns)}
+    rows = np.zeros((len(laws), len(columns)), dtype=np.int64)
+    for i, h in enumerate(laws):
+        for j, value in h.gradient_at(residues, p).items():
+            rows[i, where[j]] = value
+    return rank(rows)
 
 
 def time_factor_degree(flow) -> int:
