@@ -37,9 +37,14 @@ exactly (the derivative of every output along grad h is 0 on the variety): by th
 local check first (``local_check.py``, which expands only the values that move), else
 by the reduction of ``normalized.ExactModel.violation``; a law that fails is dropped
 and reported. Blocks of up to ``NORMALIZED_SAMPLED_UNKNOWNS`` unknowns (about 75
-parameters at degree 2) are solved, larger ones are skipped and say so; when the local
-check is inconclusive, the exact one expands the whole model in (theta, x, s) once,
-and is refused at once when that cannot fit.
+parameters at degree 2) are solved whole; larger ones are frozen (``freeze`` with
+``cover``: only the normalizations the block reaches before its values meet frozen
+weights remain) and searched among axis forms (``axis_forms.py``: the Gram, balance,
+scale and column-sum laws of real layers), checked as above, and say that other laws
+of theirs are not excluded. When the local check is inconclusive, the exact one
+expands the whole model in (theta, x, s) once, and is refused at once when that
+cannot fit. Measured on a 2-layer post-norm transformer of width 64 (D = 99,200):
+see BENCHMARKS.md, "Issue 18 item 4".
 Blocks as jobs: the blocks that are expanded share nothing (each is frozen, expanded,
 solved and checked on its own, ``_solve_block``), so they run on local processes or a
 Dask cluster (``guards.run_tasks``, the machinery of ``conslaw sweep``), assembled in
@@ -54,10 +59,9 @@ Where it stops winning: a law that needs three tensors at once (none for layered
 residual, convolutional or attention blocks) is not found; the verdict then says
 the union is not complete. A block is one exact system in all its parameters: a block
 of consecutive wide layers (82,000 parameters, 8.5 million field terms) exceeds a few
-GB. With normalization layers, blocks of more than about 75 parameters are not solved
-(the sampled system is dense) and points of the variety cannot be drawn once more than
-about 10 normalized groups must all have square variances (``modular.Evaluator.
-draw_refusal``): real networks with normalization layers have no block solved.
+GB. With normalization layers, blocks of more than about 75 parameters are searched
+among axis forms only, and a block whose every output depends on more than about 6
+normalized groups has too few samples with all of them square (``axis_forms.DRAWS``).
 
 >>> import conslaw_algebra as ca
 >>> model = ca.parse("layers 3 -> 4 relu -> 3 relu -> 2")
@@ -139,7 +143,7 @@ def interactions(program: Program) -> list[tuple[str, ...]]:
     return blocks
 
 
-def freeze(program: Program, keep: set[str]) -> tuple[Program, list[int]]:
+def freeze(program: Program, keep: set[str], cover: bool = False) -> tuple[Program, list[int]]:
     """The program as a model of the tensors in ``keep`` alone.
 
     Every other parameter becomes data, and so does every intermediate value that
@@ -149,6 +153,16 @@ def freeze(program: Program, keep: set[str]) -> tuple[Program, list[int]]:
     orthogonal to the value's generators is orthogonal to everything computed from
     it). Both steps can only add generators, never remove one, so every law found is
     a law of the model, and the block's expansion stays the size of the block.
+    A normalization's scales s (s^2 q = 1) move with their q: they stay scales of the
+    block when q depends on a kept tensor. With ``cover``, a value computed from such
+    carriers and opaque data alone (it depends on the kept tensors only through
+    carriers) is opaque data too: its generators are combinations of the carriers',
+    so it adds none, and the normalizations after it drop out of the block (a
+    transformer's block of two adjacent tensors keeps the LayerNorm right after them
+    instead of all of them). A product with frozen weights is not cut while another
+    kept tensor enters later: the frozen factor can commute with the block's symmetry
+    (attention weights mix tokens, the (V, O) laws act on features), and the laws
+    coupling the two sides would be lost.
     Returns the program and, for each kept coordinate, its index in the whole model.
 
     >>> import conslaw_algebra as ca
@@ -156,6 +170,13 @@ def freeze(program: Program, keep: set[str]) -> tuple[Program, list[int]]:
     >>> block, coordinates = freeze(model.program, {"W2"})
     >>> [p.name for p in block.params], coordinates
     (['W2'], [2, 3])
+    >>> model = ca.parse("param W[2,2], V[2,2]\\ninput x[2]\\n"
+    ...                  "h = layernorm(W @ x)\\noutput layernorm(h + V @ h)")
+    >>> [len(freeze(model.program, {"W"}, cover)[0].normalizations) for cover in (False, True)]
+    [2, 1]
+    >>> block, _ = freeze(model.program, {"W"}, cover=True)   # h carries everything after it
+    >>> [label for _, label in block.carriers]
+    ['value entering frozen weights (node 21)']
     """
     out = Program()
     new_param: dict[int, int] = {}
@@ -166,22 +187,52 @@ def freeze(program: Program, keep: set[str]) -> tuple[Program, list[int]]:
             out.params.append(TensorInfo(info.name, info.shape, "param", out.num_params,
                                          coordinate=info.coordinate))
             kept_coordinates.extend(range(info.offset, info.offset + info.size))
+    scale_of = {i: program.sources[node.attr][1] for i, node in enumerate(program.nodes)
+                if node.op == "data" and program.data[node.attr].kind == "norm"}
+
+    def inputs(i: int) -> tuple:
+        """What node i is computed from: its arguments, or a scale's q."""
+        return (scale_of[i],) if i in scale_of else program.nodes[i].args
+
     kept_of: list[frozenset] = []  # the kept tensors a node depends on
-    for node in program.nodes:
+    for i, node in enumerate(program.nodes):
         if node.op == "param":
             kept_of.append(frozenset([node.attr]) if node.attr in new_param else frozenset())
         else:
-            kept_of.append(frozenset().union(*(kept_of[a] for a in node.args)) if node.args
+            kept_of.append(frozenset().union(*(kept_of[a] for a in inputs(i))) if inputs(i)
                            else frozenset())
     later = list(kept_of)          # ... or that any value computed from it depends on
     for i in range(len(program.nodes) - 1, -1, -1):
-        for a in program.nodes[i].args:
+        for a in inputs(i):
             later[a] = later[a] | later[i]
     involved: list[bool] = []      # depends on a kept tensor
     frozen: list[bool] = []        # depends on a frozen tensor
+    cut_at: dict[int, int] = {}    # a product with frozen weights -> the block's value in it
+    for old, node in enumerate(program.nodes):
+        args_in = [involved[a] for a in inputs(old)]
+        args_frozen = [frozen[a] for a in inputs(old)]
+        if node.op == "param":
+            involved.append(node.attr in new_param)
+            frozen.append(node.attr not in new_param)
+        elif (node.op in ("mul", "matmul") and sum(args_in) == 1 and later[old] == kept_of[old]
+              and any(f and not i for f, i in zip(args_frozen, args_in))):
+            # a product of the block's value with frozen weights: by the chain rule, the
+            # block's value itself carries the generators; downstream is data for the block
+            cut_at[old] = node.args[args_in.index(True)]
+            involved.append(False)
+            frozen.append(True)
+        else:
+            involved.append(any(args_in))
+            frozen.append(any(args_frozen))
+    anchors = set(cut_at.values())
+    covered = [False] * len(program.nodes)
+    if cover:
+        for old, node in enumerate(program.nodes):
+            if involved[old] and node.op != "param":
+                covered[old] = all(not involved[a] or covered[a] or a in anchors
+                                   for a in inputs(old))
+    live = [i and not c for i, c in zip(involved, covered)]
     mapped: list[int | None] = []
-    cuts: list[tuple[int, str]] = []
-
     opaque_nodes: dict[int, int] = {}
 
     def use(old: int) -> int:
@@ -194,47 +245,31 @@ def freeze(program: Program, keep: set[str]) -> tuple[Program, list[int]]:
             if node.op == "data":   # data keeps its name and kind (gates stay gates, windows whole)
                 info = program.data[node.attr]
                 name, kind, window = info.name, info.kind, info.window
+                kind = "input" if kind == "norm" else kind   # a scale fixed outside the block
             out.data.append(TensorInfo(name, node.shape, kind, out.num_data, window=window))
             opaque_nodes[old] = out.add(Node("data", (), node.shape, len(out.data) - 1))
         return opaque_nodes[old]
 
     for old, node in enumerate(program.nodes):
-        args_in = [involved[a] for a in node.args]
-        args_frozen = [frozen[a] for a in node.args]
-        if node.op == "param":
-            kept = node.attr in new_param
-            involved.append(kept)
-            frozen.append(not kept)
-            mapped.append(out.add(Node("param", (), node.shape, new_param[node.attr])) if kept
-                          else None)
-        elif node.op == "data":
-            involved.append(False)
-            frozen.append(False)
+        if node.op == "const":
+            mapped.append(out.add(Node("const", (), node.shape, node.attr)))
+        elif not live[old]:
             mapped.append(None)
-        elif (node.op in ("mul", "matmul") and sum(args_in) == 1 and later[old] == kept_of[old]
-              and any(f and not i for f, i in zip(args_frozen, args_in))):
-            # a product of the block's value with frozen weights: by the chain rule, the
-            # block's value itself carries the generators; downstream is data for the block
-            inside = node.args[args_in.index(True)]
-            cuts.append((mapped[inside], f"value entering frozen weights (node {old})"))
-            involved.append(False)
-            frozen.append(True)
-            mapped.append(None)
-        elif any(args_in):
-            involved.append(True)
-            frozen.append(any(args_frozen))
+        elif node.op == "param":
+            mapped.append(out.add(Node("param", (), node.shape, new_param[node.attr])))
+        elif old in scale_of:     # a scale of the block: its q is the block's
+            info = program.data[node.attr]
+            out.data.append(TensorInfo(info.name, info.shape, "norm", out.num_data))
+            out.sources[len(out.data) - 1] = ("rsqrt", mapped[scale_of[old]], None)
+            out.normalizations[len(out.data) - 1] = program.normalizations[node.attr]
+            mapped.append(out.add(Node("data", (), node.shape, len(out.data) - 1)))
+        else:
             mapped.append(out.add(Node(node.op, tuple(use(a) for a in node.args), node.shape,
                                        node.attr)))
-        elif node.op == "const":
-            involved.append(False)
-            frozen.append(False)
-            mapped.append(out.add(Node("const", (), node.shape, node.attr)))
-        else:   # a value computed from data and frozen tensors only
-            involved.append(False)
-            frozen.append(any(args_frozen))
-            mapped.append(None)
-    out.carriers = [(mapped[c], label) for c, label in program.carriers if involved[c]] + cuts
-    out.outputs = [mapped[o] for o in program.outputs if involved[o]]
+    cuts = [(mapped[inside], f"value entering frozen weights (node {old})")
+            for old, inside in cut_at.items() if live[inside]]
+    out.carriers = [(mapped[c], label) for c, label in program.carriers if live[c]] + cuts
+    out.outputs = [mapped[o] for o in program.outputs if live[o]]
     out.metrics = {new_param[i]: mapped[n] for i, n in program.metrics.items() if i in new_param}
     return out, kept_coordinates
 
@@ -410,6 +445,7 @@ class Block:
     #                       SPARSE_VARIABLES variables on)
     skipped: str | None = None   # why the block was not solved (its expansion is too large)
     rejected: tuple = ()  # (law, reason) pairs
+    searched: str | None = None  # set when only some forms were searched (``axis_forms``)
 
 
 @dataclass(frozen=True)
@@ -495,6 +531,11 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
         found = sampled.laws(tensors)
         if found is not None:
             candidates[tensors] = found
+    searched: dict[tuple, str] = {}     # normalized blocks too large to sample whole
+    for done, tensors in enumerate(pairs if normalized else ()):
+        if tensors not in candidates and tensors not in sampled.failed_lift:
+            report("laws of large blocks, among axis forms", done, len(pairs))
+            searched[tensors] = _axis_block(model, program, tensors, seed, candidates)
     passed = sampled.check(candidates)
     expanded, weights = [], []     # (position, job) of the blocks to expand, their estimates
     for k, tensors in enumerate(pairs):
@@ -502,9 +543,10 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
             rejected = sampled.rejected.get(tensors, [])
             blocks[k] = Block(tensors, tuple(law(h) for h in candidates[tensors]
                                              if all(h is not r for r, _ in rejected)),
-                              rejected=tuple((law(r), why) for r, why in rejected))
+                              rejected=tuple((law(r), why) for r, why in rejected),
+                              searched=searched.get(tensors))
         elif normalized:     # no features to expand: the sampled laws are all there is
-            blocks[k] = Block(tensors, (), sampled.why_not(tensors))
+            blocks[k] = Block(tensors, (), searched.get(tensors) or sampled.why_not(tensors))
         else:
             frozen, coordinates = freeze(program, set(tensors))
             estimate = guards.laws_bytes(frozen, degree)
@@ -554,6 +596,32 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
     return BlockLaws(tuple(blocks), independent, lie.laws if lie is not None else None, prime, seed,
                      model.name, degree, tuple(model.names), skipped, normalized,
                      lie.bound_unproved if lie is not None else None)
+
+
+AXIS_SEARCH = "among axis forms"
+AXIS_FORMS = ("axis forms: sums, over the other indices of a tensor, of one slice, of its "
+              "square or of the product of two slices (one axis at a time); other laws of "
+              "the blocks searched among them are not excluded")
+
+
+def _axis_block(model, program: Program, tensors, seed: int, candidates: dict) -> str:
+    """A block of a normalized model too large to sample whole: its laws among axis
+    forms (``axis_forms``) join ``candidates`` (checked with the others) and the block
+    is said to be searched in part; or why it was not solved."""
+    from .axis_forms import AxisForms, axis_form_laws
+    frozen, coordinates = freeze(program, set(tensors), cover=True)
+    unknowns = len(AxisForms(frozen.params, coordinates).first)
+    try:    # the rows, and the kernel's working copies of them
+        guards.require(4 * 8 * (unknowns + 16) * unknowns, f"the axis-form system of this "
+                       f"block ({unknowns:,} unknowns)", "it is skipped", model.memory_budget)
+        candidates[tensors] = axis_form_laws(frozen, coordinates, seed)
+    except BudgetError as exc:
+        return exc.message
+    except UnsupportedError as exc:   # its normalizations' variances are rarely all squares
+        return f"no sample to solve it from: {exc.message}"
+    except ArithmeticError:
+        return "its sampled laws did not lift to QQ"
+    return AXIS_SEARCH
 
 
 def _solve_block(job) -> tuple[str | None, list[dict], list[tuple[dict, str]]]:
@@ -738,7 +806,8 @@ class _SampledBlocks:
         queue = sorted(((len(h), k, i) for k, laws in enumerate(candidates.values())
                         for i, h in enumerate(laws)))
         blocks = list(candidates)
-        for _, k, i in queue:
+        for done, (_, k, i) in enumerate(queue):
+            report("verifying the blocks' laws exactly", done, len(queue))
             tensors = blocks[k]
             if tensors in failed:
                 continue
@@ -747,9 +816,11 @@ class _SampledBlocks:
             if not rest:
                 continue
             if self.normalized:        # exact: reduced by s^2 q = 1 (normalized.py)
+                dim = self.program.num_params
                 try:
                     why = self.model.law_verifier.violation(
-                        ring_polynomial(theta_ring(self.program.num_params), h))
+                        list(h.items()) if dim >= SPARSE_VARIABLES
+                        else ring_polynomial(theta_ring(dim), h))
                 except BudgetError as exc:   # local check inconclusive, no room to expand
                     self.rejected.setdefault(tensors, []).append(
                         (h, "not verified: the local check was inconclusive and "

@@ -34,6 +34,10 @@ from .interpreter import Arithmetic, Interpreter, depends_on_parameters, lift
 from .program import Program
 
 MAX_REDRAWS = 16_384  # rounds of redrawing a point or data until every variance is a square
+# with a point per sample, the data of a failing sample are drawn again every round and
+# its point every POINT_ROUNDS rounds (a point holds every parameter: a block of two
+# 256 x 64 layers spent 19 of its 36 s drawing points; the data alone usually suffice)
+POINT_ROUNDS = 4
                       # (each round re-evaluates only the samples still failing)
 
 
@@ -260,13 +264,17 @@ class Evaluator:
                                      dtype=np.int64) for c, _ in self.program.carriers)
         return Sample(data, weights)
 
-    def forward(self, point: np.ndarray, sample: Sample, misses: dict | None = None
+    def forward(self, point: np.ndarray, sample: Sample, misses: dict | None = None,
+                entry_misses: dict | None = None, fake_scales: dict | None = None
                 ) -> list[np.ndarray]:
         """Every node's value at the point(s) (shape (2^k, 1 or B, D)) and the sample.
 
         A normalization's scales are computed from their q (``rsqrt_jet``); where some
         q0 is 0 or not a square, ``misses`` (when given) gets data index -> the samples
-        (bool per sample) without a root, else OffVariety is raised.
+        (bool per sample) without a root, and ``entry_misses`` data index -> the entries
+        without one (shape (B, *shape); their s is 0), else OffVariety is raised.
+        ``fake_scales`` (data index -> factors r): s = r q instead, not a root, for
+        tracing which values a scale reaches (``axis_forms``).
         """
         consts, params = self._consts(), self.program.params
         width, points = point.shape[0], point.shape[1]
@@ -278,12 +286,18 @@ class Evaluator:
                 return block.reshape((width, points) + node.shape)
             if node.op == "data":
                 if node.attr in self.norms:
-                    scales, ok = rsqrt_jet(values[self.program.sources[node.attr][1]])
+                    q = values[self.program.sources[node.attr][1]]
+                    if fake_scales is not None:
+                        return jets.multiply(q, fake_scales[node.attr])
+                    scales, ok = rsqrt_jet(q)
                     bad = ~ok.reshape(ok.shape[0], -1).all(axis=1)
                     if bad.any():
-                        if misses is None:
+                        if misses is None and entry_misses is None:
                             raise OffVariety(node.attr)
-                        misses[node.attr] = bad
+                        if misses is not None:
+                            misses[node.attr] = bad
+                        if entry_misses is not None:
+                            entry_misses[node.attr] = ~ok
                     return scales
                 return sample.data[node.attr]
             return consts[i]
@@ -295,7 +309,8 @@ class Evaluator:
         modulo p, so that (theta, data, s) is a point of the variety s^2 q = 1
         (``analyses/normalized.py``): with ``point`` (shape (1, 1 or B, D)) only the data
         of a failing sample is drawn again; without, each sample has its own point
-        (shape (1, B, D)), drawn again with its data.
+        (shape (1, B, D)), drawn again every ``POINT_ROUNDS`` rounds (its data every
+        round).
 
         >>> from conslaw_algebra.api import parse
         >>> evaluator = Evaluator(parse("param w[3]\\ninput x\\noutput sum(rmsnorm(w * x))").program)
@@ -311,8 +326,9 @@ class Evaluator:
                 raise UnsupportedError(hopeless)
         points = rng.integers(0, p, (1, batch, self.dim), dtype=np.int64) if own else point
         sample = self.sample(rng, batch)
+        data = [d.copy() for d in sample.data]     # redrawn in place below
         pending = np.arange(batch)       # samples not yet seen admissible (each on its own)
-        for _ in range(MAX_REDRAWS):
+        for round_ in range(MAX_REDRAWS):
             misses: dict = {}
             at = points[:1, pending] if points.shape[1] == batch else points[:1]
             self.forward(at, sample.select(pending), misses)
@@ -322,17 +338,14 @@ class Evaluator:
             pending = pending[failing]
             if not len(pending):
                 return points, sample
-            bad = np.zeros(batch, dtype=bool)
-            bad[pending] = True
-            fresh = self.sample(rng, int(bad.sum()))
-            data = list(sample.data)
+            fresh = self.sample(rng, len(pending))
             for k, values in enumerate(fresh.data):
-                data[k] = data[k].copy()
-                data[k][:, bad] = values
+                data[k][:, pending] = values
             sample = Sample(tuple(data), sample.weights)
-            if own:
-                points = points.copy()
-                points[0, bad] = rng.integers(0, p, (int(bad.sum()), self.dim), dtype=np.int64)
+            if own and round_ % POINT_ROUNDS == POINT_ROUNDS - 1:
+                if round_ < POINT_ROUNDS:
+                    points = points.copy()
+                points[0, pending] = rng.integers(0, p, (len(pending), self.dim), dtype=np.int64)
         raise UnsupportedError(self._no_root_message("point and data" if own else "data"))
 
     def draw_refusal(self, batch: int) -> str | None:
@@ -378,14 +391,16 @@ class Evaluator:
                 f"square modulo {prime()}; too many groups depend on the same values, or a "
                 "variance is a constant that is not a square")
 
-    def gradient(self, point: np.ndarray, sample: Sample, metric: bool = False) -> np.ndarray:
+    def gradient(self, point: np.ndarray, sample: Sample, metric: bool = False,
+                 values: list | None = None) -> np.ndarray:
         """grad_theta Phi at the point(s), one row per sample: shape (2^k, B, D).
 
         ``point`` has shape (2^k, 1 or B, D): one point for all samples, or one each.
         With ``metric``, the entries of parameters that have a ``metric`` line are
-        multiplied by its value: M(theta) grad Phi.
+        multiplied by its value: M(theta) grad Phi. ``values``: the forward pass, when
+        the caller has made it.
         """
-        values = self.forward(point, sample)
+        values = self.forward(point, sample) if values is None else values
         nodes = self.program.nodes
         adjoint = self.interpreter.backward(
             values, zip((c for c, _ in self.program.carriers), sample.weights),

@@ -308,7 +308,7 @@ def _blocks_json(result) -> dict:
     return {
         "model": result.model, "D": len(names), "degree": result.degree,
         "blocks": [{"parameters": list(b.tensors), "laws": [render(h, names) for h in b.laws],
-                    "skipped": b.skipped,
+                    "skipped": b.skipped, "searched": b.searched,
                     "rejected": [{"law": render(h, names), "reason": why}
                                  for h, why in b.rejected]} for b in result.blocks],
         "independent": result.independent, "lie_laws": result.lie_laws,
@@ -331,7 +331,8 @@ def _blocks_text(result) -> str:
         if block.skipped:
             lines.append(f"block {', '.join(block.tensors)}: skipped ({block.skipped})")
             continue
-        lines.append(f"block {', '.join(block.tensors)}: {len(block.laws)} laws")
+        lines.append(f"block {', '.join(block.tensors)}: {len(block.laws)} laws"
+                     + (f" ({block.searched})" if block.searched else ""))
         for h in block.laws:
             k += 1
             lines.append(f"  h{k} = {render(h, names)}")
@@ -339,6 +340,9 @@ def _blocks_text(result) -> str:
             verdict = ("not verified" if why.startswith("not verified")
                        else "failed the whole-model check")
             lines.append(f"  dropped, {verdict}: {render(h, names)} ({why})")
+    if any(b.searched for b in result.blocks):
+        from ..analyses.blocks import AXIS_FORMS
+        lines.append(AXIS_FORMS)
     lines.append(f"independent in the union: {result.independent}"
                  + (f" of N = {result.lie_laws}" if result.lie_laws is not None else "")
                  + (f" (ranks modulo {result.prime}, seed {result.seed})" if result.prime else ""))
@@ -351,9 +355,10 @@ def _blocks_text(result) -> str:
     elif result.lie_laws is not None:
         unverified = any(why.startswith("not verified") for b in result.blocks
                          for _, why in b.rejected)
-        skipped = sum(1 for b in result.blocks if b.skipped)
+        skipped = sum(1 for b in result.blocks if b.skipped or b.searched)
         lines.append(f"not complete: {result.lie_laws - result.independent} independent laws "
-                     + (f"not reached: {skipped} skipped blocks may hold them, or laws involve "
+                     + (f"not reached: {skipped} skipped or partly searched blocks may hold "
+                        "them, or laws involve "
                         "more than one block or have a higher degree" if skipped else
                         "not reached: some candidates above could not be verified exactly, or "
                         "laws involve more than one block or have a higher degree" if unverified
