@@ -39,7 +39,12 @@ for ``conslaw laws --by-block``:
   16, 32, 64 channels, the last two with stride 2 and a 1x1 projection, BatchNorm after
   every convolution, global average pooling, a linear head; D = 78,042, a batch of 2).
 * ``transformer2``: two encoder layers of width 64 (4 heads, feed-forward 256, written
-  as ``EncoderLayer`` above) on 4 tokens, and a linear head (D = 99,200).
+  as ``EncoderLayer`` above) on 4 tokens, and a linear head (D = 99,200). Laws, by
+  hand (as for the encoder layer above, per layer): the Q/K and V/O Gram entries per
+  head (2 x 4 x 272), the column sums of Wo and of the second feed-forward matrix
+  (2 x 320), the balance of each ReLU unit (2 x 256), ||g||^2 of each gain before a
+  feed-forward (2), and g_j^2 - ||head[:, j]||^2 for the last gain (64): 3,394, which
+  ``laws --by-block`` finds and verifies (BENCHMARKS.md); the count does not fit.
 
 Run: ``python examples/real_blocks.py [small|large|networks] [OUTDIR]`` writes the .net
 files into OUTDIR, by default the current directory (``small``, the default size, is the
