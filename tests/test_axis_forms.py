@@ -223,3 +223,13 @@ def test_a_tensor_whose_outputs_need_many_square_variances_is_refused_at_once():
     frozen, coordinates = blocks.freeze(model.program, {"W", "v"}, cover=True)
     with pytest.raises(UnsupportedError, match="W reaches depends on 9 or more"):
         axis_form_laws(frozen, coordinates)
+
+
+def test_axis_blocks_run_as_jobs_with_the_same_answer(monkeypatch):
+    """The large normalized blocks are independent jobs: two local processes give the
+    text of one, byte for byte (the blocks are assembled in their order)."""
+    model = ca.load(ENCODER)
+    monkeypatch.setattr(blocks, "NORMALIZED_SAMPLED_UNKNOWNS", 5)
+    one = blocks.block_laws(model, 2, jobs=1).to_text()
+    two = blocks.block_laws(model, 2, jobs=2).to_text()
+    assert one == two and "among axis forms" in one

@@ -532,10 +532,24 @@ def block_laws(model, degree: int = 2, count: bool = True, seed: int = 0,
         if found is not None:
             candidates[tensors] = found
     searched: dict[tuple, str] = {}     # normalized blocks too large to sample whole
-    for done, tensors in enumerate(pairs if normalized else ()):
-        if tensors not in candidates and tensors not in sampled.failed_lift:
-            report("laws of large blocks, among axis forms", done, len(pairs))
-            searched[tensors] = _axis_block(model, program, tensors, seed, candidates)
+    large = [t for t in pairs if normalized and t not in candidates
+             and t not in sampled.failed_lift]
+    if large:           # independent jobs, as the expanded blocks below
+        finished_axis = [0]
+
+        def axis_arrived(index, outcome):
+            finished_axis[0] += 1
+            report("laws of large blocks, among axis forms", finished_axis[0], len(large))
+
+        outcomes = guards.run_tasks(
+            _axis_job, [(program, tensors, seed, model.memory_budget) for tensors in large],
+            jobs=jobs, scheduler=scheduler, on_result=axis_arrived,
+            weights=[_axis_bytes(program, tensors) for tensors in large],
+            capacity=guards.memory_budget(model.memory_budget))
+        for tensors, (why, found) in zip(large, outcomes):
+            searched[tensors] = why
+            if found is not None:
+                candidates[tensors] = found
     passed = sampled.check(candidates)
     expanded, weights = [], []     # (position, job) of the blocks to expand, their estimates
     for k, tensors in enumerate(pairs):
@@ -604,24 +618,39 @@ AXIS_FORMS = ("axis forms: sums, over the other indices of a tensor, of one slic
               "the blocks searched among them are not excluded")
 
 
-def _axis_block(model, program: Program, tensors, seed: int, candidates: dict) -> str:
-    """A block of a normalized model too large to sample whole: its laws among axis
-    forms (``axis_forms``) join ``candidates`` (checked with the others) and the block
-    is said to be searched in part; or why it was not solved."""
+def _axis_job(job) -> tuple[str, list | None]:
+    """A block of a normalized model too large to sample whole, a job of its own (local
+    process or Dask worker): (``AXIS_SEARCH``, its laws among axis forms, not yet
+    verified: the caller checks them with the others), or (why it was not solved, None).
+
+    >>> import conslaw_algebra as ca
+    >>> model = ca.parse("param W[3,2], V[2,3]\\ninput x[2]\\noutput V @ layernorm(W @ x)")
+    >>> why, laws = _axis_job((model.program, ("W",), 0, None))
+    >>> why, len(laws)            # ||W||^2 and W's two column sums
+    ('among axis forms', 3)
+    """
     from .axis_forms import AxisForms, axis_form_laws
+    program, tensors, seed, budget = job
     frozen, coordinates = freeze(program, set(tensors), cover=True)
     unknowns = len(AxisForms(frozen.params, coordinates).first)
     try:    # the rows, and the kernel's working copies of them
         guards.require(4 * 8 * (unknowns + 16) * unknowns, f"the axis-form system of this "
-                       f"block ({unknowns:,} unknowns)", "it is skipped", model.memory_budget)
-        candidates[tensors] = axis_form_laws(frozen, coordinates, seed)
+                       f"block ({unknowns:,} unknowns)", "it is skipped", budget)
+        return AXIS_SEARCH, axis_form_laws(frozen, coordinates, seed)
     except BudgetError as exc:
-        return exc.message
+        return exc.message, None
     except UnsupportedError as exc:   # its normalizations' variances are rarely all squares
-        return f"no sample to solve it from: {exc.message}"
+        return f"no sample to solve it from: {exc.message}", None
     except ArithmeticError:
-        return "its sampled laws did not lift to QQ"
-    return AXIS_SEARCH
+        return "its sampled laws did not lift to QQ", None
+
+
+def _axis_bytes(program: Program, tensors) -> int:
+    """About what ``_axis_job`` holds: its square system (two unknowns per index of
+    every axis, twice as many rows, working copies) and a batch of gradients."""
+    sizes = [p for p in program.params if p.name in tensors]
+    unknowns = 2 * sum(sum(p.shape or (1,)) for p in sizes)
+    return 8 * (8 * unknowns * unknowns + 4 * 512 * sum(p.size for p in sizes))
 
 
 def _solve_block(job) -> tuple[str | None, list[dict], list[tuple[dict, str]]]:
