@@ -48,9 +48,10 @@ see BENCHMARKS.md, "Issue 18 item 4".
 Blocks as jobs: the blocks that are expanded share nothing (each is frozen, expanded,
 solved and checked on its own, ``_solve_block``), so they run on local processes or a
 Dask cluster (``guards.run_tasks``, the machinery of ``conslaw sweep``), assembled in
-block order: the output does not depend on where they ran. The small sampled blocks
-stay in the calling process (they share one pool of samples and one basis of checked
-laws). With D from ``sparse.SPARSE_VARIABLES`` on, laws are ``SparseLaw`` dicts: FLINT
+block order: the output does not depend on where they ran; so do the large blocks of a
+normalized model (``_axis_job``: frozen and solved among axis forms, their laws then
+checked here with the others). The small sampled blocks stay in the calling process
+(they share one pool of samples and one basis of checked laws). With D from ``sparse.SPARSE_VARIABLES`` on, laws are ``SparseLaw`` dicts: FLINT
 stores every exponent of the ring in each term. Measured on an MLP 64 -> 256 -> 256 ->
 10 (D = 85,002; BENCHMARKS.md, "Issue 18 item 4"): the block of its last two layers
 (68,362 parameters, 658,000 feature terms) solved in about 45 s and 1.5 GB, its 256
