@@ -34,10 +34,6 @@ from .interpreter import Arithmetic, Interpreter, depends_on_parameters, lift
 from .program import Program
 
 MAX_REDRAWS = 16_384  # rounds of redrawing a point or data until every variance is a square
-# with a point per sample, the data of a failing sample are drawn again every round and
-# its point every POINT_ROUNDS rounds (a point holds every parameter: a block of two
-# 256 x 64 layers spent 19 of its 36 s drawing points; the data alone usually suffice)
-POINT_ROUNDS = 4
                       # (each round re-evaluates only the samples still failing)
 
 
@@ -309,8 +305,7 @@ class Evaluator:
         modulo p, so that (theta, data, s) is a point of the variety s^2 q = 1
         (``analyses/normalized.py``): with ``point`` (shape (1, 1 or B, D)) only the data
         of a failing sample is drawn again; without, each sample has its own point
-        (shape (1, B, D)), drawn again every ``POINT_ROUNDS`` rounds (its data every
-        round).
+        (shape (1, B, D)), drawn again with its data.
 
         >>> from conslaw_algebra.api import parse
         >>> evaluator = Evaluator(parse("param w[3]\\ninput x\\noutput sum(rmsnorm(w * x))").program)
@@ -328,7 +323,7 @@ class Evaluator:
         sample = self.sample(rng, batch)
         data = [d.copy() for d in sample.data]     # redrawn in place below
         pending = np.arange(batch)       # samples not yet seen admissible (each on its own)
-        for round_ in range(MAX_REDRAWS):
+        for _ in range(MAX_REDRAWS):
             misses: dict = {}
             at = points[:1, pending] if points.shape[1] == batch else points[:1]
             self.forward(at, sample.select(pending), misses)
@@ -342,9 +337,7 @@ class Evaluator:
             for k, values in enumerate(fresh.data):
                 data[k][:, pending] = values
             sample = Sample(tuple(data), sample.weights)
-            if own and round_ % POINT_ROUNDS == POINT_ROUNDS - 1:
-                if round_ < POINT_ROUNDS:
-                    points = points.copy()
+            if own:                      # our own array: redrawn in place
                 points[0, pending] = rng.integers(0, p, (len(pending), self.dim), dtype=np.int64)
         raise UnsupportedError(self._no_root_message("point and data" if own else "data"))
 
