@@ -56,12 +56,19 @@ def test_two_local_processes_print_the_same_laws_as_one(tmp_path, capsys):
     assert result.complete and result.lie_laws == 9
 
 
+NORMALIZED_12 = "param W[3,3], V[3,3]\ninput X[12,3]\noutput layernorm(X @ W) @ V"
+
+
 def test_a_dask_cluster_gives_the_same_blocks():
-    model = ca.parse(NET, "relu")
-    alone = model.block_laws(2).to_text()
+    # an expanded block, and a normalized one searched among axis forms (12 groups: see
+    # the test below), each the same on a cluster as in this process
+    models = [ca.parse(NET, "relu"), ca.parse(NORMALIZED_12, "ln")]
+    alone = [model.block_laws(2).to_text() for model in models]
+    assert "among axis forms" in alone[1]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
-        assert model.block_laws(2, scheduler=cluster.scheduler_address).to_text() == alone
+        assert [model.block_laws(2, scheduler=cluster.scheduler_address).to_text()
+                for model in models] == alone
 
 
 def test_jobs_without_by_block_is_refused(tmp_path, capsys):
@@ -83,7 +90,7 @@ def test_too_many_normalized_groups_answer_at_once_with_the_reason():
     # X W shifted by x . a, removed with its mean): ||W||^2 and W's 3 row sums; its rows
     # sum to 0, so V -> V + 1 b^T changes nothing: V's 3 column sums. 7 laws.
     assert 2 ** 12 * math.log(100) > MAX_REDRAWS
-    model = ca.parse("param W[3,3], V[3,3]\ninput X[12,3]\noutput layernorm(X @ W) @ V", "ln")
+    model = ca.parse(NORMALIZED_12, "ln")
     result = model.block_laws(2)
     assert result.count_skipped and "12 normalized groups" in result.count_skipped
     assert not result.complete
