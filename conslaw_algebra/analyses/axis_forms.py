@@ -217,9 +217,7 @@ def _reach(evaluator: Evaluator, rng) -> list[np.ndarray] | None:
     batch = len(groups) + 1
     p = prime()
     point = rng.integers(0, p, (1, 1, evaluator.dim), dtype=np.int64)
-    one = evaluator.sample(rng, 1)
-    sample = Sample(tuple(np.repeat(d, batch, axis=1) for d in one.data),
-                    tuple(np.repeat(w, batch, axis=1) for w in one.weights))
+    sample = _open_gates(evaluator, rng, batch)
     factors = {k: np.repeat(rng.integers(1, p, (1, 1) + program.data[k].shape, dtype=np.int64),
                             batch, axis=1) for k in evaluator.norms}
     for g, (k, e) in enumerate(groups):
@@ -233,6 +231,17 @@ def _reach(evaluator: Evaluator, rng) -> list[np.ndarray] | None:
     return out
 
 
+def _open_gates(evaluator: Evaluator, rng, batch: int) -> Sample:
+    """One sample repeated ``batch`` times, every gate and window entry 1: a gate at 0
+    only removes dependences, so with all open each value depends on everything it can
+    (drawn 0/1 gates once made a ResNet's outputs seem to need no normalization)."""
+    one = evaluator.sample(rng, 1)
+    data = tuple(np.ones_like(d) if info.kind == "gate" or info.window else d
+                 for d, info in zip(one.data, evaluator.program.data))
+    return Sample(tuple(np.repeat(d, batch, axis=1) for d in data),
+                  tuple(np.repeat(w, batch, axis=1) for w in one.weights))
+
+
 def _fewest_groups(evaluator: Evaluator, forms: AxisForms, reach, rng) -> list:
     """(tensor name, the fewest normalized groups of an output it moves), per tensor:
     which outputs a tensor moves comes from one forward pass at a point and its copies
@@ -244,9 +253,7 @@ def _fewest_groups(evaluator: Evaluator, forms: AxisForms, reach, rng) -> list:
                       tensors + 1, axis=1)
     for t, coordinates in enumerate(forms.tensors):
         point[0, 1 + t, coordinates] = rng.integers(0, p, len(coordinates))
-    one = evaluator.sample(rng, 1)
-    sample = Sample(tuple(np.repeat(d, tensors + 1, axis=1) for d in one.data),
-                    tuple(np.repeat(w, tensors + 1, axis=1) for w in one.weights))
+    sample = _open_gates(evaluator, rng, tensors + 1)
     factors = {k: np.repeat(rng.integers(1, p, (1, 1) + program.data[k].shape, dtype=np.int64),
                             tensors + 1, axis=1) for k in evaluator.norms}
     values = evaluator.forward(point, sample, fake_scales=factors)
