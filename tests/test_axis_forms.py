@@ -233,3 +233,20 @@ def test_axis_blocks_run_as_jobs_with_the_same_answer(monkeypatch):
     one = blocks.block_laws(model, 2, jobs=1).to_text()
     two = blocks.block_laws(model, 2, jobs=2).to_text()
     assert one == two and "among axis forms" in one
+
+
+def test_reach_holds_through_relu_gates_inside_a_variance():
+    """Gates inside a variance are drawn 0/1; a closed gate hides dependences, so the
+    trace opens them all. By hand: the output mixes both tokens' ReLU outputs, so it
+    depends on both tokens' groups and on its own, whatever the gates of a sample."""
+    from conslaw_algebra.analyses.axis_forms import _reach
+    from conslaw_algebra.language.modular import Evaluator
+    program = ca.parse("param W[3,2], v[3]\ninput X[2,2], y[2]\n"
+                       "h = relu(layernorm(X @ W.T))\noutput v @ layernorm(h.T @ y)").program
+    p, _ = draw_prime(0)
+    with using(p):
+        evaluator = Evaluator(program)
+        assert evaluator.binary_gates
+        for seed in range(8):
+            reach = _reach(evaluator, np.random.default_rng(seed))
+            assert len(reach) == 1 and reach[0].shape == (3,) and reach[0].all()
