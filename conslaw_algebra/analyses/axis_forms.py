@@ -152,7 +152,8 @@ def axis_form_laws(program: Program, whole, seed: int = 0) -> list[dict]:
     {monomial in the model's variables: fmpq}, not yet verified; squares and sums
     first, then the pairs. Raises ``UnsupportedError`` when no rows can be drawn (the
     block's variances are not squares often enough) and ``ArithmeticError`` when a
-    kernel vector does not lift to QQ.
+    kernel vector does not lift to QQ, or the kernels still change with fresh rows
+    after ``ATTEMPTS`` doublings of the rows.
 
     >>> from conslaw_algebra.api import parse
     >>> from conslaw_algebra.analyses.blocks import freeze
