@@ -50,14 +50,14 @@ independent laws (every one derived by hand), each verified exactly.
 from __future__ import annotations
 
 import numpy as np
-from flint import fmpq, nmod_mat
+from flint import fmpq
 
 from ..exact.modp import draw_prime, kernel, matmul, prime, using
 from ..exact.rational import primitive
 from ..errors import UnsupportedError
 from ..language.modular import Evaluator, Sample
 from ..language.program import Program
-from .laws import _rational
+from .laws import lifted_kernel
 
 MARGIN = 8           # rows beyond the unknowns of a system
 BATCH = 512          # samples evaluated at once (each holds the block's gradient)
@@ -84,6 +84,7 @@ class AxisForms:
         self.whole = np.asarray(whole, dtype=np.int64)
         self.slices: list[np.ndarray] = []
         self.tensors: list[np.ndarray] = []    # the block coordinates of each tensor
+        self.names = [info.name for info in params]
         self.tensor_of: list[int] = []         # the tensor of each axis
         later_axis: list[bool] = []       # not the first axis of its tensor
         for info in params:
@@ -218,9 +219,7 @@ def _reach(evaluator: Evaluator, rng) -> list[np.ndarray] | None:
     batch = len(groups) + 1
     p = prime()
     point = rng.integers(0, p, (1, 1, evaluator.dim), dtype=np.int64)
-    sample = _open_gates(evaluator, rng, batch)
-    factors = {k: np.repeat(rng.integers(1, p, (1, 1) + program.data[k].shape, dtype=np.int64),
-                            batch, axis=1) for k in evaluator.norms}
+    sample, factors = _trace_sample(evaluator, rng, batch)
     for g, (k, e) in enumerate(groups):
         entry = factors[k][0, 1 + g].reshape(-1)
         entry[e] = (entry[e] + rng.integers(1, p)) % p or 1
@@ -232,15 +231,21 @@ def _reach(evaluator: Evaluator, rng) -> list[np.ndarray] | None:
     return out
 
 
-def _open_gates(evaluator: Evaluator, rng, batch: int) -> Sample:
-    """One sample repeated ``batch`` times, every gate and window entry 1: a gate at 0
-    only removes dependences, so with all open each value depends on everything it can
-    (drawn 0/1 gates once made a ResNet's outputs seem to need no normalization)."""
+def _trace_sample(evaluator: Evaluator, rng, batch: int) -> tuple[Sample, dict]:
+    """For tracing dependences: one sample repeated ``batch`` times with every gate and
+    window entry 1 (a gate at 0 only removes dependences, so with all open each value
+    depends on everything it can: drawn 0/1 gates once made a ResNet's outputs seem to
+    need no normalization), and random factors r for the scales s = r q."""
+    p = prime()
     one = evaluator.sample(rng, 1)
     data = tuple(np.ones_like(d) if info.kind == "gate" or info.window else d
                  for d, info in zip(one.data, evaluator.program.data))
-    return Sample(tuple(np.repeat(d, batch, axis=1) for d in data),
-                  tuple(np.repeat(w, batch, axis=1) for w in one.weights))
+    sample = Sample(tuple(np.repeat(d, batch, axis=1) for d in data),
+                    tuple(np.repeat(w, batch, axis=1) for w in one.weights))
+    factors = {k: np.repeat(rng.integers(1, p, (1, 1) + evaluator.program.data[k].shape,
+                                         dtype=np.int64), batch, axis=1)
+               for k in evaluator.norms}
+    return sample, factors
 
 
 def _fewest_groups(evaluator: Evaluator, forms: AxisForms, reach, rng) -> list:
@@ -254,9 +259,7 @@ def _fewest_groups(evaluator: Evaluator, forms: AxisForms, reach, rng) -> list:
                       tensors + 1, axis=1)
     for t, coordinates in enumerate(forms.tensors):
         point[0, 1 + t, coordinates] = rng.integers(0, p, len(coordinates))
-    sample = _open_gates(evaluator, rng, tensors + 1)
-    factors = {k: np.repeat(rng.integers(1, p, (1, 1) + program.data[k].shape, dtype=np.int64),
-                            tensors + 1, axis=1) for k in evaluator.norms}
+    sample, factors = _trace_sample(evaluator, rng, tensors + 1)
     values = evaluator.forward(point, sample, fake_scales=factors)
     out = []
     for t, info in enumerate(program.params):
@@ -318,11 +321,12 @@ class _Rows:
         while (self.taken < count or any(m < n for m, n in zip(self.moved, need))
                or any(sum(len(x) for x, _ in kept) < paired for kept in self.samples)):
             if self.drawn > DRAWS * count:
-                names = [t for t, (m, n) in enumerate(zip(self.moved, need)) if m < n]
+                names = ", ".join(self.forms.names[t] for t, (m, n) in
+                                  enumerate(zip(self.moved, need)) if m < n)
                 raise UnsupportedError(
-                    f"after {self.drawn:,} random points, rows that move tensor(s) "
-                    f"{names} of the block were too few ({min(self.moved)}): their outputs "
-                    "depend on normalizations whose variances are rarely all squares")
+                    f"after {self.drawn:,} random points, rows that move {names or 'the block'} "
+                    f"were too few ({min(self.moved)}): their outputs depend on "
+                    "normalizations whose variances are rarely all squares")
             batch = min(BATCH, 2 * max(count - self.taken, 8) + 16)
             points, sample, useful, values = _masked_draw(self.evaluator, self.reach,
                                                           self.rng, batch)
@@ -374,19 +378,12 @@ def _settled(rows: np.ndarray, check: np.ndarray, p: int) -> np.ndarray | None:
 
 
 def _lifted(basis: np.ndarray, unknowns: list, p: int) -> list[dict]:
-    """A kernel basis modulo p, reduced and lifted to QQ, each vector as {unknown: fmpq}
-    with coprime integers (raises ArithmeticError when one does not lift)."""
-    if not basis.shape[0]:
-        return []
-    reduced, rank_ = nmod_mat(basis.shape[0], len(unknowns), basis.ravel().tolist(), p).rref()
+    """A kernel basis modulo p lifted to QQ (``laws.lifted_kernel``), each vector as
+    {unknown: fmpq} with coprime integers (raises ArithmeticError when one does not lift)."""
     out = []
-    for row in np.array(reduced.tolist(), dtype=np.int64)[:rank_]:
-        vector = {}
-        for k in np.flatnonzero(row):
-            lifted = _rational(int(row[k]), p)
-            if lifted is None:
-                raise ArithmeticError("a sampled law of the block did not lift to QQ")
-            vector[k] = lifted
+    for vector in lifted_kernel(basis, p):
+        if vector is None:
+            raise ArithmeticError("a sampled law of the block did not lift to QQ")
         integers = primitive(vector, leading=min(vector))
         out.append({unknowns[k]: fmpq(c) for k, c in integers.items()})
     return out

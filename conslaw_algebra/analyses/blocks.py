@@ -630,13 +630,12 @@ def _axis_job(job) -> tuple[str, list | None]:
     >>> why, len(laws)            # ||W||^2 and W's two column sums
     ('among axis forms', 3)
     """
-    from .axis_forms import AxisForms, axis_form_laws
+    from .axis_forms import axis_form_laws
     program, tensors, seed, budget = job
-    frozen, coordinates = freeze(program, set(tensors), cover=True)
-    unknowns = len(AxisForms(frozen.params, coordinates).first)
-    try:    # the rows, and the kernel's working copies of them
-        guards.require(4 * 8 * (unknowns + 16) * unknowns, f"the axis-form system of this "
-                       f"block ({unknowns:,} unknowns)", "it is skipped", budget)
+    try:
+        guards.require(_axis_bytes(program, tensors), "the axis-form system of this block",
+                       "it is skipped", budget)
+        frozen, coordinates = freeze(program, set(tensors), cover=True)
         return AXIS_SEARCH, axis_form_laws(frozen, coordinates, seed)
     except BudgetError as exc:
         return exc.message, None
@@ -647,8 +646,9 @@ def _axis_job(job) -> tuple[str, list | None]:
 
 
 def _axis_bytes(program: Program, tensors) -> int:
-    """About what ``_axis_job`` holds: its square system (two unknowns per index of
-    every axis, twice as many rows, working copies) and a batch of gradients."""
+    """About what ``_axis_job`` holds, its weight as a job and its check against the
+    budget: its square system (two unknowns per index of every axis, twice as many
+    rows, working copies) and a batch of gradients."""
     sizes = [p for p in program.params if p.name in tensors]
     unknowns = 2 * sum(sum(p.shape or (1,)) for p in sizes)
     return 8 * (8 * unknowns * unknowns + 4 * 512 * sum(p.size for p in sizes))

@@ -565,21 +565,40 @@ def _block_laws_modular(block, monomials, unknowns, theta, value, margin, verify
     # the first ``nullity`` columns only: the whole basis as Python integers doubled the peak
     kernel = np.array([[basis[i, j] for i in range(len(block))] for j in range(nullity)],
                       dtype=np.int64).reshape(nullity, len(block))
-    reduced, rank_ = nmod_mat(nullity, len(block), kernel.ravel().tolist(), p).rref()
-    reduced = np.array(reduced.tolist(), dtype=np.int64)[:rank_]
     laws = []
-    for row in reduced:
-        vector = {}
-        for k in np.flatnonzero(row):
-            value_ = _rational(int(row[k]), p)
-            if value_ is None:
-                return None
-            vector[block[k]] = value_
-        law = _primitive(vector, unknowns)
+    for lifted in lifted_kernel(kernel, p):
+        if lifted is None:
+            return None
+        law = _primitive({block[k]: v for k, v in lifted.items()}, unknowns)
         if not verify({unknowns[c]: v for c, v in law.items()}):
             return None
         laws.append(law)
     return laws
+
+
+def lifted_kernel(basis: np.ndarray, p: int) -> list[dict[int, fmpq] | None]:
+    """A kernel basis modulo p (one vector per row) in reduced echelon form, each row
+    lifted to QQ entry by entry (rational reconstruction): {column: fmpq}, or None for
+    a row with an entry that does not lift.
+
+    >>> p = prime()
+    >>> lifted_kernel(np.array([[2, 4, (p + 1) // 2]]), p)      # 1, 2, 1/4 after scaling
+    [{0: 1, 1: 2, 2: 1/4}]
+    """
+    if not basis.shape[0]:
+        return []
+    reduced, rank_ = nmod_mat(basis.shape[0], basis.shape[1], basis.ravel().tolist(), p).rref()
+    out = []
+    for row in np.array(reduced.tolist(), dtype=np.int64)[:rank_]:
+        vector = {}
+        for k in np.flatnonzero(row):
+            value = _rational(int(row[k]), p)
+            if value is None:
+                vector = None
+                break
+            vector[int(k)] = value
+        out.append(vector)
+    return out
 
 
 def _conserved(h: dict, polys) -> bool:

@@ -106,7 +106,7 @@ from __future__ import annotations
 from math import comb
 
 import numpy as np
-from flint import fmpq, fmpq_mpoly_ctx, nmod_mat
+from flint import fmpq, fmpq_mpoly_ctx
 
 from ..errors import BudgetError
 from ..language.canonical import term_bound
@@ -118,7 +118,7 @@ from ..language.expand import EXACT, entries, evaluate_node, reduce_gates, tange
 from ..language.modular import Evaluator, Sample, gate_pattern
 from ..language.program import Program
 from .local_check import reduce_scale
-from .laws import _derivative_rows, _law_key, _monomial_array, _order_key, _primitive, _rational
+from .laws import _derivative_rows, _law_key, _monomial_array, _order_key, _primitive, lifted_kernel
 
 MAX_UNKNOWNS = 20_000      # monomials of the sampled law system (one dense block)
 _MARGIN = 16               # rows beyond the unknowns
@@ -605,21 +605,13 @@ def normalized_laws(program: Program, degree: int, seed: int = 0, exact=None,
             moved[:, :dim] = value
             rows = _derivative_rows(monomials[order], theta, moved)
             basis = kernel(rows)
-            nullity = basis.shape[0]
-            if nullity == 0:
+            if basis.shape[0] == 0:
                 return [], 0
-            reduced, rank_ = nmod_mat(nullity, len(order), basis.ravel().tolist(), p).rref()
-            reduced = np.array(reduced.tolist(), dtype=np.int64)[:rank_]
+            rows_lifted = lifted_kernel(basis, p)
         laws, failed = [], 0
-        for row in reduced:
-            vector = {}
-            for k in np.flatnonzero(row):
-                lifted = _rational(int(row[k]), p)
-                if lifted is None:
-                    break
-                vector[order[k]] = lifted
-            else:
-                law = _primitive(vector, unknowns)
+        for lifted in rows_lifted:
+            if lifted is not None:
+                law = _primitive({order[k]: v for k, v in lifted.items()}, unknowns)
                 h = ring_polynomial(ring, {unknowns[c]: v for c, v in law.items()})
                 if exact.violation(h) is None:
                     laws.append(law)
